@@ -1,0 +1,195 @@
+"""The `dash` command line: the composition root that wires dash, bots and scheduler.
+
+Exit status: 0 on success, 1 on a user error (one line on stderr), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, time
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from dash.errors import UserError
+
+
+class DashGroup(TyperGroup):
+    """Turns a UserError anywhere below into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise click.exceptions.Exit(1) from exc
+
+
+app = typer.Typer(
+    cls=DashGroup,
+    help="Improvement Dash: run two-week improvement sprints for hospital unit teams over chat.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+cohort_app = typer.Typer(help="Create and inspect cohorts.", no_args_is_help=True)
+coach_app = typer.Typer(help="Manage coach accounts.", no_args_is_help=True)
+app.add_typer(cohort_app, name="cohort")
+app.add_typer(coach_app, name="coach")
+
+
+def _curriculum_app() -> None:
+    from dash.cli_curriculum import app as curriculum_app
+
+    app.add_typer(curriculum_app, name="curriculum", help="List, validate and show curricula.")
+
+
+_curriculum_app()
+
+
+def _database():  # type: ignore[no-untyped-def]
+    from dash.db import database_from
+    from dash.settings import get_settings
+
+    return database_from(get_settings())
+
+
+def _ready_database():  # type: ignore[no-untyped-def]
+    """The database, migrated to the newest revision (commands other than init need it)."""
+    from dash import migrate
+
+    db = _database()
+    if migrate.current_revision(db) != migrate.head_revision(db):
+        raise UserError("the database is not initialised or is out of date: run `dash init`")
+    return db
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise UserError(f"{value!r} is not a date: use YYYY-MM-DD") from exc
+
+
+def _parse_time(value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError as exc:
+        raise UserError(f"{value!r} is not a time: use HH:MM (24-hour)") from exc
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database to the newest migration (safe to repeat)."""
+    from dash import migrate
+    from dash.db import secret_key
+    from dash.settings import get_settings
+
+    settings = get_settings()
+    db = _database()
+    try:
+        before, after = migrate.upgrade(db)
+    except Exception as exc:  # the database URL is wrong or unreachable
+        raise UserError(
+            f"cannot migrate {settings.database_url}: {exc.__class__.__name__}: {exc}"
+        ) from exc
+    secret_key(db, settings)
+    if before == after:
+        typer.echo(
+            f"database {db.engine.url.render_as_string(hide_password=True)} is up to date ({after})"
+        )
+    else:
+        typer.echo(
+            f"database {db.engine.url.render_as_string(hide_password=True)} "
+            f"upgraded from {before or 'empty'} to {after}"
+        )
+
+
+@cohort_app.command("create")
+def cohort_create(
+    topic: Annotated[str, typer.Option(help="Curriculum topic, see `dash curriculum list`.")],
+    start: Annotated[str, typer.Option(help="First day of the Dash, YYYY-MM-DD.")],
+    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. America/New_York.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    weekdays: Annotated[str, typer.Option(help="Three session weekdays.")] = "mon,wed,fri",
+    session_time: Annotated[
+        str, typer.Option("--time", help="Session start, local HH:MM.")
+    ] = "12:30",
+    minutes: Annotated[int, typer.Option(help="Session length in minutes.")] = 45,
+    join_link: Annotated[str | None, typer.Option(help="Video-call link for the sessions.")] = None,
+) -> None:
+    """Create a cohort; the last line is `cohort <id> code <CODE>`."""
+    from dash.actions.cohorts import create_cohort
+
+    db = _ready_database()
+    with db.transaction() as s:
+        cohort = create_cohort(
+            s,
+            topic=topic,
+            start=_parse_date(start),
+            timezone=timezone,
+            name=name,
+            weekdays=weekdays,
+            session_time=_parse_time(session_time),
+            session_minutes=minutes,
+            join_link=join_link,
+        )
+        typer.echo(
+            f"{cohort.name}: {cohort.topic} v{cohort.curriculum_version}, "
+            f"starts {cohort.start_date.isoformat()} ({cohort.timezone})"
+        )
+        typer.echo(f"key contacts enrol by sending: JOIN {cohort.enrolment_code}")
+        typer.echo(f"cohort {cohort.id} code {cohort.enrolment_code}")
+
+
+@coach_app.command("add")
+def coach_add(
+    email: Annotated[str, typer.Option(help="Log-in e-mail.")],
+    name: Annotated[str, typer.Option(help="Name shown to teams.")],
+    cohort: Annotated[int | None, typer.Option(help="Assign to this cohort id.")] = None,
+    admin: Annotated[bool, typer.Option(help="May see and change every cohort.")] = False,
+) -> None:
+    """Create a coach. A password piped on stdin is used; otherwise a one-time log-in link
+    is printed."""
+    from dash.actions.coaches import add_coach
+    from dash.db import secret_key
+    from dash.links import link_url
+    from dash.settings import get_settings
+
+    password = None
+    if not sys.stdin.isatty():
+        piped = sys.stdin.readline().rstrip("\r\n")
+        password = piped or None
+    db = _ready_database()
+    settings = get_settings()
+    with db.transaction() as s:
+        person = add_coach(
+            s, email=email, name=name, password=password, cohort_id=cohort, admin=admin
+        )
+        typer.echo(f"coach {person.id} {person.email}")
+        person_id = person.id
+    if password is None:
+        url = link_url(settings.public_url, secret_key(db, settings), "login", person_id)
+        typer.echo(f"one-time log-in link (valid {settings.link_ttl_hours} h): {url}")
+
+
+@app.command()
+def export(
+    cohort: Annotated[int, typer.Option(help="Cohort id.")],
+    what: Annotated[str, typer.Option(help="measures, pdsa or messages.")],
+) -> None:
+    """Write a cohort's data as CSV on stdout, header row first."""
+    from dash.exports import write_export
+
+    db = _ready_database()
+    with db.transaction() as s:
+        write_export(s, cohort, what, sys.stdout)
+
+
+def main() -> None:
+    app(prog_name="dash")
+
+
+__all__ = ["app", "main"]

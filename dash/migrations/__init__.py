@@ -1,0 +1,1 @@
+"""Alembic migrations; `dash init` runs them (dash.migrate)."""

@@ -1,0 +1,43 @@
+"""Instance-wide records: the generated secret, used one-time links, coach snippets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dash.models.base import Base, BigId
+from dash.timeutil import utcnow
+
+
+class InstanceValue(Base):
+    """Key/value facts of this deployment (the generated secret key), shared by all processes."""
+
+    __tablename__ = "instance_values"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsedLink(Base):
+    """Single-purpose signed links, recorded once used so they cannot be replayed."""
+
+    __tablename__ = "used_links"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeedbackSnippet(Base):
+    """A coach's saved reply for common feedback."""
+
+    __tablename__ = "feedback_snippets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    coach_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(120))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,33 @@
+"""Phone numbers: everything stored is E.164, parsed with Google's libphonenumber."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+class BadPhoneNumber(ValueError):
+    """Text that is not a valid phone number."""
+
+
+def to_e164(raw: str, region: str = "US") -> str:
+    """Normalise `raw` ('(555) 123-4567', '+44 20 7946 0958', 'whatsapp:+1…') to '+15551234567'."""
+    text = (raw or "").strip()
+    if text.lower().startswith("whatsapp:"):
+        text = text.split(":", 1)[1]
+    if not text or len(text) > 40:
+        raise BadPhoneNumber(raw)
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise BadPhoneNumber(raw) from exc
+    if not phonenumbers.is_possible_number(parsed) or not phonenumbers.is_valid_number(parsed):
+        raise BadPhoneNumber(raw)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def looks_like_phone(text: str, region: str = "US") -> bool:
+    try:
+        to_e164(text, region)
+    except BadPhoneNumber:
+        return False
+    return True
