@@ -128,3 +128,64 @@ def queue_to_person(
         return None
     ch, address = target
     return queue_message(session, channel=ch, address=address, text=text, person=person, **kwargs)
+
+
+def team_people(session: Session, team: Team, roles: tuple[str, ...] | None = None) -> list[Person]:
+    """People of `team` holding any of `roles` (all members when None), each once, not opted out."""
+    from dash.models import Membership
+
+    query = (
+        select(Person)
+        .join(Membership, Membership.person_id == Person.id)
+        .where(Membership.team_id == team.id, Person.opted_out_at.is_(None))
+        .order_by(Person.id)
+    )
+    if roles:
+        query = query.where(Membership.role.in_(roles))
+    return list(dict.fromkeys(session.execute(query).scalars()))
+
+
+def queue_to_team(
+    session: Session,
+    team: Team,
+    text: str,
+    *,
+    roles: tuple[str, ...] | None = None,
+    **kwargs: Any,
+) -> list[Message]:
+    """Queue `text` to a team: once to its linked Telegram group, and to each person
+    (in `roles`) who is not reached through that group. `dedupe_key`, when given, is
+    suffixed per recipient so each recipient gets it at most once."""
+    base_key = kwargs.pop("dedupe_key", None)
+    sent: list[Message] = []
+    if team.telegram_group_chat_id is not None:
+        msg = queue_message(
+            session,
+            channel=Channel.TELEGRAM.value,
+            address=str(team.telegram_group_chat_id),
+            text=text,
+            team=team,
+            dedupe_key=f"{base_key}:group" if base_key else None,
+            **kwargs,
+        )
+        if msg is not None:
+            sent.append(msg)
+    for person in team_people(session, team, roles):
+        target = address_for(person)
+        if target is None:
+            continue
+        if target[0] == Channel.TELEGRAM.value and team.telegram_group_chat_id is not None:
+            continue  # they read the group
+        msg = queue_message(
+            session,
+            channel=target[0],
+            address=target[1],
+            text=text,
+            person=person,
+            team=team,
+            dedupe_key=f"{base_key}:p{person.id}" if base_key else None,
+            **kwargs,
+        )
+        if msg is not None:
+            sent.append(msg)
+    return sent
