@@ -67,6 +67,9 @@ class Team(Base):
     quiet_end: Mapped[time | None]
     telegram_group_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     needs_coach_since: Mapped[datetime | None]
+    agenda_version: Mapped[int | None] = mapped_column(
+        doc="The cohort schedule version the team's agenda was compiled for; None = not yet."
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     enrolled_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 05:43:54.299095
+Create Date: 2026-11-27 05:44:58.370705
 """
 from collections.abc import Sequence
 
@@ -148,6 +148,7 @@ def upgrade() -> None:
     sa.Column('quiet_end', sa.Time(), nullable=True),
     sa.Column('telegram_group_chat_id', sa.BigInteger(), nullable=True),
     sa.Column('needs_coach_since', dash.models.base.UTCDateTime(), nullable=True),
+    sa.Column('agenda_version', sa.Integer(), nullable=True),
     sa.Column('created_at', dash.models.base.UTCDateTime(), nullable=False),
     sa.Column('enrolled_at', dash.models.base.UTCDateTime(), nullable=True),
     sa.Column('ended_at', dash.models.base.UTCDateTime(), nullable=True),
