@@ -31,3 +31,19 @@ def looks_like_phone(text: str, region: str = "US") -> bool:
     except BadPhoneNumber:
         return False
     return True
+
+
+def from_provider(raw: str) -> str:
+    """A sender address as Twilio gives it ('+1…' or 'whatsapp:+…'), kept exactly.
+
+    The provider's address is authoritative: WhatsApp still reports some numbers in
+    forms libphonenumber calls invalid (Mexico's old mobile '1'), and we must reply
+    to exactly what it sent. Only the shape is checked.
+    """
+    text = (raw or "").strip()
+    if text.lower().startswith("whatsapp:"):
+        text = text.split(":", 1)[1]
+    digits = text[1:]
+    if not text.startswith("+") or not digits.isdigit() or not 6 <= len(digits) <= 15:
+        raise BadPhoneNumber(raw)
+    return text
