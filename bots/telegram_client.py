@@ -1,0 +1,52 @@
+"""Build the python-telegram-bot client from settings values.
+
+One place decides the HTTP pool and timeouts, and honours ``DASH_TELEGRAM_API_BASE`` (the
+``base_url`` PTB appends the token to), so tests point the real client at the fake Bot API.
+"""
+
+from __future__ import annotations
+
+import telegram
+from telegram.request import HTTPXRequest
+
+__all__ = ["DEFAULT_BASE_URL", "make_bot", "make_request"]
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+
+
+def make_request(
+    *,
+    pool_size: int = 32,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 10.0,
+    write_timeout: float = 10.0,
+    pool_timeout: float = 5.0,
+) -> HTTPXRequest:
+    """An HTTPX request object for ordinary Bot API calls.
+
+    PTB's default pool timeout (1 s) is short for a delivery worker sending concurrently;
+    waiting a little for a free connection is better than failing a send with TimedOut.
+    """
+    return HTTPXRequest(
+        connection_pool_size=pool_size,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        write_timeout=write_timeout,
+        pool_timeout=pool_timeout,
+        media_write_timeout=30.0,
+    )
+
+
+def make_bot(token: str, base_url: str = DEFAULT_BASE_URL) -> telegram.Bot:
+    """A ``telegram.Bot`` for ``token`` talking to ``base_url`` (PTB adds the token to it).
+
+    ``getUpdates`` gets its own small pool so a long poll never starves sends; its read
+    timeout leaves room for the poll's own ``timeout`` (PTB adds that to read_timeout).
+    The caller must ``await bot.initialize()`` (or ``async with bot``) before use.
+    """
+    return telegram.Bot(
+        token=token,
+        base_url=base_url or DEFAULT_BASE_URL,
+        request=make_request(),
+        get_updates_request=make_request(pool_size=2, read_timeout=10.0),
+    )
