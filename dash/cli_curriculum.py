@@ -1,0 +1,160 @@
+"""`dash curriculum ...`: list, validate and show curricula.
+
+A Typer sub-app so the main CLI can mount it with ``app.add_typer(app, name="curriculum")``.
+Faculty edit YAML, so ``validate`` prints every problem as ``FILE: field.path: message`` (the
+same text ``Problem.__str__`` gives) and exits 1, which also makes it usable in CI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dash.curriculum import (
+    CURRICULUM_FILE,
+    Curriculum,
+    CurriculumError,
+    CurriculumNotFound,
+    Problem,
+    curricula_root,
+    iter_curriculum_files,
+    list_topics,
+    load_curriculum,
+    validate_file,
+)
+
+app = typer.Typer(
+    help="Curricula: list the shipped topics, validate YAML files, show one topic.",
+    no_args_is_help=True,
+)
+
+
+def _console() -> Console:
+    # Created per call so CliRunner's captured stdout is used, and long lines are not wrapped
+    # into broken "FILE: path: message" lines.
+    return Console(soft_wrap=True, highlight=False)
+
+
+def _fail(message: str) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(1)
+
+
+@app.command("list")
+def list_command() -> None:
+    """Table of shipped curricula: topic, version, title, languages, measures."""
+    table = Table(title="Curricula")
+    for column in ("topic", "version", "title", "languages", "measures"):
+        table.add_column(column)
+    for topic in list_topics():
+        try:
+            cur = load_curriculum(topic)
+        except CurriculumError as exc:
+            table.add_row(topic, "-", f"INVALID ({len(exc.problems)} problems)", "-", "-")
+            continue
+        table.add_row(
+            topic,
+            str(cur.version),
+            cur.title.get("en"),
+            ", ".join(cur.languages),
+            str(len(cur.measures)),
+        )
+    _console().print(table)
+
+
+@app.command("validate")
+def validate_command(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A curriculum file or a folder of them; default: every shipped one."),
+    ] = None,
+) -> None:
+    """Check curricula; print each problem as FILE: field.path: message; exit 1 on any."""
+    if path is None:
+        root = curricula_root()
+        files: list = [root.joinpath(topic, CURRICULUM_FILE) for topic in list_topics()]
+    else:
+        if not path.exists():
+            _fail(f"{path}: no such file or folder")
+        files = iter_curriculum_files(path)
+    if not files:
+        _fail(f"{path}: no curriculum files (*.yaml) found")
+    problems: list[Problem] = []
+    for file in files:
+        problems.extend(validate_file(file))
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        bad = len({p.file for p in problems})
+        typer.echo(f"{bad} of {len(files)} curricula invalid, {len(problems)} problems", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{len(files)} curricula valid")
+
+
+@app.command("show")
+def show_command(
+    topic: Annotated[str, typer.Argument(help="Topic, e.g. opioid-safety.")],
+    lang: Annotated[str, typer.Option(help="Language to show (falls back to English).")] = "en",
+) -> None:
+    """Readable print of one curriculum: measures, change ideas, sessions."""
+    try:
+        cur = load_curriculum(topic)
+    except (CurriculumNotFound, CurriculumError) as exc:
+        _fail(str(exc).splitlines()[0])
+        return
+    _print_curriculum(_console(), cur, lang)
+
+
+def _print_curriculum(console: Console, cur: Curriculum, lang: str) -> None:
+    def out(text: str = "", **kwargs: object) -> None:
+        # Content is printed as written: no rich markup ("[key]" would be read as a style).
+        console.print(text, markup=False, **kwargs)  # type: ignore[arg-type]
+
+    def heading(text: str) -> None:
+        out()
+        out(text, style="bold")
+
+    out(f"{cur.title.get(lang)}", style="bold")
+    out(f"topic {cur.topic}, version {cur.version}, languages {', '.join(cur.languages)}")
+    out(cur.summary.get(lang).strip())
+    heading("Aim template")
+    out(cur.aim_template.get(lang).strip())
+
+    heading("Measures")
+    for measure in cur.measures:
+        flag = " (primary)" if measure.primary else ""
+        goal = f"goal {measure.goal:.0%}, {measure.better} is better"
+        if measure.baseline_hint is not None:
+            goal += f", typical baseline {measure.baseline_hint:.0%}"
+        out(f"- {measure.name.get(lang)} [{measure.key}]{flag}: {goal}")
+        out(f"    N: {measure.numerator.get(lang).strip()}")
+        out(f"    D: {measure.denominator.get(lang).strip()}")
+
+    heading("Change package")
+    for idea in cur.change_package:
+        out(f"- {idea.title.get(lang)} [{idea.key}]")
+        out(f"    {idea.description.get(lang).strip()}")
+        out(f"    Why: {idea.evidence.get(lang).strip()}")
+        for source in idea.sources:
+            out(f"    Source: {source}")
+
+    heading("Sessions")
+    for session in cur.sessions:
+        out(
+            f"{session.number}. {session.title.get(lang)} "
+            f"(week {session.week + 1}, session day {session.weekday_index + 1} of the week)"
+        )
+        teaching = session.teaching.get(lang).strip().replace("\n", "\n    ")
+        out(f"    {teaching}")
+        out(f"    Bring: {session.bring.get(lang).strip()}")
+        out(f"    Plan: {session.planning_prompt.get(lang).strip()}")
+        out(f"    Report-out: {session.report_out.get(lang).strip()}")
+        out(f"    Coach notes: {session.coach_notes.get(lang).strip()}")
+
+    heading("Sources")
+    for source in cur.sources:
+        out(f"- {source}")
