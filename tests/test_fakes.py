@@ -179,6 +179,35 @@ def test_get_updates_wakes_when_an_update_arrives(fake_telegram: FakeTelegram) -
     assert waited < 2
 
 
+def test_ptb_application_polls_the_fake_and_replies(fake_telegram: FakeTelegram) -> None:
+    """The polling path of ``dash serve`` without https: Application + Updater + getUpdates."""
+    from telegram.ext import Application, MessageHandler, filters
+
+    async def echo(update: telegram.Update, context: Any) -> None:
+        await update.message.reply_text(f"ack {update.message.text}")
+
+    async def go() -> None:
+        app = (
+            Application.builder().bot(make_bot(fake_telegram.token, fake_telegram.base_url)).build()
+        )
+        app.add_handler(MessageHandler(filters.TEXT, echo))
+        async with app:
+            await app.start()
+            await app.updater.start_polling(poll_interval=0, timeout=1)
+            fake_telegram.push_update(load_fixture("telegram_group_text"))
+            await asyncio.to_thread(
+                fake_telegram.wait_for, lambda: fake_telegram.sent_messages(), 5
+            )
+            await app.updater.stop()
+            await app.stop()
+
+    run(go)
+    assert fake_telegram.sent_texts(-1001234567890) == ["ack 8 of 9"]
+    methods = [c.method for c in fake_telegram.calls]
+    assert methods[:3] == ["getMe", "deleteWebhook", "getUpdates"]  # PTB clears the webhook first
+    assert fake_telegram.pending_updates == []  # Updater.stop() confirmed the offset
+
+
 def test_get_updates_conflicts_with_webhook(fake_telegram: FakeTelegram) -> None:
     bot = make_bot(fake_telegram.token, fake_telegram.base_url)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -164,8 +165,12 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (PTB cancels its long poll on stop): nothing to answer.
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - stdlib naming
 
@@ -174,6 +179,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # lingering keep-alive connections must not block stop()
     owner: FakeHTTPServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet about clients that hang up; report anything else as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
 
 class FakeHTTPServer:
