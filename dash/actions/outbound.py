@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from dash.models import (
     Channel,
@@ -189,3 +189,270 @@ def queue_to_team(
         if msg is not None:
             sent.append(msg)
     return sent
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery: the worker in bots.delivery claims, sends and records through these; the web
+# app's "retry" button and Twilio status callbacks use them too.
+
+#: Outbound statuses in the order they happen; a status may only move to a later one.
+STATUS_RANK = {
+    MessageStatus.HELD.value: 0,
+    MessageStatus.QUEUED.value: 1,
+    MessageStatus.SENDING.value: 2,
+    MessageStatus.SENT.value: 3,
+    MessageStatus.DELIVERED.value: 4,
+    MessageStatus.READ.value: 5,
+}
+#: Nothing moves a message out of these (except a person pressing retry).
+TERMINAL_STATUSES = frozenset(
+    {MessageStatus.FAILED.value, MessageStatus.UNDELIVERED.value, MessageStatus.SKIPPED.value}
+)
+#: Outbox rows that are still on their way; they keep later rows to the same chat waiting.
+LIVE_STATES = (OutboxState.QUEUED.value, OutboxState.SENDING.value)
+
+
+def advance_status(message: Message, status: str) -> bool:
+    """Move `message` to `status` only if that is a step forward; True when it moved.
+
+    Providers report out of order (a "sent" after a "delivered"), so a status never goes
+    back; "failed"/"undelivered" end the story unless it was already delivered or read.
+    """
+    current = message.status
+    if current in TERMINAL_STATUSES or current == status:
+        return False
+    if status in TERMINAL_STATUSES:
+        if STATUS_RANK.get(current, 0) >= STATUS_RANK[MessageStatus.DELIVERED.value]:
+            return False
+        message.status = status
+        return True
+    if status not in STATUS_RANK or STATUS_RANK[status] <= STATUS_RANK.get(current, -1):
+        return False
+    message.status = status
+    return True
+
+
+def due_outbox(
+    session: Session, *, channels: list[str], now: datetime, limit: int = 100
+) -> list[OutboxItem]:
+    """Outbox rows that may be sent now, best first, locked for this transaction.
+
+    Due means queued with `next_attempt_at <= now`, or "sending" under a lease that expired
+    (the process sending it died). Only the oldest live row of each chat is due, so a chat
+    never gets message n+1 while message n waits for a retry. Replies sort ahead of bulk.
+    On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED so workers never share one;
+    SQLite has one writer at a time (BEGIN IMMEDIATE).
+    """
+    if not channels:
+        return []
+    earlier = aliased(OutboxItem)
+    waits_behind = (
+        select(earlier.id)
+        .where(
+            earlier.channel == OutboxItem.channel,
+            earlier.address == OutboxItem.address,
+            earlier.id < OutboxItem.id,
+            earlier.state.in_(LIVE_STATES),
+        )
+        .exists()
+    )
+    query = (
+        select(OutboxItem)
+        .where(
+            OutboxItem.channel.in_(channels),
+            or_(
+                and_(
+                    OutboxItem.state == OutboxState.QUEUED.value,
+                    OutboxItem.next_attempt_at <= now,
+                ),
+                and_(
+                    OutboxItem.state == OutboxState.SENDING.value,
+                    OutboxItem.claimed_until < now,
+                ),
+            ),
+            ~waits_behind,
+        )
+        .order_by(OutboxItem.priority, OutboxItem.next_attempt_at, OutboxItem.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=OutboxItem)
+    return list(session.execute(query).scalars())
+
+
+def lease_outbox(
+    session: Session, item: OutboxItem, *, worker_id: str, now: datetime, lease_seconds: float
+) -> None:
+    """Claim `item` for one send attempt by `worker_id` until the lease runs out.
+
+    The attempt is counted before sending, so a process killed mid-send leaves a visible
+    trace; whoever reclaims the expired lease notes that the first attempt may have landed.
+    """
+    if item.state == OutboxState.SENDING.value:
+        item.last_error = (
+            f"lease of {item.claimed_by} expired mid-send; the earlier attempt may have arrived"
+        )
+    item.state = OutboxState.SENDING.value
+    item.claimed_by = worker_id
+    item.claimed_until = now + timedelta(seconds=lease_seconds)
+    item.attempts += 1
+    advance_status(item.message, MessageStatus.SENDING.value)
+
+
+def record_sent(
+    session: Session, outbox_id: int, *, provider_id: str, now: datetime | None = None
+) -> OutboxItem | None:
+    """The provider accepted the message: keep its id so status callbacks find it."""
+    item = session.get(OutboxItem, outbox_id)
+    if item is None:
+        return None
+    item.state = OutboxState.SENT.value
+    item.sent_at = now or utcnow()
+    item.claimed_by = None
+    item.claimed_until = None
+    message = item.message
+    message.provider_id = provider_id
+    message.error_code = None
+    message.error_detail = None
+    advance_status(message, MessageStatus.SENT.value)
+    return item
+
+
+def record_retry(
+    session: Session,
+    outbox_id: int,
+    *,
+    retry_at: datetime,
+    code: str | None,
+    detail: str,
+    new_address: str | None = None,
+) -> OutboxItem | None:
+    """A send failed in a way worth trying again at `retry_at`; the error stays visible."""
+    item = session.get(OutboxItem, outbox_id)
+    if item is None:
+        return None
+    item.state = OutboxState.QUEUED.value
+    item.next_attempt_at = retry_at
+    item.claimed_by = None
+    item.claimed_until = None
+    item.last_error = f"{code}: {detail}" if code else detail
+    message = item.message
+    message.status = MessageStatus.QUEUED.value
+    message.error_code = code
+    message.error_detail = detail
+    if new_address is not None:
+        _move_chat(session, item, new_address)
+    return item
+
+
+def _move_chat(session: Session, item: OutboxItem, new_address: str) -> None:
+    """A Telegram group became a supergroup: follow it to its new chat id everywhere."""
+    old = item.address
+    for row in session.execute(
+        select(OutboxItem).where(
+            OutboxItem.channel == item.channel,
+            OutboxItem.address == old,
+            OutboxItem.state.in_(LIVE_STATES),
+        )
+    ).scalars():
+        row.address = new_address
+        row.message.address = new_address
+    item.address = new_address
+    item.message.address = new_address
+    if item.channel == Channel.TELEGRAM.value and old.lstrip("-").isdigit():
+        for team in session.execute(
+            select(Team).where(Team.telegram_group_chat_id == int(old))
+        ).scalars():
+            team.telegram_group_chat_id = int(new_address)
+
+
+def record_failure(
+    session: Session,
+    outbox_id: int,
+    *,
+    code: str | None,
+    detail: str,
+    state: str = OutboxState.FAILED.value,
+) -> OutboxItem | None:
+    """A send that will not be tried again by itself: kept visible for a person to retry."""
+    item = session.get(OutboxItem, outbox_id)
+    if item is None:
+        return None
+    item.state = state
+    item.claimed_by = None
+    item.claimed_until = None
+    item.last_error = f"{code}: {detail}" if code else detail
+    message = item.message
+    message.status = (
+        MessageStatus.SKIPPED.value
+        if state == OutboxState.CANCELLED.value
+        else MessageStatus.FAILED.value
+    )
+    message.error_code = code
+    message.error_detail = detail
+    return item
+
+
+def retry_outbox(session: Session, outbox_id: int) -> OutboxItem:
+    """Send a failed, held or undelivered message again (a person asked for it).
+
+    Raises UserError when there is nothing to retry or the person has opted out
+    (they must send START first; sending anyway would ignore their choice).
+    """
+    from dash.errors import UserError
+
+    item = session.get(OutboxItem, outbox_id)
+    if item is None:
+        raise UserError(f"there is no outbound message {outbox_id}")
+    message = item.message
+    retryable = item.state in (OutboxState.FAILED.value, OutboxState.HELD.value) or (
+        item.state == OutboxState.SENT.value
+        and message.status in (MessageStatus.FAILED.value, MessageStatus.UNDELIVERED.value)
+    )
+    if not retryable:
+        raise UserError(f"message {outbox_id} is {message.status}; only failed ones can be retried")
+    person = session.get(Person, item.person_id) if item.person_id else None
+    if person is not None and person.opted_out:
+        raise UserError(f"{person.name or 'this person'} opted out; they must send START first")
+    now = utcnow()
+    item.state = OutboxState.QUEUED.value
+    item.next_attempt_at = now
+    item.claimed_by = None
+    item.claimed_until = None
+    item.last_error = None
+    item.sent_at = None
+    message.status = MessageStatus.QUEUED.value
+    message.error_code = None
+    message.error_detail = None
+    message.provider_id = None
+    return item
+
+
+def record_delivery_status(
+    session: Session,
+    *,
+    channels: tuple[str, ...],
+    provider_id: str,
+    status: str,
+    error_code: str | None = None,
+    error_detail: str | None = None,
+) -> Message | None:
+    """A provider's status report for an outbound message; only ever moves it forward.
+
+    Returns the message (None when the id is unknown). The error code is kept even when
+    the status itself did not move, so a late "failed" report still explains itself.
+    """
+    message = session.execute(
+        select(Message).where(
+            Message.channel.in_(channels),
+            Message.provider_id == provider_id,
+            Message.direction == "out",
+        )
+    ).scalar_one_or_none()
+    if message is None:
+        return None
+    moved = advance_status(message, status)
+    if error_code and (moved or message.error_code is None):
+        message.error_code = error_code
+        message.error_detail = error_detail or message.error_detail
+    return message

@@ -1,0 +1,320 @@
+"""The delivery worker: turns outbox rows into provider sends, politely and exactly once-ish.
+
+It claims due rows under a lease, sends each through its channel's Sender within the rate
+limits (bots.ratelimit), records the provider's id, and decides what a failure means using
+bots.errors: retry later (backoff, or the provider's retry_after), follow a migrated chat,
+record an opt-out, or give up visibly so a person can press retry (retry_outbox).
+
+A process killed mid-send leaves its rows "sending"; once the lease expires another pass
+sends them again (the attempt count and the row's note record it). One chat's messages go
+out one at a time in order; different chats go out concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from bots.errors import DeliveryError, ErrorKind
+from bots.ratelimit import RateLimiter, limits_for
+from dash.actions import outbound
+from dash.context import AppContext
+from dash.models import OutboxItem, OutboxState, Person, Priority, Team
+from dash.timeutil import utcnow
+
+log = logging.getLogger("bots.delivery")
+
+#: How long a claimed row belongs to one worker before another may send it again.
+LEASE_SECONDS = 60.0
+#: A send that takes longer than this is abandoned as a timeout (well inside the lease).
+SEND_TIMEOUT_SECONDS = 45.0
+#: Flood-control answers are retried this many times the normal attempt budget.
+RETRY_AFTER_BUDGET = 3
+#: How long a channel rests after the provider rejected our credentials or sender.
+CONFIGURATION_PAUSE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class OutgoingItem:
+    """One claimed outbox row with what a sender needs, detached from the database."""
+
+    outbox_id: int
+    message_id: int
+    channel: str
+    address: str
+    text: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    priority: int = Priority.REPLY
+    attempts: int = 1
+    person_id: int | None = None
+    team_id: int | None = None
+    language: str = "en"
+    whatsapp_last_inbound_at: datetime | None = None
+
+
+class SendFailed(Exception):
+    """Raised by a Sender with the provider failure already classified (bots.errors)."""
+
+    def __init__(self, error: DeliveryError) -> None:
+        super().__init__(f"{error.kind}: {error.detail}")
+        self.error = error
+
+
+@runtime_checkable
+class Sender(Protocol):
+    """A channel's way out. Returns the provider's id for the message, raises SendFailed."""
+
+    async def send(self, item: OutgoingItem) -> str: ...
+
+
+@dataclass
+class _Outcome:
+    item: OutgoingItem
+    provider_id: str | None = None
+    error: DeliveryError | None = None
+
+
+def backoff_seconds(attempts: int, base: float, maximum: float) -> float:
+    """Exponential backoff after `attempts` failed tries: base, 2·base, 4·base … capped."""
+    return float(min(maximum, base * (2 ** max(0, attempts - 1))))
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class DeliveryWorker:
+    """Sends what the outbox holds through `senders` (channel name → Sender)."""
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        senders: Mapping[str, Sender],
+        *,
+        worker_id: str | None = None,
+        limiter: RateLimiter | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+        batch_size: int = 50,
+    ) -> None:
+        self.ctx = ctx
+        self.senders = dict(senders)
+        self.worker_id = worker_id or default_worker_id()
+        self.limiter = limiter or RateLimiter(ctx.settings.bulk_share)
+        self.lease_seconds = lease_seconds
+        self.batch_size = batch_size
+        self._limited = False
+
+    # -- the loop --------------------------------------------------------------------------
+    async def drain_once(self, now: datetime | None = None) -> int:
+        """Send everything that is due and allowed by the rate limits right now.
+
+        Returns how many send attempts were made. `now` (default: the clock) decides what
+        is due and when retries fall; the rate limits always use real time.
+        """
+        total = 0
+        self._limited = False
+        while True:
+            at = now or utcnow()
+            batch = await asyncio.to_thread(self._claim, at)
+            if not batch:
+                return total
+            outcomes = await asyncio.gather(*(self._send(item) for item in batch))
+            await asyncio.to_thread(self._record_all, outcomes, now)
+            total += len(batch)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain, rest, repeat until `stop` is set; a failing pass is logged, not fatal."""
+        poll = self.ctx.settings.delivery_poll_seconds
+        try:
+            while not stop.is_set():
+                try:
+                    await self.drain_once()
+                except Exception:
+                    log.exception("delivery pass failed; trying again shortly")
+                self.limiter.forget_idle()
+                # Rate-limited rows become sendable within a fraction of a second.
+                delay = min(poll, 0.05) if self._limited else poll
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Release the senders' connections (those that hold any)."""
+        for sender in self.senders.values():
+            closer = getattr(sender, "aclose", None)
+            if closer is not None:
+                try:
+                    await closer()
+                except Exception:
+                    log.exception("closing sender %r failed", sender)
+
+    # -- claim -----------------------------------------------------------------------------
+    def _claim(self, now: datetime) -> list[OutgoingItem]:
+        settings = self.ctx.settings
+        claimed: list[OutgoingItem] = []
+        with self.ctx.db.transaction() as session:
+            rows = outbound.due_outbox(
+                session, channels=sorted(self.senders), now=now, limit=self.batch_size * 4
+            )
+            for row in rows:
+                person = session.get(Person, row.person_id) if row.person_id else None
+                if (
+                    person is not None
+                    and person.opted_out_at is not None
+                    and row.created_at < person.opted_out_at
+                ):
+                    # Queued before they said STOP: never send it.
+                    outbound.record_failure(
+                        session,
+                        row.id,
+                        code="opted_out",
+                        detail="the person opted out before this was sent",
+                        state=OutboxState.CANCELLED.value,
+                    )
+                    continue
+                limits = limits_for(settings, row.channel, row.address)
+                if not self.limiter.try_acquire(limits, bulk=row.priority == Priority.BULK):
+                    self._limited = True
+                    continue
+                outbound.lease_outbox(
+                    session,
+                    row,
+                    worker_id=self.worker_id,
+                    now=now,
+                    lease_seconds=self.lease_seconds,
+                )
+                claimed.append(self._detach(row, person))
+                if len(claimed) >= self.batch_size:
+                    break
+        return claimed
+
+    @staticmethod
+    def _detach(row: OutboxItem, person: Person | None) -> OutgoingItem:
+        return OutgoingItem(
+            outbox_id=row.id,
+            message_id=row.message_id,
+            channel=row.channel,
+            address=row.address,
+            text=row.message.text,
+            payload=dict(row.payload or {}),
+            priority=row.priority,
+            attempts=row.attempts,
+            person_id=row.person_id,
+            team_id=row.team_id,
+            language=person.language if person is not None else "en",
+            whatsapp_last_inbound_at=person.whatsapp_last_inbound_at if person else None,
+        )
+
+    # -- send ------------------------------------------------------------------------------
+    async def _send(self, item: OutgoingItem) -> _Outcome:
+        sender = self.senders[item.channel]
+        try:
+            provider_id = await asyncio.wait_for(sender.send(item), SEND_TIMEOUT_SECONDS)
+        except SendFailed as exc:
+            return _Outcome(item, error=exc.error)
+        except TimeoutError:
+            return _Outcome(
+                item, error=DeliveryError(ErrorKind.TRANSIENT, "the send timed out", "timeout")
+            )
+        except Exception as exc:  # a bug must fail this message visibly, not the worker
+            log.exception("sender for %s crashed on outbox %s", item.channel, item.outbox_id)
+            return _Outcome(
+                item,
+                error=DeliveryError(
+                    ErrorKind.PERMANENT, f"{type(exc).__name__}: {exc}", "unexpected"
+                ),
+            )
+        return _Outcome(item, provider_id=str(provider_id))
+
+    # -- record ----------------------------------------------------------------------------
+    def _record_all(self, outcomes: list[_Outcome], now: datetime | None) -> None:
+        for outcome in outcomes:
+            try:
+                with self.ctx.db.transaction() as session:
+                    self._record(session, outcome, now or utcnow())
+            except Exception:
+                # The lease runs out and the row is sent again: better twice than never.
+                log.exception("recording the result of outbox %s failed", outcome.item.outbox_id)
+
+    def _record(self, session: Any, outcome: _Outcome, now: datetime) -> None:
+        item, error = outcome.item, outcome.error
+        if error is None:
+            outbound.record_sent(session, item.outbox_id, provider_id=outcome.provider_id or "")
+            return
+        settings = self.ctx.settings
+        log.warning(
+            "outbox %s to %s:%s failed (%s %s): %s",
+            item.outbox_id,
+            item.channel,
+            item.address,
+            error.kind,
+            error.code,
+            error.detail,
+        )
+        if error.kind == ErrorKind.OPT_OUT:
+            self._refused(session, item, error)
+            outbound.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
+            return
+        if error.kind == ErrorKind.CHAT_MIGRATED and error.new_address:
+            outbound.record_retry(
+                session,
+                item.outbox_id,
+                retry_at=now,
+                code=error.code,
+                detail=error.detail,
+                new_address=error.new_address,
+            )
+            return
+        if error.kind == ErrorKind.RETRY_AFTER:
+            wait = error.retry_after or 1.0
+            if item.channel != "telegram":  # Twilio's 429 is about the whole sender
+                self.limiter.pause(item.channel, wait)
+            if item.attempts < settings.max_attempts * RETRY_AFTER_BUDGET:
+                outbound.record_retry(
+                    session,
+                    item.outbox_id,
+                    retry_at=now + timedelta(seconds=wait),
+                    code=error.code,
+                    detail=error.detail,
+                )
+                return
+        elif error.kind in (ErrorKind.TRANSIENT, ErrorKind.CONFIGURATION):
+            if error.kind == ErrorKind.CONFIGURATION:
+                self.limiter.pause(item.channel, CONFIGURATION_PAUSE_SECONDS)
+            if item.attempts < settings.max_attempts:
+                wait = backoff_seconds(
+                    item.attempts, settings.backoff_base_seconds, settings.backoff_max_seconds
+                )
+                outbound.record_retry(
+                    session,
+                    item.outbox_id,
+                    retry_at=now + timedelta(seconds=wait),
+                    code=error.code,
+                    detail=error.detail,
+                )
+                return
+        # PERMANENT, WINDOW_CLOSED, or out of attempts: kept visible for a person to retry.
+        outbound.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
+
+    def _refused(self, session: Any, item: OutgoingItem, error: DeliveryError) -> None:
+        """The provider says this chat refused us: a person opts out, a group is unlinked."""
+        from dash.actions.optout import mark_opted_out
+
+        person = session.get(Person, item.person_id) if item.person_id else None
+        if person is not None:
+            mark_opted_out(session, person, reason=f"{item.channel} {error.code}: {error.detail}")
+            return
+        if item.channel == "telegram" and item.address.lstrip("-").isdigit():
+            for team in session.query(Team).filter(
+                Team.telegram_group_chat_id == int(item.address)
+            ):
+                team.telegram_group_chat_id = None  # members are reached one by one again

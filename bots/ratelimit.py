@@ -1,0 +1,122 @@
+"""Send-rate limits per bot, chat, group and sender number, all from settings.
+
+Each limit is "at most N sends in any window of W seconds", counted on a sliding log of
+recent send instants. A continuously refilling bucket would allow a full burst plus the
+refill inside one window (21+ sends to a group in a minute); providers count per window,
+so we do too. Bulk sends may use only `bulk_share` of each limit, so replies (which take
+the rest) never wait behind a broadcast.
+
+One limiter lives in one delivery worker process; `dash serve` runs one worker.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from dash.settings import Settings
+
+# Added to every window: the provider clocks a send when it arrives, not when we started it.
+WINDOW_MARGIN_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `count` sends in any `window` seconds for one key."""
+
+    key: str
+    count: int
+    window: float
+
+    @classmethod
+    def per_second(cls, key: str, rate: float) -> Limit:
+        """`rate` sends a second as a whole count per window (0.5/s → 1 per 2 s)."""
+        count = max(1, int(rate))
+        return cls(key, count, count / rate)
+
+    @classmethod
+    def per_minute(cls, key: str, rate: float) -> Limit:
+        count = max(1, int(rate))
+        return cls(key, count, 60.0 * count / rate)
+
+
+class RateLimiter:
+    """Sliding-window counters keyed by strings such as "telegram" or "telegram:chat:42"."""
+
+    def __init__(
+        self, bulk_share: float = 0.8, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.bulk_share = bulk_share
+        self.clock = clock
+        self._sent: dict[str, deque[float]] = {}
+        self._paused_until: dict[str, float] = {}
+
+    def _allowed_count(self, limit: Limit, bulk: bool) -> int:
+        if not bulk:
+            return limit.count
+        return max(1, math.floor(limit.count * self.bulk_share))
+
+    def _recent(self, limit: Limit, now: float) -> deque[float]:
+        log = self._sent.setdefault(limit.key, deque())
+        horizon = now - (limit.window + WINDOW_MARGIN_SECONDS)
+        while log and log[0] <= horizon:
+            log.popleft()
+        return log
+
+    def wait_time(self, limits: Sequence[Limit], *, bulk: bool = False) -> float:
+        """Seconds until one more send under every limit in `limits` is allowed (0 = now)."""
+        now = self.clock()
+        wait = 0.0
+        for limit in limits:
+            wait = max(wait, self._paused_until.get(limit.key, 0.0) - now)
+            log = self._recent(limit, now)
+            allowed = self._allowed_count(limit, bulk)
+            if len(log) >= allowed:
+                # The oldest send that must leave the window before another fits.
+                oldest = log[len(log) - allowed]
+                wait = max(wait, oldest + limit.window + WINDOW_MARGIN_SECONDS - now)
+        return max(0.0, wait)
+
+    def try_acquire(self, limits: Sequence[Limit], *, bulk: bool = False) -> bool:
+        """Record one send under every limit if all allow it now; else record nothing."""
+        if self.wait_time(limits, bulk=bulk) > 0:
+            return False
+        now = self.clock()
+        for limit in limits:
+            self._sent.setdefault(limit.key, deque()).append(now)
+        return True
+
+    def pause(self, key: str, seconds: float) -> None:
+        """Stop every send under `key` for `seconds` (a provider said "slow down")."""
+        until = self.clock() + seconds
+        self._paused_until[key] = max(self._paused_until.get(key, 0.0), until)
+
+    def forget_idle(self, older_than: float = 120.0) -> None:
+        """Drop logs of keys not used for a while, so chats seen once do not pile up."""
+        now = self.clock()
+        for key in [k for k, log in self._sent.items() if not log or log[-1] < now - older_than]:
+            del self._sent[key]
+        for key in [k for k, t in self._paused_until.items() if t < now]:
+            del self._paused_until[key]
+
+
+def limits_for(settings: Settings, channel: str, address: str) -> list[Limit]:
+    """The limits one send to `address` on `channel` counts against."""
+    if channel == "telegram":
+        limits = [
+            Limit.per_second("telegram", settings.telegram_per_second),
+            Limit.per_second(f"telegram:chat:{address}", settings.telegram_per_chat_per_second),
+        ]
+        if address.startswith("-"):  # group and supergroup chat ids are negative
+            limits.append(
+                Limit.per_minute(f"telegram:group:{address}", settings.telegram_group_per_minute)
+            )
+        return limits
+    if channel == "sms":
+        return [Limit.per_second("sms", settings.twilio_sms_per_second)]
+    if channel == "whatsapp":
+        return [Limit.per_second("whatsapp", settings.twilio_whatsapp_per_second)]
+    return []
