@@ -196,7 +196,9 @@ class Problem:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = f" (line {self.line})" if self.line is not None else ""
+        # A YAML syntax error already names its line and column in the message.
+        show_line = self.line is not None and self.field != "<yaml>"
+        where = f" (line {self.line})" if show_line else ""
         return f"{self.file}: {self.field}: {self.message}{where}"
 
 
@@ -826,6 +828,14 @@ def _read(path: str | Path | Traversable) -> tuple[list[Problem], Curriculum | N
     return problems, (None if problems else curriculum)
 
 
+_PATTERN_HINTS = {
+    CONTENT_SID_RE: 'a Twilio ContentSid: "HX" and 32 lowercase hex digits',
+    SLUG_RE: "a key: lowercase letters and digits, words joined by '-' or '_'",
+    LANG_RE.pattern: "a language code like 'es' or 'pt-BR'",
+}
+_RANGE_ERRORS = {"less_than_equal", "greater_than_equal", "less_than", "greater_than"}
+
+
 def _pydantic_problems(exc: ValidationError) -> Iterator[tuple[str, str]]:
     for error in exc.errors(include_url=False):
         path = ".".join(str(part) for part in error["loc"]) or "<document>"
@@ -833,30 +843,39 @@ def _pydantic_problems(exc: ValidationError) -> Iterator[tuple[str, str]]:
         for prefix in ("Value error, ", "Assertion failed, "):
             if message.startswith(prefix):
                 message = message[len(prefix) :]
-        if error["type"] == "missing":
+        kind = error["type"]
+        last = str(error["loc"][-1]) if error["loc"] else ""
+        if kind == "missing":
             message = "required field is missing"
-        elif error["type"] == "extra_forbidden":
+        elif kind == "extra_forbidden":
             message = "unknown field (check the spelling; see curricula/README.md)"
+        elif kind == "string_pattern_mismatch":
+            wanted = _PATTERN_HINTS.get(error.get("ctx", {}).get("pattern", ""))
+            if wanted:
+                message = f"expected {wanted}, got {error['input']!r}"
+        elif kind in {"too_short", "too_long"} and last == "sessions":
+            message = f"exactly 6 sessions are required, found {len(error['input'])}"
+        if last in {"goal", "baseline_hint"} and kind in _RANGE_ERRORS:
+            message += " (a proportion between 0 and 1: 0.9 means 90%)"
         yield path, message
 
 
 def _line_of(tree: yaml.Node | None, path: str) -> int | None:
-    """1-based line of the YAML node at a dotted path (the closest existing ancestor)."""
+    """1-based line of the YAML node at a dotted path, or of its closest existing ancestor.
+
+    None when not even the first segment exists (e.g. a missing top-level field).
+    """
     node = tree
     line = None
     for part in path.split("."):
-        if node is None:
-            break
-        line = node.start_mark.line + 1
+        child = None
         if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-            if node is None:
-                break
-        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            node = node.value[int(part)]
-        else:
-            node = None
+            child = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit():
+            index = int(part)
+            child = node.value[index] if index < len(node.value) else None
+        if child is None:
             break
-    if node is not None:
+        node = child
         line = node.start_mark.line + 1
     return line
