@@ -21,6 +21,8 @@ from dash.db import Database
 from dash.models import Base
 from dash.settings import Settings, get_settings
 
+pytest_plugins = ["tests.fakes"]
+
 TEST_DATABASE_URL = os.environ.get("DASH_TEST_DATABASE_URL", "")
 
 
