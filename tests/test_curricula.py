@@ -332,3 +332,13 @@ def test_cli_show_unknown_topic() -> None:
 def test_problem_str_format() -> None:
     problem = Problem("a.yaml", "sessions.3.title", "missing translation: es", 12)
     assert str(problem) == "a.yaml: sessions.3.title: missing translation: es (line 12)"
+
+
+def test_readme_documents_every_step_kind_and_variable() -> None:
+    readme = curricula_root().joinpath("README.md").read_text(encoding="utf-8")
+    for kind, names in STEP_VARIABLES.items():
+        assert f"`{kind}`" in readme, kind
+        for name in names:
+            assert f"`{name}`" in readme, name
+    for field in Curriculum.model_fields:
+        assert f"`{field}`" in readme, field
