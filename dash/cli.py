@@ -39,15 +39,14 @@ app.add_typer(cohort_app, name="cohort")
 app.add_typer(coach_app, name="coach")
 
 
-def _curriculum_app() -> None:
-    try:  # being written; the lead removes this guard when it lands
-        from dash.cli_curriculum import app as curriculum_app
-    except ImportError:
-        return
+def _register_subcommands() -> None:
+    """Commands whose code lives beside the parts they drive."""
+    from dash.cli_curriculum import app as curriculum_app
+
     app.add_typer(curriculum_app, name="curriculum", help="List, validate and show curricula.")
 
 
-_curriculum_app()
+_register_subcommands()
 
 
 def _database():  # type: ignore[no-untyped-def]
