@@ -85,7 +85,7 @@ def _measures(session: Session, cohort_id: int) -> Iterator[list[object]]:
             value.day.isoformat(),
             value.numerator,
             value.denominator,
-            f"{value.value:.4f}",
+            "" if value.value is None else f"{value.value:.4f}",
             who or "",
             value.reported_at.isoformat(),
             value.channel,

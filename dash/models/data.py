@@ -13,7 +13,7 @@ from dash.timeutil import utcnow
 
 
 class MeasureValue(Base):
-    """One reported numerator/denominator for a day.
+    """One reported numerator/denominator for a day (0/0 = no eligible patients that day).
 
     A correction does not update in place: the old row gets `is_current = false`
     and `replaced_at`, the new one is current. The partial unique index makes a
@@ -23,7 +23,7 @@ class MeasureValue(Base):
     __tablename__ = "measure_values"
     __table_args__ = (
         CheckConstraint("numerator >= 0", name="numerator"),
-        CheckConstraint("denominator > 0", name="denominator"),
+        CheckConstraint("denominator >= 0", name="denominator"),
         CheckConstraint("numerator <= denominator", name="fraction"),
         Index(
             "uq_measure_values_current",
@@ -53,5 +53,6 @@ class MeasureValue(Base):
     measure: Mapped[Measure] = relationship()
 
     @property
-    def value(self) -> float:
-        return self.numerator / self.denominator
+    def value(self) -> float | None:
+        """The proportion; None for 0/0, a day with no eligible patients (reported, not plotted)."""
+        return self.numerator / self.denominator if self.denominator else None
