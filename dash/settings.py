@@ -42,28 +42,57 @@ class Settings(BaseSettings):
     default_region: str = Field(
         default="US", description="Region assumed for phone numbers written without +country."
     )
-    telegram_per_second: float = 30.0
-    telegram_per_chat_per_second: float = 1.0
-    telegram_group_per_minute: float = 20.0
-    twilio_sms_per_second: float = 1.0
-    twilio_whatsapp_per_second: float = 10.0
+    telegram_per_second: float = Field(
+        default=30.0, description="Telegram messages per second per bot."
+    )
+    telegram_per_chat_per_second: float = Field(
+        default=1.0, description="Telegram messages per second to one chat."
+    )
+    telegram_group_per_minute: float = Field(
+        default=20.0, description="Telegram messages per minute to one group."
+    )
+    twilio_sms_per_second: float = Field(
+        default=1.0, description="SMS segments per second per sender number."
+    )
+    twilio_whatsapp_per_second: float = Field(
+        default=10.0, description="WhatsApp messages per second per sender."
+    )
     bulk_share: float = Field(default=0.8, description="Share of a rate limit bulk sends may use.")
-    max_attempts: int = 8
-    backoff_base_seconds: float = 2.0
-    backoff_max_seconds: float = 600.0
+    max_attempts: int = Field(
+        default=8, description="Delivery attempts before a message is marked failed."
+    )
+    backoff_base_seconds: float = Field(
+        default=2.0, description="First retry delay; doubles each attempt."
+    )
+    backoff_max_seconds: float = Field(default=600.0, description="Longest retry delay.")
     identical_outbound_cap: int = Field(
         default=3, description="Identical messages to one person per hour before the rest are held."
     )
-    tick_seconds: float = 20.0
-    delivery_poll_seconds: float = 0.5
-    default_quiet_start: time = time(21, 0)
-    default_quiet_end: time = time(7, 0)
-    max_message_chars: int = 2000
-    link_ttl_hours: int = 72
-    login_max_failures: int = 5
-    login_lockout_minutes: int = 15
-    report_dir: str = "./reports"
-    log_level: str = "INFO"
+    tick_seconds: float = Field(
+        default=20.0, description="How often the scheduler looks for due steps."
+    )
+    delivery_poll_seconds: float = Field(
+        default=0.5, description="How often the delivery worker looks for queued messages."
+    )
+    default_quiet_start: time = Field(
+        default=time(21, 0),
+        description="Start of quiet hours when neither team nor curriculum sets them.",
+    )
+    default_quiet_end: time = Field(default=time(7, 0), description="End of default quiet hours.")
+    max_message_chars: int = Field(default=2000, description="Longest inbound text accepted.")
+    link_ttl_hours: int = Field(
+        default=72, description="Lifetime of signed links (sign-off, matrix, log-in)."
+    )
+    login_max_failures: int = Field(
+        default=5, description="Failed log-ins before an account is locked."
+    )
+    login_lockout_minutes: int = Field(
+        default=15, description="How long a locked account stays locked."
+    )
+    report_dir: str = Field(
+        default="./reports", description="Where `dash report` writes by default."
+    )
+    log_level: str = Field(default="INFO", description="Logging level (JSON lines on stderr).")
 
     @property
     def is_sqlite(self) -> bool:
