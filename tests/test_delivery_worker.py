@@ -1,0 +1,231 @@
+"""The delivery worker against the fake Telegram Bot API: sends, retries, order, leases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bots.delivery import DeliveryWorker
+from dash.actions import outbound
+from dash.actions.outbound import queue_message, retry_outbox
+from dash.context import AppContext
+from dash.db import Database
+from dash.errors import UserError
+from dash.models import Message, OutboxItem, Person, Priority
+from dash.timeutil import utcnow
+from tests.fakes.telegram_api import FakeTelegram
+from tests.test_delivery_kit import add_person, configure, drain, telegram_env, worker_for
+
+
+@pytest.fixture
+def tg(monkeypatch: pytest.MonkeyPatch, db: Database, fake_telegram: FakeTelegram) -> AppContext:
+    # Per-chat pacing is tested in test_delivery_limits; here it would only slow things down.
+    return configure(
+        monkeypatch, db, **telegram_env(fake_telegram), telegram_per_chat_per_second="100"
+    )
+
+
+def queue(db: Database, chat: int | str, text: str, **kwargs: Any) -> int:
+    with db.transaction() as s:
+        message = queue_message(s, channel="telegram", address=str(chat), text=text, **kwargs)
+        assert message is not None
+        return int(message.id)
+
+
+def outbox_of(db: Database, message_id: int) -> tuple[OutboxItem, Message]:
+    with db.transaction() as s:
+        item = s.execute(
+            select(OutboxItem).where(OutboxItem.message_id == message_id)
+        ).scalar_one()
+        return item, item.message
+
+
+def test_reply_reaches_the_chat_and_records_the_provider_id(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    message_id = queue(db, 7300100200, "Thanks, 7 of 9 recorded for Monday.")
+
+    assert drain(worker_for(tg, "telegram")) == 1
+
+    assert fake_telegram.sent_texts(7300100200) == ["Thanks, 7 of 9 recorded for Monday."]
+    item, message = outbox_of(db, message_id)
+    assert item.state == "sent" and item.attempts == 1 and item.sent_at is not None
+    assert message.status == "sent"
+    assert message.provider_id == "7300100200:1"  # chat and message id: unique across chats
+
+
+def test_buttons_arrive_as_an_inline_keyboard(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    buttons = [[{"text": str(n), "data": f"score:importance:{n}"} for n in range(1, 6)]]
+    queue(db, 42, "How important is this topic for your unit? Reply 1-5.", payload={"buttons": buttons})
+
+    drain(worker_for(tg, "telegram"))
+
+    (call,) = fake_telegram.sent_messages(42)
+    keyboard = call.params["reply_markup"]["inline_keyboard"]
+    assert [b["text"] for b in keyboard[0]] == ["1", "2", "3", "4", "5"]
+    assert keyboard[0][3]["callback_data"] == "score:importance:4"
+
+
+def test_a_failed_send_is_retried_with_backoff_and_the_chat_keeps_its_order(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    first = queue(db, 55, "first")
+    queue(db, 55, "second")
+    queue(db, 66, "other chat")
+    fake_telegram.fail_next(1, 502)
+    worker = worker_for(tg, "telegram")
+    t0 = utcnow()
+
+    drain(worker, now=t0)
+
+    # The other chat is not held up; chat 55's second message waits behind its first.
+    assert fake_telegram.sent_texts(66) == ["other chat"]
+    assert fake_telegram.sent_texts(55) == []
+    item, message = outbox_of(db, first)
+    assert item.state == "queued" and item.attempts == 1
+    assert message.status == "queued" and message.error_code == "network"
+    backoff = tg.settings.backoff_base_seconds
+    assert item.next_attempt_at >= t0 + timedelta(seconds=backoff)
+
+    assert drain(worker, now=t0 + timedelta(seconds=backoff / 2)) == 0
+    drain(worker, now=t0 + timedelta(seconds=backoff + 0.1))
+
+    assert fake_telegram.sent_texts(55) == ["first", "second"]
+    item, message = outbox_of(db, first)
+    assert item.state == "sent" and item.attempts == 2 and message.error_code is None
+
+
+def test_after_the_last_attempt_the_failure_stays_visible_until_a_person_retries(
+    monkeypatch: pytest.MonkeyPatch, tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    ctx = configure(monkeypatch, db, max_attempts="2")
+    message_id = queue(db, 77, "Your chart is ready")
+    fake_telegram.fail_next(2, 500)
+    worker = worker_for(ctx, "telegram")
+    t0 = utcnow()
+
+    drain(worker, now=t0)
+    drain(worker, now=t0 + timedelta(minutes=5))
+
+    item, message = outbox_of(db, message_id)
+    assert item.state == "failed" and item.attempts == 2
+    assert message.status == "failed" and message.error_code == "network"
+    assert item.last_error and "Internal Server Error" in item.last_error
+    assert fake_telegram.sent_texts(77) == []
+    assert drain(worker, now=t0 + timedelta(hours=1)) == 0  # never again by itself
+
+    with db.transaction() as s:
+        retry_outbox(s, item.id)
+    drain(worker)
+
+    assert fake_telegram.sent_texts(77) == ["Your chart is ready"]
+    assert outbox_of(db, message_id)[1].status == "sent"
+    with pytest.raises(UserError, match="only failed ones"), db.transaction() as s:
+        retry_outbox(s, item.id)
+
+
+def test_an_unknown_chat_fails_at_once_with_the_reason(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    fake_telegram.forget_chat(88)
+    message_id = queue(db, 88, "hello")
+
+    drain(worker_for(tg, "telegram"))
+
+    item, message = outbox_of(db, message_id)
+    assert item.state == "failed" and item.attempts == 1
+    assert message.status == "failed" and message.error_code == "chat_not_found"
+    assert "chat not found" in (message.error_detail or "").lower()
+
+
+def test_a_stale_lease_is_sent_again_once_and_recorded(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    message_id = queue(db, 99, "Daily measure: how many of today's patients ...")
+    t0 = utcnow()
+    # A worker claims the row and is killed before it records anything.
+    with db.transaction() as s:
+        (row,) = outbound.due_outbox(s, channels=["telegram"], now=t0)
+        outbound.lease_outbox(s, row, worker_id="killed-worker", now=t0, lease_seconds=30)
+    worker = worker_for(tg, "telegram")
+
+    assert drain(worker, now=t0 + timedelta(seconds=10)) == 0  # the lease still holds
+    assert drain(worker, now=t0 + timedelta(seconds=31)) == 1
+    assert drain(worker, now=t0 + timedelta(seconds=120)) == 0
+
+    assert len(fake_telegram.sent_texts(99)) == 1
+    item, message = outbox_of(db, message_id)
+    assert item.state == "sent" and item.attempts == 2
+    assert "killed-worker" in (item.last_error or "")
+    assert message.status == "sent"
+
+
+def test_replies_go_before_bulk_and_bulk_keeps_to_its_share(
+    monkeypatch: pytest.MonkeyPatch, tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    ctx = configure(monkeypatch, db, telegram_per_second="5", bulk_share="0.8")
+    for chat in range(1, 7):
+        queue(db, chat, f"Session reminder {chat}", priority=Priority.BULK, kind="prompt")
+    queue(db, 500, "Thanks for your plan!")  # queued last, a reply
+
+    drain(worker_for(ctx, "telegram"))
+
+    assert fake_telegram.sent_texts(500) == ["Thanks for your plan!"]
+    # Bulk stops once 80% of the 5-per-second limit is in use (the reply counts too):
+    # the rest stays free for replies.
+    bulk_sent = [c for c in fake_telegram.sent_messages() if c.params["chat_id"] != 500]
+    assert len(bulk_sent) == 3
+
+
+def test_bulk_alone_never_takes_the_whole_limit(
+    monkeypatch: pytest.MonkeyPatch, tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    ctx = configure(monkeypatch, db, telegram_per_second="5", bulk_share="0.8")
+    for chat in range(1, 8):
+        queue(db, chat, f"Session reminder {chat}", priority=Priority.BULK, kind="prompt")
+    worker = worker_for(ctx, "telegram")
+
+    drain(worker)
+    assert len(fake_telegram.sent_messages()) == 4
+    queue(db, 500, "Thanks for your plan!")
+    drain(worker)  # within the same second: the reply still fits
+    assert fake_telegram.sent_texts(500) == ["Thanks for your plan!"]
+
+
+def test_messages_queued_before_an_opt_out_are_not_sent(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    person_id = add_person(db, name="Ana", telegram_user_id=5150, telegram_chat_id=5150)
+    with db.transaction() as s:
+        person = s.get(Person, person_id)
+        assert person is not None
+        queued = queue_message(
+            s, channel="telegram", address="5150", text="Tomorrow's prompt", person=person
+        )
+        assert queued is not None
+        message_id = queued.id
+    with db.transaction() as s:
+        person = s.get(Person, person_id)
+        assert person is not None
+        person.opted_out_at = utcnow() + timedelta(seconds=1)  # said STOP after it was queued
+
+    drain(worker_for(tg, "telegram"))
+
+    assert fake_telegram.sent_texts(5150) == []
+    item, message = outbox_of(db, message_id)
+    assert item.state == "cancelled" and message.status == "skipped"
+
+
+def test_a_worker_without_a_channel_leaves_its_messages_queued(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    message_id = queue(db, 1234, "hello")
+
+    assert drain(DeliveryWorker(tg, {})) == 0
+
+    assert outbox_of(db, message_id)[0].state == "queued"
