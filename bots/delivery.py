@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from bots.errors import DeliveryError, ErrorKind
-from bots.ratelimit import RateLimiter, limits_for
+from bots.ratelimit import RateLimiter, Ticket, limits_for
 from dash.actions import outbound
 from dash.context import AppContext
 from dash.models import OutboxItem, OutboxState, Person, Priority, Team
@@ -111,6 +111,7 @@ class DeliveryWorker:
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
         self._limited = False
+        self._tickets: dict[int, Ticket] = {}
 
     # -- the loop --------------------------------------------------------------------------
     async def drain_once(self, now: datetime | None = None) -> int:
@@ -161,6 +162,7 @@ class DeliveryWorker:
     def _claim(self, now: datetime) -> list[OutgoingItem]:
         settings = self.ctx.settings
         claimed: list[OutgoingItem] = []
+        self._tickets = {}
         with self.ctx.db.transaction() as session:
             rows = outbound.due_outbox(
                 session, channels=sorted(self.senders), now=now, limit=self.batch_size * 4
@@ -182,9 +184,11 @@ class DeliveryWorker:
                     )
                     continue
                 limits = limits_for(settings, row.channel, row.address)
-                if not self.limiter.try_acquire(limits, bulk=row.priority == Priority.BULK):
+                ticket = self.limiter.try_acquire(limits, bulk=row.priority == Priority.BULK)
+                if ticket is None:
                     self._limited = True
                     continue
+                self._tickets[row.id] = ticket
                 outbound.lease_outbox(
                     session,
                     row,
@@ -217,6 +221,7 @@ class DeliveryWorker:
     # -- send ------------------------------------------------------------------------------
     async def _send(self, item: OutgoingItem) -> _Outcome:
         sender = self.senders[item.channel]
+        ticket = self._tickets.pop(item.outbox_id, None)
         try:
             provider_id = await asyncio.wait_for(sender.send(item), SEND_TIMEOUT_SECONDS)
         except SendFailed as exc:
@@ -233,6 +238,9 @@ class DeliveryWorker:
                     ErrorKind.PERMANENT, f"{type(exc).__name__}: {exc}", "unexpected"
                 ),
             )
+        finally:
+            if ticket is not None:
+                ticket.settle()
         return _Outcome(item, provider_id=str(provider_id))
 
     # -- record ----------------------------------------------------------------------------

@@ -43,6 +43,23 @@ class Limit:
         return cls(key, count, 60.0 * count / rate)
 
 
+class Ticket:
+    """One send counted under some limits; `settle()` moves its instant to when it landed.
+
+    The provider counts a send when it arrives, which can be well after we started it (a
+    new connection, a busy pool). Settling on completion keeps the window honest.
+    """
+
+    def __init__(self, stamps: list[list[float]], clock: Callable[[], float]) -> None:
+        self._stamps = stamps
+        self._clock = clock
+
+    def settle(self) -> None:
+        now = self._clock()
+        for stamp in self._stamps:
+            stamp[0] = max(stamp[0], now)
+
+
 class RateLimiter:
     """Sliding-window counters keyed by strings such as "telegram" or "telegram:chat:42"."""
 
@@ -51,7 +68,7 @@ class RateLimiter:
     ) -> None:
         self.bulk_share = bulk_share
         self.clock = clock
-        self._sent: dict[str, deque[float]] = {}
+        self._sent: dict[str, deque[list[float]]] = {}
         self._paused_until: dict[str, float] = {}
 
     def _allowed_count(self, limit: Limit, bulk: bool) -> int:
@@ -59,12 +76,13 @@ class RateLimiter:
             return limit.count
         return max(1, math.floor(limit.count * self.bulk_share))
 
-    def _recent(self, limit: Limit, now: float) -> deque[float]:
+    def _recent(self, limit: Limit, now: float) -> list[float]:
+        """Instants of sends still inside `limit`'s window, oldest first."""
         log = self._sent.setdefault(limit.key, deque())
         horizon = now - (limit.window + WINDOW_MARGIN_SECONDS)
-        while log and log[0] <= horizon:
+        while log and log[0][0] <= horizon:
             log.popleft()
-        return log
+        return sorted(stamp[0] for stamp in log if stamp[0] > horizon)
 
     def wait_time(self, limits: Sequence[Limit], *, bulk: bool = False) -> float:
         """Seconds until one more send under every limit in `limits` is allowed (0 = now)."""
@@ -72,22 +90,25 @@ class RateLimiter:
         wait = 0.0
         for limit in limits:
             wait = max(wait, self._paused_until.get(limit.key, 0.0) - now)
-            log = self._recent(limit, now)
+            recent = self._recent(limit, now)
             allowed = self._allowed_count(limit, bulk)
-            if len(log) >= allowed:
-                # The oldest send that must leave the window before another fits.
-                oldest = log[len(log) - allowed]
+            if len(recent) >= allowed:
+                # The send that must leave the window before another fits.
+                oldest = recent[len(recent) - allowed]
                 wait = max(wait, oldest + limit.window + WINDOW_MARGIN_SECONDS - now)
         return max(0.0, wait)
 
-    def try_acquire(self, limits: Sequence[Limit], *, bulk: bool = False) -> bool:
-        """Record one send under every limit if all allow it now; else record nothing."""
+    def try_acquire(self, limits: Sequence[Limit], *, bulk: bool = False) -> Ticket | None:
+        """Count one send under every limit if all allow it now (else None, nothing counted)."""
         if self.wait_time(limits, bulk=bulk) > 0:
-            return False
+            return None
         now = self.clock()
+        stamps: list[list[float]] = []
         for limit in limits:
-            self._sent.setdefault(limit.key, deque()).append(now)
-        return True
+            stamp = [now]
+            self._sent.setdefault(limit.key, deque()).append(stamp)
+            stamps.append(stamp)
+        return Ticket(stamps, self.clock)
 
     def pause(self, key: str, seconds: float) -> None:
         """Stop every send under `key` for `seconds` (a provider said "slow down")."""
@@ -97,7 +118,9 @@ class RateLimiter:
     def forget_idle(self, older_than: float = 120.0) -> None:
         """Drop logs of keys not used for a while, so chats seen once do not pile up."""
         now = self.clock()
-        for key in [k for k, log in self._sent.items() if not log or log[-1] < now - older_than]:
+        for key in [
+            k for k, log in self._sent.items() if not log or log[-1][0] < now - older_than
+        ]:
             del self._sent[key]
         for key in [k for k, t in self._paused_until.items() if t < now]:
             del self._paused_until[key]
