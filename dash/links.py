@@ -73,6 +73,7 @@ PATHS = {
     "login": "/login/link/{token}",
     "signoff": "/signoff/{token}",
     "matrix": "/matrix/{token}",
+    "board": "/board/{token}",
 }
 
 
