@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import telegram
@@ -93,13 +93,11 @@ def _media_of(message: telegram.Message) -> list[dict[str, Any]]:
     for kind in ("voice", "audio", "video", "video_note", "document", "sticker", "animation"):
         attachment = getattr(message, kind, None)
         if attachment is not None:
+            fields = attachment.to_dict()  # wire form: durations in seconds, as sent
             entry: dict[str, Any] = {"type": kind, "file_id": attachment.file_id}
-            for extra in ("duration", "mime_type", "file_name"):
-                value = getattr(attachment, extra, None)
-                if isinstance(value, timedelta):
-                    value = value.total_seconds()
-                if value is not None:
-                    entry[extra] = value
+            entry.update(
+                {k: fields[k] for k in ("duration", "mime_type", "file_name") if k in fields}
+            )
             media.append(entry)
     if message.location is not None:
         media.append(
@@ -406,9 +404,7 @@ class TelegramChannel(TelegramSender):
                 telegram.BotCommand(name, render("telegram_command", lang, command=name))
                 for name in COMMANDS
             ]
-            await self.bot.set_my_commands(
-                commands, language_code=None if lang == "en" else lang
-            )
+            await self.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
 
     async def poll(self, stop: asyncio.Event) -> None:
         """getUpdates in a loop; an update is confirmed (offset) only once it is stored."""

@@ -1,0 +1,117 @@
+"""POST /webhooks/telegram as Telegram posts it: secret header, JSON Update, retries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dash.context import AppContext
+from dash.db import Database
+from tests.fakes import load_fixture
+from tests.fakes.signing import telegram_headers
+from tests.fakes.telegram_api import FakeTelegram
+from tests.test_delivery_kit import (
+    channel_app,
+    configure,
+    count_messages,
+    drain,
+    free_port,
+    served,
+    telegram_env,
+    worker_for,
+)
+
+URL = "/webhooks/telegram"
+
+
+@pytest.fixture
+def tg(monkeypatch: pytest.MonkeyPatch, db: Database, fake_telegram: FakeTelegram) -> AppContext:
+    return configure(monkeypatch, db, **telegram_env(fake_telegram))
+
+
+def post(ctx: AppContext, data: Any, secret: str | None) -> httpx.Response:
+    """POST `data` over HTTP to the webhook as Telegram does."""
+    body = data if isinstance(data, bytes) else json.dumps(data).encode()
+    port = free_port()
+    with served(channel_app(ctx), port) as origin:
+        return httpx.post(origin + URL, content=body, headers=telegram_headers(secret))
+
+
+def needs_engine() -> None:
+    pytest.importorskip("dash.engine", reason="the conversation engine has not landed yet")
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong-secret"])
+def test_without_the_secret_token_nothing_is_stored(
+    tg: AppContext, db: Database, secret: str | None
+) -> None:
+    answer = post(tg, load_fixture("telegram_private_text"), secret)
+
+    assert answer.status_code == 403
+    assert count_messages(db) == 0
+
+
+def test_malformed_json_is_a_400(tg: AppContext, db: Database) -> None:
+    answer = post(tg, b'{"update_id": 1, "message": ', tg.telegram_webhook_secret)
+
+    assert answer.status_code == 400
+    assert count_messages(db) == 0
+
+
+def test_an_update_is_stored_and_answered_through_the_outbox(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    needs_engine()
+
+    answer = post(tg, load_fixture("telegram_private_text"), tg.telegram_webhook_secret)
+
+    assert answer.status_code == 200
+    assert count_messages(db, direction="in", channel="telegram", provider_id="u811332404") == 1
+    assert drain(worker_for(tg, "telegram")) >= 1
+    (reply,) = fake_telegram.sent_messages(7300100200)
+    assert reply.params["text"].strip()
+
+
+def test_a_repeated_update_counts_once(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    needs_engine()
+    update = load_fixture("telegram_private_text")
+
+    first = post(tg, update, tg.telegram_webhook_secret)
+    again = post(tg, update, tg.telegram_webhook_secret)  # Telegram retrying
+
+    assert first.status_code == again.status_code == 200
+    assert count_messages(db, direction="in") == 1
+    drain(worker_for(tg, "telegram"))
+    assert len(fake_telegram.sent_messages(7300100200)) == 1
+
+
+def test_a_button_press_is_acknowledged(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    needs_engine()
+
+    answer = post(tg, load_fixture("telegram_callback_query"), tg.telegram_webhook_secret)
+
+    assert answer.status_code == 200
+    (ack,) = fake_telegram.calls_to("answerCallbackQuery")
+    assert ack.params["callback_query_id"] == "504320520072928936"
+    assert count_messages(db, direction="in", provider_id="u811332407") == 1
+
+
+def test_database_down_answers_503_so_telegram_retries(tg: AppContext, tmp_path: Path) -> None:
+    needs_engine()
+    down = AppContext(
+        settings=tg.settings,
+        db=Database(f"sqlite:///{tmp_path / 'missing-folder' / 'dash.db'}"),
+        secret=tg.secret,
+    )
+
+    answer = post(down, load_fixture("telegram_private_text"), down.telegram_webhook_secret)
+
+    assert answer.status_code == 503
