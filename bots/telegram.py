@@ -352,7 +352,9 @@ class TelegramSender:
         from bots.media import chart_png
 
         try:
-            return await asyncio.to_thread(chart_png, self.ctx, spec.get("team_id"))
+            return await asyncio.to_thread(
+                chart_png, self.ctx, int(spec["team_id"]), item.language
+            )
         except Exception:
             log.exception("drawing the chart for outbox %s failed; sending text", item.outbox_id)
             return None

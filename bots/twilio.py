@@ -258,7 +258,11 @@ class TwilioSender:
             return None
         from bots.media import chart_url
 
-        return chart_url(self.ctx, int(spec["team_id"]))
+        try:
+            return chart_url(self.ctx, int(spec["team_id"]))
+        except Exception:  # the text still goes; a missing picture must not stop it
+            log.exception("no chart URL for outbox %s; sending text only", item.outbox_id)
+            return None
 
     async def send(self, item: OutgoingItem) -> str:
         args = self.create_arguments(item, utcnow())

@@ -237,3 +237,16 @@ def test_sms_keeps_to_the_sender_rate(
 
     assert all(c.ok for c in fake_twilio.calls_to("Messages.create")), "a send got 429"
     assert fake_twilio.max_sends_per_second(from_="+15550000000") == 1
+
+
+def test_a_chart_goes_as_a_signed_media_url(
+    tw: AppContext, db: Database, fake_twilio: FakeTwilio
+) -> None:
+    queue(db, "sms", None, "Your run chart", payload={"photo": {"kind": "chart", "team_id": 7}})
+
+    drain(worker_for(tw, "sms"))
+
+    (call,) = fake_twilio.sent_messages(to=NURSE)
+    (url,) = call.params["MediaUrl"]
+    assert url.startswith(tw.settings.url("/media/chart/")) and url.endswith(".png")
+    assert call.params["Body"] == "Your run chart"
