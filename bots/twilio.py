@@ -22,7 +22,7 @@ from twilio.rest import Client
 from bots.delivery import OutgoingItem, SendFailed
 from bots.errors import DeliveryError, ErrorKind, classify_twilio_error
 from bots.twilio_client import make_twilio_client
-from dash.actions.outbound import record_delivery_status
+from dash.actions.outbound import note_whatsapp_inbound, record_delivery_status
 from dash.context import AppContext
 from dash.inbound import InboundMessage
 from dash.models import Person
@@ -115,10 +115,18 @@ async def _signed_params(request: Request, settings: Settings, path: str) -> dic
 
 
 def handle_twilio_inbound(ctx: AppContext, params: dict[str, str]) -> bool:
-    """Store and process one inbound message (blocking); True when it was a repeat."""
+    """Store and process one inbound message (blocking); True when it was a repeat.
+
+    A WhatsApp message reopens the 24-hour window for free-form replies.
+    """
     from dash.engine import handle_inbound
 
-    return handle_inbound(ctx, parse_inbound(params)).duplicate
+    inbound = parse_inbound(params)
+    duplicate = handle_inbound(ctx, inbound).duplicate
+    if inbound.channel == "whatsapp" and not duplicate:
+        with ctx.db.transaction() as session:
+            note_whatsapp_inbound(session, address=inbound.address, at=inbound.received_at)
+    return duplicate
 
 
 def handle_status(ctx: AppContext, params: dict[str, str]) -> str | None:

@@ -9,13 +9,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bots.twilio import window_open
 from dash.context import AppContext
 from dash.db import Database
-from dash.models import Message
+from dash.models import Message, Person
+from dash.timeutil import utcnow
 from tests.fakes import load_fixture
 from tests.fakes.signing import twilio_headers
 from tests.fakes.twilio_api import FakeTwilio
 from tests.test_delivery_kit import (
+    add_person,
     channel_app,
     configure,
     count_messages,
@@ -123,11 +126,12 @@ def test_a_repeated_message_sid_counts_once(
     assert len(fake_twilio.sent_messages(to="+15551230001")) == 1
 
 
-def test_whatsapp_is_told_apart_by_its_from_address(
+def test_whatsapp_is_told_apart_by_its_from_address_and_reopens_the_window(
     tw: tuple[AppContext, str], db: Database
 ) -> None:
     needs_engine()
     ctx, origin = tw
+    person_id = add_person(db, name="Lupe", whatsapp_e164="+5215512345678")
     params = {
         **load_fixture("twilio_whatsapp_inbound"),
         "NumMedia": "1",
@@ -140,3 +144,7 @@ def test_whatsapp_is_told_apart_by_its_from_address(
     with db.transaction() as s:
         stored = s.execute(select(Message).where(Message.direction == "in")).scalar_one()
         assert stored.channel == "whatsapp" and stored.address == "+5215512345678"
+    with db.transaction() as s:
+        person = s.get(Person, person_id)
+        assert person is not None and person.whatsapp_last_inbound_at is not None
+        assert window_open(person.whatsapp_last_inbound_at, utcnow())
