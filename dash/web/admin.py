@@ -1,0 +1,225 @@
+"""Admin pages: cohorts, coaches, sessions, enrolments and the outbox's failed messages."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from dash.actions.assignments import assign_coach, unassign_coach
+from dash.actions.coaches import add_coach
+from dash.actions.cohorts import create_cohort
+from dash.curriculum import list_topics
+from dash.links import link_url
+from dash.models import (
+    AgendaItem,
+    Cohort,
+    Message,
+    MessageStatus,
+    OutboxItem,
+    OutboxState,
+    Person,
+    Team,
+)
+from dash.privacy import mask_identifiers
+from dash.web.pages import Page, redirect
+
+FAILED_LIMIT = 200
+
+
+def failed_outbox(db: Session) -> list[OutboxItem]:
+    """Messages a person should look at: failed, held, or reported undelivered by the provider."""
+    return list(
+        db.execute(
+            select(OutboxItem)
+            .join(Message, Message.id == OutboxItem.message_id)
+            .where(
+                or_(
+                    OutboxItem.state.in_([OutboxState.FAILED.value, OutboxState.HELD.value]),
+                    Message.status.in_(
+                        [MessageStatus.FAILED.value, MessageStatus.UNDELIVERED.value]
+                    ),
+                )
+            )
+            .order_by(OutboxItem.created_at.desc(), OutboxItem.id.desc())
+            .limit(FAILED_LIMIT)
+        ).scalars()
+    )
+
+
+def coaches(db: Session) -> list[Person]:
+    return list(
+        db.execute(
+            select(Person)
+            .where(or_(Person.is_coach.is_(True), Person.is_admin.is_(True)))
+            .order_by(Person.name, Person.id)
+        ).scalars()
+    )
+
+
+def admin_page(page: Page) -> Response:
+    cohorts = list(
+        page.db.execute(
+            select(Cohort).order_by(Cohort.start_date.desc(), Cohort.id.desc())
+        ).scalars()
+    )
+    return page.render(
+        "admin.html",
+        cohorts=cohorts,
+        coaches=coaches(page.db),
+        topics=list_topics(),
+        failed=failed_outbox(page.db),
+        mask=mask_identifiers,
+        values={},
+        login_link=page.request.session.pop("login_link", None),
+    )
+
+
+def _date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{what}: write a date as YYYY-MM-DD") from exc
+
+
+def _time(text: str, what: str) -> time | None:
+    if not text:
+        return None
+    try:
+        return time.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{what}: write a time as HH:MM") from exc
+
+
+def cohort_create(page: Page) -> Response:
+    try:
+        start = _date(page.field("start"), "Start date")
+        at = _time(page.field("session_time"), "Session time") or time(12, 30)
+    except ValueError as exc:
+        page.flash(str(exc))
+        return redirect("/admin#new-cohort")
+    with page.attempt() as errors:
+        cohort = create_cohort(
+            page.db,
+            topic=page.field("topic"),
+            start=start,
+            timezone=page.field("timezone"),
+            name=page.field("name") or None,
+            weekdays=page.field("weekdays") or "mon,wed,fri",
+            session_time=at,
+            join_link=page.field("join_link") or None,
+        )
+    if errors:
+        page.flash("Cohort not created: " + errors[0])
+        return redirect("/admin#new-cohort")
+    page.flash(f"Cohort created. Its enrolment code is {cohort.enrolment_code}.")
+    return redirect(f"/admin/cohorts/{cohort.id}")
+
+
+def coach_create(page: Page) -> Response:
+    """A new coach gets a one-time log-in link (shown once to the admin to pass on)."""
+    with page.attempt() as errors:
+        person = add_coach(page.db, email=page.field("email"), name=page.field("name"))
+    if errors:
+        page.flash("Coach not added: " + errors[0])
+        return redirect("/admin#coaches")
+    page.request.session["login_link"] = link_url(
+        page.ctx.settings.public_url, page.ctx.secret, "login", person.id
+    )
+    page.flash(f"{person.name or person.email} can now log in with the link below (it works once).")
+    return redirect("/admin#coaches")
+
+
+def _cohort(page: Page) -> Cohort:
+    cohort = page.db.get(Cohort, page.int_param(page.request.path_params["cohort_id"]))
+    if cohort is None:
+        raise HTTPException(404)
+    return cohort
+
+
+def session_dates(db: Session, cohort: Cohort) -> dict[int, tuple[str, str]]:
+    """Session number → (day, start) as the scheduler compiled them for this cohort's teams."""
+    found: dict[int, tuple[str, str]] = {}
+    for payload in db.execute(
+        select(AgendaItem.payload).where(
+            AgendaItem.cohort_id == cohort.id, AgendaItem.kind == "session_reminder"
+        )
+    ).scalars():
+        number = payload.get("session")
+        if isinstance(number, int):
+            found[number] = (str(payload.get("day", "")), str(payload.get("start", "")))
+    return dict(sorted(found.items()))
+
+
+def admin_cohort(page: Page) -> Response:
+    cohort = _cohort(page)
+    teams = list(
+        page.db.execute(
+            select(Team).where(Team.cohort_id == cohort.id).order_by(Team.name)
+        ).scalars()
+    )
+    return page.render(
+        "admin_cohort.html",
+        cohort=cohort,
+        teams=teams,
+        coaches=coaches(page.db),
+        sessions=session_dates(page.db, cohort),
+    )
+
+
+def cohort_assign(page: Page) -> Response:
+    cohort = _cohort(page)
+    coach = page.db.get(Person, page.int_param(page.field("coach_id")))
+    if coach is None:
+        raise HTTPException(404)
+    with page.attempt() as errors:
+        assign_coach(page.db, cohort=cohort, coach=coach)
+    page.flash(errors[0] if errors else f"{coach.name or coach.email} now coaches {cohort.name}.")
+    return redirect(f"/admin/cohorts/{cohort.id}#coaches")
+
+
+def cohort_unassign(page: Page) -> Response:
+    cohort = _cohort(page)
+    coach = page.db.get(Person, page.int_param(page.request.path_params["person_id"]))
+    if coach is None:
+        raise HTTPException(404)
+    unassign_coach(page.db, cohort=cohort, coach=coach)
+    page.flash(f"{coach.name or coach.email} no longer coaches {cohort.name}.")
+    return redirect(f"/admin/cohorts/{cohort.id}#coaches")
+
+
+def cohort_postpone(page: Page) -> Response:
+    """Move one session; the scheduler rewrites the unsent reminders and follow-ups."""
+    from dash.actions.cohorts import postpone_session
+
+    cohort = _cohort(page)
+    try:
+        number = int(page.field("number")) if page.field("number").isdigit() else 0
+        new_day = _date(page.field("day"), "New day")
+        new_time = _time(page.field("time"), "New time")
+    except ValueError as exc:
+        page.flash(f"Not postponed: {exc}")
+        return redirect(f"/admin/cohorts/{cohort.id}#sessions")
+    with page.attempt() as errors:
+        postpone_session(page.db, cohort=cohort, number=number, new_day=new_day, new_time=new_time)
+    page.flash(
+        f"Not postponed: {errors[0]}"
+        if errors
+        else f"Session {number} moved to {new_day:%a} {new_day.day} {new_day:%b}"
+        + (f" at {new_time:%H:%M}" if new_time else "")
+        + "; reminders follow on the next scheduler tick."
+    )
+    return redirect(f"/admin/cohorts/{cohort.id}#sessions")
+
+
+def outbox_retry(page: Page) -> Response:
+    from dash.actions.outbound import retry_outbox
+
+    outbox_id = page.int_param(page.request.path_params["outbox_id"])
+    with page.attempt() as errors:
+        retry_outbox(page.db, outbox_id)
+    page.flash(errors[0] if errors else f"Message {outbox_id} queued again.")
+    return redirect("/admin#failed")

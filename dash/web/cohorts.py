@@ -1,0 +1,193 @@
+"""The cohort board: teams × days of data, progress and contact at a glance; CSV exports."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from dash.exports import COLUMNS, write_export
+from dash.models import AssessmentRating, Cohort, MeasureValue, Message, PdsaCycle, Team
+from dash.models.teams import TeamState
+from dash.timeutil import local_date, utcnow
+from dash.web.access import cohort_for
+from dash.web.pages import Page
+
+DASH_DAYS = 14
+ACTIVE = (TeamState.AWAITING_MATRIX, TeamState.AWAITING_SIGNOFF, TeamState.ENROLLED)
+SORTS = ("name", "completeness", "latest", "score", "contact")
+
+
+@dataclass
+class Cell:
+    day: date
+    status: str  # "full", "partial", "none", "future"
+    reported: int
+    expected: int
+
+
+@dataclass
+class Row:
+    team: Team
+    cells: list[Cell] = field(default_factory=list)
+    completeness: float | None = None
+    latest: float | None = None
+    latest_day: date | None = None
+    goal: float | None = None
+    better: str = "higher"
+    signal: bool = False
+    pdsa: int = 0
+    score: float | None = None
+    last_contact: datetime | None = None
+    waiting: int = 0
+
+    @property
+    def goal_met(self) -> bool | None:
+        if self.latest is None or self.goal is None:
+            return None
+        return self.latest >= self.goal if self.better == "higher" else self.latest <= self.goal
+
+    @property
+    def needs_attention(self) -> bool:
+        recent = [c for c in self.cells if c.status != "future"][-2:-1]
+        return self.waiting > 0 or any(c.status != "full" for c in recent)
+
+
+def dash_dates(cohort: Cohort) -> list[date]:
+    return [cohort.start_date + timedelta(days=i) for i in range(DASH_DAYS)]
+
+
+def build_row(db: Session, team: Team, days: list[date], today: date) -> Row:
+    cohort = team.cohort
+    row = Row(team=team)
+    expected = len(cohort.measures)
+    counts = dict(
+        db.execute(
+            select(MeasureValue.day, func.count(MeasureValue.id))
+            .where(MeasureValue.team_id == team.id, MeasureValue.is_current.is_(True))
+            .group_by(MeasureValue.day)
+        ).all()
+    )
+    for day in days:
+        got = counts.get(day, 0)
+        if day > today:
+            status = "future"
+        elif expected and got >= expected:
+            status = "full"
+        elif got:
+            status = "partial"
+        else:
+            status = "none"
+        row.cells.append(Cell(day, status, got, expected))
+    asked = [c for c in row.cells if c.status != "future"]
+    if team.state == TeamState.ENROLLED.value and asked:
+        row.completeness = sum(1 for c in asked if c.status == "full") / len(asked)
+    row.pdsa = db.execute(
+        select(func.count(PdsaCycle.id)).where(PdsaCycle.team_id == team.id)
+    ).scalar_one()
+    rating = (
+        db.execute(
+            select(AssessmentRating)
+            .where(AssessmentRating.team_id == team.id)
+            .order_by(AssessmentRating.rated_at.desc(), AssessmentRating.id.desc())
+        )
+        .scalars()
+        .first()
+    )
+    row.score = rating.score if rating else None
+    row.last_contact = db.execute(
+        select(func.max(Message.created_at)).where(
+            Message.team_id == team.id, Message.direction == "in"
+        )
+    ).scalar_one()
+    row.waiting = db.execute(
+        select(func.count(Message.id)).where(
+            Message.team_id == team.id, Message.needs_reply.is_(True)
+        )
+    ).scalar_one()
+    from dash.chartdata import measure_series, primary_measure
+
+    measure = primary_measure(db, cohort.id)
+    if measure is not None:
+        series = measure_series(db, team, measure, today=today)
+        row.goal, row.better, row.signal = series.goal, series.better, series.signal
+        if series.latest is not None:
+            row.latest_day, row.latest = series.latest
+    return row
+
+
+def sort_rows(rows: list[Row], sort: str) -> list[Row]:
+    def missing_last(value: float | None) -> tuple[bool, float]:
+        return value is None, -(value or 0.0)
+
+    if sort == "completeness":
+        return sorted(rows, key=lambda r: missing_last(r.completeness))
+    if sort == "latest":
+        return sorted(rows, key=lambda r: missing_last(r.latest))
+    if sort == "score":
+        return sorted(rows, key=lambda r: missing_last(r.score))
+    if sort == "contact":
+        return sorted(
+            rows, key=lambda r: (r.last_contact is None, -(r.last_contact or utcnow()).timestamp())
+        )
+    return sorted(rows, key=lambda r: r.team.name.lower())
+
+
+def cohort_page(page: Page) -> Response:
+    assert page.user is not None
+    cohort = cohort_for(page.db, page.user, page.int_param(page.request.path_params["cohort_id"]))
+    params = page.request.query_params
+    show = params.get("show", "active")
+    sort = params.get("sort", "name") if params.get("sort") in SORTS else "name"
+    query_text = params.get("q", "").strip()
+    attention = params.get("attention") == "1"
+
+    query = select(Team).where(Team.cohort_id == cohort.id)
+    if show == "active":
+        query = query.where(Team.state.in_([s.value for s in ACTIVE]))
+    elif show in {s.value for s in TeamState}:
+        query = query.where(Team.state == show)
+    teams = list(page.db.execute(query).scalars())
+    if query_text:
+        teams = [t for t in teams if query_text.lower() in t.name.lower()]
+    today = local_date(utcnow(), cohort.timezone)
+    days = dash_dates(cohort)
+    rows = [build_row(page.db, team, days, today) for team in teams]
+    if attention:
+        rows = [r for r in rows if r.needs_attention]
+    return page.render(
+        "cohort.html",
+        cohort=cohort,
+        rows=sort_rows(rows, sort),
+        days=days,
+        today=today,
+        show=show,
+        sort=sort,
+        q=query_text,
+        attention=attention,
+        sorts=SORTS,
+        states=[s.value for s in TeamState],
+        exports=list(COLUMNS),
+    )
+
+
+def cohort_export(page: Page) -> Response:
+    """The CONTRACT.md CSV (same as `dash export`), for the coach's own cohorts only."""
+    assert page.user is not None
+    cohort = cohort_for(page.db, page.user, page.int_param(page.request.path_params["cohort_id"]))
+    what = page.request.path_params["what"]
+    if what not in COLUMNS:
+        raise HTTPException(404)
+    out = io.StringIO()
+    write_export(page.db, cohort.id, what, out)
+    filename = f"cohort-{cohort.id}-{what}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
