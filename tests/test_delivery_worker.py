@@ -37,9 +37,7 @@ def queue(db: Database, chat: int | str, text: str, **kwargs: Any) -> int:
 
 def outbox_of(db: Database, message_id: int) -> tuple[OutboxItem, Message]:
     with db.transaction() as s:
-        item = s.execute(
-            select(OutboxItem).where(OutboxItem.message_id == message_id)
-        ).scalar_one()
+        item = s.execute(select(OutboxItem).where(OutboxItem.message_id == message_id)).scalar_one()
         return item, item.message
 
 
@@ -61,7 +59,12 @@ def test_buttons_arrive_as_an_inline_keyboard(
     tg: AppContext, db: Database, fake_telegram: FakeTelegram
 ) -> None:
     buttons = [[{"text": str(n), "data": f"score:importance:{n}"} for n in range(1, 6)]]
-    queue(db, 42, "How important is this topic for your unit? Reply 1-5.", payload={"buttons": buttons})
+    queue(
+        db,
+        42,
+        "How important is this topic for your unit? Reply 1-5.",
+        payload={"buttons": buttons},
+    )
 
     drain(worker_for(tg, "telegram"))
 
@@ -229,3 +232,32 @@ def test_a_worker_without_a_channel_leaves_its_messages_queued(
     assert drain(DeliveryWorker(tg, {})) == 0
 
     assert outbox_of(db, message_id)[0].state == "queued"
+
+
+def test_a_person_who_blocked_the_bot_is_opted_out(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    person_id = add_person(db, name="Flo", telegram_user_id=6160, telegram_chat_id=6160)
+    fake_telegram.block_chat(6160)
+    with db.transaction() as s:
+        person = s.get(Person, person_id)
+        assert person is not None
+        queued = queue_message(s, channel="telegram", address="6160", text="Hi", person=person)
+        assert queued is not None
+        message_id = queued.id
+
+    drain(worker_for(tg, "telegram"))
+
+    item, message = outbox_of(db, message_id)
+    assert item.state == "failed" and message.error_code == "403"
+    with db.transaction() as s:
+        person = s.get(Person, person_id)
+        assert person is not None and person.opted_out
+        assert "blocked" in (person.opted_out_reason or "")
+    with db.transaction() as s:  # nothing more is queued for them
+        person = s.get(Person, person_id)
+        assert person is not None
+        assert (
+            queue_message(s, channel="telegram", address="6160", text="Hi again", person=person)
+            is None
+        )
