@@ -1,0 +1,252 @@
+"""A team's progress in figures: is data coming in, how fast, are tests running, is it working.
+
+One definition for every place that shows them (coach digest, mid-point and final summaries,
+the dashboard, the report), so a coach and a team never see two different "completeness".
+
+- Days asked: the days a daily prompt covers (baseline days, then the Dash) that have passed in
+  the unit's time zone; today counts once data for it arrived.
+- A day with data: every measure of the cohort has a current value for it (0/0 counts: it is a
+  reported day with no eligible patients).
+- Time to answer: from the day's prompt time to the first value reported for it, per measure
+  and day, in minutes (early answers count as 0).
+- PDSA: cycles started = plans completed (state planned or later); finished = Act decided.
+- Baseline and recent: pooled proportions (sum of numerators / sum of denominators) of the
+  primary measure over the baseline days and over the last 7 days.
+- Signal: the run-chart rules of dash.chartdata (IHI shift/trend and Anhøj runs) on the primary
+  measure, the same series the chart shows.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dash.curriculum import load_curriculum
+from dash.models import (
+    Aim,
+    Cohort,
+    Measure,
+    MeasureValue,
+    Message,
+    PdsaCycle,
+    PdsaState,
+    Team,
+    TeamState,
+)
+from dash.schedule import asked_days, baseline_days
+from dash.timeutil import local_to_utc
+
+RECENT_DAYS = 7
+"""The window of "recent" values in summaries: the last week."""
+
+FINISHED_STATES = (PdsaState.ACTED.value,)
+STARTED_STATES = (
+    PdsaState.PLANNED.value,
+    PdsaState.DONE.value,
+    PdsaState.STUDIED.value,
+    PdsaState.ACTED.value,
+)
+
+
+@dataclass(frozen=True)
+class MeasureFigures:
+    """One measure of one team."""
+
+    measure_id: int
+    key: str
+    name: str
+    better: str
+    goal: float | None
+    days_with_data: int
+    latest_day: date | None
+    latest_value: float | None
+    baseline: float | None
+    recent: float | None
+    signal: bool | None
+    signal_kind: str | None
+
+    @property
+    def meets_goal(self) -> bool | None:
+        """Whether the latest value reaches the goal in the better direction (None: unknown)."""
+        if self.latest_value is None or self.goal is None:
+            return None
+        if self.better == "higher":
+            return self.latest_value >= self.goal
+        return self.latest_value <= self.goal
+
+
+@dataclass(frozen=True)
+class TeamFigures:
+    team_id: int
+    team_name: str
+    today: date
+    days_asked: int
+    days_with_data: int
+    missed_days: int
+    median_minutes_to_answer: float | None
+    pdsa_started: int
+    pdsa_finished: int
+    pdsa_to_review: int
+    waiting_messages: int
+    measures: list[MeasureFigures]
+
+    @property
+    def completeness(self) -> float | None:
+        """Days with data / days asked (None before the first day was asked)."""
+        return self.days_with_data / self.days_asked if self.days_asked else None
+
+    @property
+    def primary(self) -> MeasureFigures | None:
+        return self.measures[0] if self.measures else None
+
+    @property
+    def latest_value(self) -> float | None:
+        return self.primary.latest_value if self.primary else None
+
+    @property
+    def goal(self) -> float | None:
+        return self.primary.goal if self.primary else None
+
+    @property
+    def signal(self) -> bool | None:
+        return self.primary.signal if self.primary else None
+
+
+def _pooled(rows: list[MeasureValue]) -> float | None:
+    denominator = sum(r.denominator for r in rows)
+    return sum(r.numerator for r in rows) / denominator if denominator else None
+
+
+def _signal(session: Session, team: Team, measure: Measure, today: date) -> tuple[bool, str | None]:
+    """Run-chart signal of the series the chart shows (dash.chartdata, dash.analytics)."""
+    from dash.chartdata import measure_series
+
+    series = measure_series(session, team, measure, today=today)
+    kind = (
+        "shift"
+        if series.shift
+        else "trend"
+        if series.trend
+        else "runs"
+        if series.runs_signal
+        else None
+    )
+    return kind is not None, kind
+
+
+def team_figures(session: Session, team: Team, today: date) -> TeamFigures:
+    """The figures of `team` as of the unit's local date `today`."""
+    cohort = team.cohort
+    curriculum = load_curriculum(cohort.topic)
+    measures = list(
+        session.execute(
+            select(Measure)
+            .where(Measure.cohort_id == cohort.id)
+            .order_by(Measure.primary.desc(), Measure.position)
+        ).scalars()
+    )
+    values = list(
+        session.execute(select(MeasureValue).where(MeasureValue.team_id == team.id)).scalars()
+    )
+    current = [v for v in values if v.is_current]
+    by_measure_day = {(v.measure_id, v.day): v for v in current}
+    measure_ids = [m.id for m in measures]
+
+    def complete(day: date) -> bool:
+        return bool(measure_ids) and all((m, day) in by_measure_day for m in measure_ids)
+
+    asked = [d for d in asked_days(cohort, curriculum) if d < today or (d == today and complete(d))]
+    with_data = [d for d in asked if complete(d)]
+    missed = 0
+    for day in reversed([d for d in asked if d < today]):
+        if complete(day):
+            break
+        missed += 1
+
+    prompt_time = curriculum.schedule.daily_prompt_time
+    first_report: dict[tuple[int, date], MeasureValue] = {}
+    for v in values:
+        key = (v.measure_id, v.day)
+        if key not in first_report or v.reported_at < first_report[key].reported_at:
+            first_report[key] = v
+    asked_set = set(asked)
+    delays = [
+        max(0.0, (v.reported_at - local_to_utc(day, prompt_time, cohort.timezone)).total_seconds())
+        / 60
+        for (_, day), v in first_report.items()
+        if day in asked_set
+    ]
+
+    cycles = session.execute(
+        select(PdsaCycle.state, PdsaCycle.reviewed_at).where(PdsaCycle.team_id == team.id)
+    ).all()
+    waiting = session.execute(
+        select(func.count(Message.id)).where(
+            Message.team_id == team.id, Message.direction == "in", Message.needs_reply.is_(True)
+        )
+    ).scalar_one()
+
+    aims = session.execute(
+        select(Aim).where(Aim.team_id == team.id).order_by(Aim.created_at, Aim.id)
+    ).scalars()
+    goal_of = {aim.measure_id: aim.goal for aim in aims}  # the latest aim wins
+    baseline_set = set(baseline_days(cohort, curriculum))
+    recent_from = today - timedelta(days=RECENT_DAYS - 1)
+    figures: list[MeasureFigures] = []
+    for measure in measures:
+        rows = sorted((v for v in current if v.measure_id == measure.id), key=lambda v: v.day)
+        plotted = [v for v in rows if v.value is not None and v.day <= today]
+        signal: bool | None
+        try:
+            signal, kind = _signal(session, team, measure, today)
+        except ImportError:  # the analytics package is not installed in this build
+            signal, kind = None, None
+        figures.append(
+            MeasureFigures(
+                measure_id=measure.id,
+                key=measure.key,
+                name=measure.name,
+                better=measure.better,
+                goal=goal_of.get(measure.id, measure.goal),
+                days_with_data=sum(1 for v in rows if v.day in asked_set),
+                latest_day=plotted[-1].day if plotted else None,
+                latest_value=plotted[-1].value if plotted else None,
+                baseline=_pooled([v for v in rows if v.day in baseline_set]),
+                recent=_pooled([v for v in rows if recent_from <= v.day <= today]),
+                signal=signal,
+                signal_kind=kind,
+            )
+        )
+    return TeamFigures(
+        team_id=team.id,
+        team_name=team.name,
+        today=today,
+        days_asked=len(asked),
+        days_with_data=len(with_data),
+        missed_days=missed,
+        median_minutes_to_answer=statistics.median(delays) if delays else None,
+        pdsa_started=sum(1 for state, _ in cycles if state in STARTED_STATES),
+        pdsa_finished=sum(1 for state, _ in cycles if state in FINISHED_STATES),
+        pdsa_to_review=sum(
+            1 for state, reviewed in cycles if state in STARTED_STATES and reviewed is None
+        ),
+        waiting_messages=waiting,
+        measures=figures,
+    )
+
+
+def cohort_figures(session: Session, cohort: Cohort, today: date) -> list[TeamFigures]:
+    """Figures of every enrolled or completed team of `cohort`, by team name."""
+    teams = session.execute(
+        select(Team)
+        .where(
+            Team.cohort_id == cohort.id,
+            Team.state.in_((TeamState.ENROLLED.value, TeamState.COMPLETED.value)),
+        )
+        .order_by(Team.name, Team.id)
+    ).scalars()
+    return [team_figures(session, team, today) for team in teams]

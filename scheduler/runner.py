@@ -1,0 +1,70 @@
+"""APScheduler 3 wiring: one interval job that runs a tick.
+
+The agenda itself is our data (scheduler.agenda); APScheduler only supplies the heartbeat. One
+job with max_instances=1 and coalesce=True, so a slow tick is never overlapped by the next and
+missed beats collapse into one. A tick that fails (the database is down) is logged and the
+next beat tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from dash.context import AppContext
+from dash.timeutil import utcnow
+from scheduler.tick import DispatchReport, dispatch
+
+log = logging.getLogger("scheduler.runner")
+
+JOB_ID = "dash-tick"
+
+
+class SchedulerService:
+    """Runs `dispatch(ctx, utcnow())` every `interval` seconds in a background thread."""
+
+    def __init__(self, ctx: AppContext, interval: float | None = None) -> None:
+        self.ctx = ctx
+        self.interval = interval if interval is not None else ctx.settings.tick_seconds
+        self._scheduler: BackgroundScheduler | None = None
+        self.last_report: DispatchReport | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running
+
+    def tick(self) -> DispatchReport | None:
+        """One beat; never raises (a failure is logged and the next beat retries)."""
+        try:
+            self.last_report = dispatch(self.ctx, utcnow())
+        except Exception:
+            log.exception("scheduler tick failed; retrying on the next beat")
+            return None
+        return self.last_report
+
+    def start(self) -> None:
+        """Start the background thread; the first tick runs immediately."""
+        if self.running:
+            return
+        scheduler = BackgroundScheduler(timezone=UTC)
+        scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.interval,
+            id=JOB_ID,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
+            misfire_grace_time=None,
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info("scheduler started: a tick every %.0f s", self.interval)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the thread; with `wait`, let a running tick finish first."""
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+        self._scheduler = None

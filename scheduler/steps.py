@@ -1,0 +1,528 @@
+"""Rendering each kind of agenda step into outbox rows, in the recipient's language.
+
+Texts come from the curriculum (`messages.<kind>`, rendered with the variables documented in
+curricula/README.md) and from dash/templates/messages for the few sentences that are not
+curriculum content (date labels, signal sentences, digest reasons). Every outbound row gets the
+dedupe key `agenda:<row id>:<recipient>`, so running a step twice (a reclaimed row after a
+crash) cannot queue a second copy. Conditional steps decide at their due time: a daily prompt
+whose data already arrived, a nudge whose data arrived, a PDSA follow-up for a cycle already
+reported all finish silently with a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dash.actions.outbound import address_for, queue_message, team_people
+from dash.context import AppContext
+from dash.curriculum import Curriculum, load_curriculum
+from dash.metrics import TeamFigures, team_figures
+from dash.models import (
+    AgendaItem,
+    AgendaState,
+    Aim,
+    Channel,
+    Cohort,
+    Measure,
+    MeasureValue,
+    Membership,
+    PdsaCycle,
+    PdsaState,
+    Person,
+    Priority,
+    Role,
+    Team,
+    TeamState,
+)
+from dash.schedule import asked_days, last_day
+from dash.texts import language_of, render
+
+#: Rows of these kinds need the data of the day they are about.
+DATA_KINDS = ("daily_prompt", "nudge")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a step's message goes to: a person, or the team's Telegram group (person None)."""
+
+    person: Person | None
+    name: str
+    lang: str
+
+
+@dataclass
+class StepOutcome:
+    """What running one row did: messages queued (nudges among them) and a note for the row."""
+
+    queued: int = 0
+    nudges: int = 0
+    note: str | None = None
+    kinds: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StepRun:
+    """Everything a step renderer needs, loaded once per row."""
+
+    session: Session
+    ctx: AppContext
+    row: AgendaItem
+    now: datetime
+    cohort: Cohort
+    curriculum: Curriculum
+    team: Team | None
+    outcome: StepOutcome = field(default_factory=StepOutcome)
+
+    # -- recipients ----------------------------------------------------------------------------
+
+    def team_language(self) -> str:
+        team = self.team
+        contact = team.key_contact if team is not None else None
+        return language_of(contact.language if contact is not None else None)
+
+    def recipients(self, people: list[Person], *, group: bool = True) -> list[Recipient]:
+        """The group chat (when the team has one) and each person not reached through it."""
+        team = self.team
+        assert team is not None
+        found: list[Recipient] = []
+        has_group = group and team.telegram_group_chat_id is not None
+        if has_group:
+            found.append(Recipient(None, team.name, self.team_language()))
+        members = set(
+            self.session.execute(
+                select(Membership.person_id).where(Membership.team_id == team.id)
+            ).scalars()
+        )
+        seen: set[int] = set()
+        for person in people:
+            if person.id in seen or person.opted_out:
+                continue
+            seen.add(person.id)
+            target = address_for(person)
+            if target is None:
+                continue
+            if has_group and target[0] == Channel.TELEGRAM.value and person.id in members:
+                continue  # they read the group
+            found.append(Recipient(person, person.name or team.name, language_of(person.language)))
+        return found
+
+    def reporters(self) -> list[Person]:
+        """The team's data reporters, else its key contact."""
+        team = self.team
+        assert team is not None
+        people = team_people(self.session, team, (Role.DATA_REPORTER.value,))
+        if people:
+            return people
+        if team.key_contact is not None and not team.key_contact.opted_out:
+            return [team.key_contact]
+        return team_people(self.session, team, (Role.KEY_CONTACT.value,))
+
+    # -- rendering and queueing ----------------------------------------------------------------
+
+    def coach_name(self) -> str:
+        coaches = sorted(self.cohort.coaches, key=lambda c: c.id)
+        return coaches[0].name if coaches else ""
+
+    def base_context(self, recipient: Recipient) -> dict[str, Any]:
+        team = self.team
+        assert team is not None
+        return {
+            "team_name": team.name,
+            "unit_name": team.unit.name,
+            "recipient_name": recipient.name,
+            "coach_name": self.coach_name(),
+            "topic_title": self.curriculum.title.render(recipient.lang),
+        }
+
+    def send(
+        self,
+        recipient: Recipient,
+        kind: str,
+        context: dict[str, Any],
+        *,
+        payload: dict[str, Any] | None = None,
+    ) -> bool:
+        """Render `kind` for `recipient` and queue it (BULK, deduplicated per row and person)."""
+        text = self.curriculum.render_message(kind, recipient.lang, **context)  # type: ignore[arg-type]
+        extra = dict(payload or {})
+        team = self.team
+        if recipient.person is None:
+            assert team is not None and team.telegram_group_chat_id is not None
+            message = queue_message(
+                self.session,
+                channel=Channel.TELEGRAM.value,
+                address=str(team.telegram_group_chat_id),
+                text=text,
+                team=team,
+                priority=Priority.BULK,
+                kind=kind,
+                dedupe_key=f"agenda:{self.row.id}:group:{kind}",
+                payload=extra,
+            )
+        else:
+            person = recipient.person
+            target = address_for(person)
+            if target is None:
+                return False
+            template = self.curriculum.whatsapp_templates.get(kind)  # type: ignore[call-overload]
+            if target[0] == Channel.WHATSAPP.value and template is not None:
+                extra["template"] = {
+                    "content_sid": template.sid_for(recipient.lang),
+                    "variables": template.content_variables(context),
+                }
+            message = queue_message(
+                self.session,
+                channel=target[0],
+                address=target[1],
+                text=text,
+                person=person,
+                team=team,
+                priority=Priority.BULK,
+                kind=kind,
+                dedupe_key=f"agenda:{self.row.id}:p{person.id}:{kind}",
+                payload=extra,
+            )
+        if message is None:
+            return False
+        self.outcome.queued += 1
+        self.outcome.kinds.append(kind)
+        return True
+
+    def date_label(self, day: date, lang: str) -> str:
+        return render("agenda_date_label", lang, day=day)
+
+    def measures(self) -> list[Measure]:
+        return list(
+            self.session.execute(
+                select(Measure)
+                .where(Measure.cohort_id == self.cohort.id)
+                .order_by(Measure.position)
+            ).scalars()
+        )
+
+    def has_value(self, measure: Measure, day: date) -> bool:
+        assert self.team is not None
+        return (
+            self.session.execute(
+                select(MeasureValue.id).where(
+                    MeasureValue.team_id == self.team.id,
+                    MeasureValue.measure_id == measure.id,
+                    MeasureValue.day == day,
+                    MeasureValue.is_current.is_(True),
+                )
+            ).first()
+            is not None
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# One function per step kind
+
+
+def _session_step(run: StepRun) -> None:
+    assert run.team is not None
+    number = int(run.row.payload["session"])
+    session_def = run.curriculum.session(number)
+    for recipient in run.recipients(team_people(run.session, run.team)):
+        context = run.base_context(recipient)
+        context["session"] = session_def.as_context(recipient.lang)
+        if run.row.kind == "session_reminder":
+            context["join_link"] = run.cohort.join_link or render(
+                "agenda_no_join_link", recipient.lang
+            )
+            context["start_time_local"] = run.row.payload["start"]
+        run.send(recipient, run.row.kind, context)
+
+
+def _daily_prompt(run: StepRun) -> None:
+    day = date.fromisoformat(run.row.payload["day"])
+    key = run.row.payload["measure"]
+    measure = next((m for m in run.measures() if m.key == key), None)
+    if measure is None:
+        run.outcome.note = f"measure {key} is not part of this cohort"
+        return
+    if run.has_value(measure, day):
+        run.outcome.note = "data already in; no prompt needed"
+        return
+    definition = run.curriculum.measure(key)
+    team = run.team
+    assert team is not None
+    for recipient in run.recipients(run.reporters()):
+        context = run.base_context(recipient)
+        label = run.date_label(day, recipient.lang)
+        context.update(definition.as_context(recipient.lang, team_name=team.name))
+        context["date_label"] = label
+        context["measure_prompt"] = definition.render_prompt(
+            recipient.lang, date_label=label, team_name=team.name
+        )
+        # The engine reads this to know which measure and day an "N/D" answer is for.
+        run.send(
+            recipient,
+            "daily_prompt",
+            context,
+            payload={"prompt": {"measure": key, "day": day.isoformat()}},
+        )
+
+
+def missed_days_up_to(run: StepRun, day: date, measures: list[Measure]) -> int:
+    """Consecutive asked days ending at `day` on which some measure has no data."""
+    days = [d for d in asked_days(run.cohort, run.curriculum) if d <= day]
+    missed = 0
+    for d in reversed(days):
+        if all(run.has_value(m, d) for m in measures):
+            break
+        missed += 1
+    return missed
+
+
+def _nudge(run: StepRun) -> None:
+    """Escalate missing data: reporters each day, the key contact on the 2nd, the leader on
+    the 3rd consecutive missed day. Silent when the data is in or no prompt went out."""
+    team = run.team
+    assert team is not None
+    day = date.fromisoformat(run.row.payload["day"])
+    measures = run.measures()
+    missing = [m for m in measures if not run.has_value(m, day)]
+    if not missing:
+        run.outcome.note = "data arrived; no nudge needed"
+        return
+    prompted = run.session.execute(
+        select(AgendaItem.id).where(
+            AgendaItem.team_id == team.id,
+            AgendaItem.kind == "daily_prompt",
+            AgendaItem.local_day == day,
+            AgendaItem.state == AgendaState.DONE.value,
+        )
+    ).first()
+    if prompted is None:
+        run.outcome.note = "no prompt went out for this day; nothing to nudge about"
+        return
+    missed = missed_days_up_to(run, day, measures)
+    reporters = run.reporters()
+    reporter_names = ", ".join(p.name for p in reporters if p.name)
+    contact = team.key_contact if team.key_contact and not team.key_contact.opted_out else None
+    leader = team.leader if team.leader and not team.leader.opted_out else None
+    escalate_to: Person | None = None
+    escalation_kind = ""
+    if missed == 2 and contact is not None:
+        escalate_to, escalation_kind = contact, "nudge_key_contact"
+    elif missed == 3 and leader is not None:
+        escalate_to, escalation_kind = leader, "nudge_leader"
+
+    def measure_names(lang: str) -> str:
+        return ", ".join(run.curriculum.measure(m.key).name.render(lang) for m in missing)
+
+    for recipient in run.recipients(reporters, group=False):
+        if escalate_to is not None and recipient.person is escalate_to:
+            continue  # they get the escalation, which says more
+        context = run.base_context(recipient)
+        context.update(
+            measure_name=measure_names(recipient.lang),
+            date_label=run.date_label(day, recipient.lang),
+            missed_days=missed,
+        )
+        if run.send(recipient, "nudge_reporter", context):
+            run.outcome.nudges += 1
+    if escalate_to is not None:
+        for recipient in run.recipients([escalate_to], group=False):
+            context = run.base_context(recipient)
+            context.update(
+                measure_name=measure_names(recipient.lang),
+                missed_days=missed,
+                reporter_names=reporter_names,
+            )
+            if escalation_kind == "nudge_key_contact":
+                context["date_label"] = run.date_label(day, recipient.lang)
+            else:
+                context["key_contact_name"] = contact.name if contact is not None else ""
+            if run.send(recipient, escalation_kind, context):
+                run.outcome.nudges += 1
+
+
+def _pdsa_followup(run: StepRun) -> None:
+    team = run.team
+    assert team is not None
+    cycle = run.session.get(PdsaCycle, int(run.row.payload["cycle_id"]))
+    if cycle is None or cycle.state != PdsaState.PLANNED.value:
+        run.outcome.note = "the cycle was already reported; no follow-up needed"
+        return
+    creator = run.session.get(Person, cycle.created_by_id) if cycle.created_by_id else None
+    people = [creator] if creator is not None else []
+    if not people and team.key_contact is not None:
+        people = [team.key_contact]
+    for recipient in run.recipients(people):
+        context = run.base_context(recipient)
+        context.update(
+            pdsa_cycle=cycle.number,
+            pdsa_change=cycle.change_text,
+            pdsa_prediction=cycle.prediction,
+        )
+        run.send(recipient, "pdsa_followup", context)
+
+
+def _pct(value: float | None) -> int | None:
+    return None if value is None else round(value * 100)
+
+
+def summary_context(run: StepRun, figures: TeamFigures, lang: str) -> dict[str, Any]:
+    """The summary variables (curricula/README.md) from a team's figures."""
+    team = run.team
+    assert team is not None
+    primary = figures.primary
+    definition = run.curriculum.primary_measure
+    measure_name = definition.name.render(lang)
+    goal = primary.goal if primary is not None and primary.goal is not None else definition.goal
+    baseline = primary.baseline if primary is not None else None
+    recent = primary.recent if primary is not None else None
+    signal_text = ""
+    if primary is not None and primary.signal:
+        improving = None
+        if baseline is not None and recent is not None and baseline != recent:
+            improving = (recent > baseline) == (primary.better == "higher")
+        signal_text = render("agenda_signal", lang, signal=primary.signal_kind, improving=improving)
+    aim = (
+        run.session.execute(
+            select(Aim).where(Aim.team_id == team.id).order_by(Aim.created_at.desc(), Aim.id.desc())
+        )
+        .scalars()
+        .first()
+    )
+    aim_text = (
+        aim.text
+        if aim is not None
+        else run.curriculum.render_aim(
+            lang,
+            goal_pct=_pct(goal),
+            measure_name=measure_name,
+            end_date=run.date_label(last_day(run.cohort, run.curriculum), lang),
+            unit_name=team.unit.name,
+            baseline_pct=_pct(baseline),
+        )
+    )
+    return {
+        "measure_name": measure_name,
+        "completeness_pct": _pct(figures.completeness) or 0,
+        "n_cycles": figures.pdsa_started,
+        "signal_text": signal_text,
+        "baseline_pct": _pct(baseline),
+        "recent_pct": _pct(recent),
+        "goal_pct": _pct(goal) or 0,
+        "aim": aim_text,
+    }
+
+
+def _summary(run: StepRun) -> None:
+    team = run.team
+    assert team is not None
+    figures = team_figures(run.session, team, run.row.local_day)
+    people = team_people(run.session, team)
+    if team.leader is not None:
+        people.append(team.leader)
+    for recipient in run.recipients(people):
+        context = run.base_context(recipient)
+        context.update(summary_context(run, figures, recipient.lang))
+        run.send(
+            recipient,
+            run.row.kind,
+            context,
+            payload={"photo": {"kind": "chart", "team_id": team.id}},
+        )
+
+
+def _coach_digest(run: StepRun) -> None:
+    coach = run.session.get(Person, run.row.coach_id) if run.row.coach_id else None
+    if coach is None or coach not in run.cohort.coaches:
+        run.outcome.note = "no longer a coach of this cohort"
+        return
+    if coach.opted_out or address_for(coach) is None:
+        run.outcome.note = "the coach has no chat address; the dashboard shows the same"
+        return
+    lang = language_of(coach.language)
+    teams = (
+        run.session.execute(
+            select(Team)
+            .where(Team.cohort_id == run.cohort.id, Team.state == TeamState.ENROLLED.value)
+            .order_by(Team.name, Team.id)
+        )
+        .scalars()
+        .all()
+    )
+    attention: list[dict[str, str]] = []
+    for team in teams:
+        figures = team_figures(run.session, team, run.row.local_day)
+        reason_vars = {
+            "waiting": figures.waiting_messages,
+            "missed_days": figures.missed_days,
+            "new_plans": figures.pdsa_to_review,
+            "signal": bool(figures.signal),
+        }
+        if any(reason_vars.values()):
+            attention.append(
+                {"name": team.name, "reason": render("agenda_digest_reason", lang, **reason_vars)}
+            )
+    context = {
+        "coach_name": coach.name,
+        "cohort_name": run.cohort.name,
+        "topic_title": run.curriculum.title.render(lang),
+        "date_label": run.date_label(run.row.local_day, lang),
+        "n_teams": len(teams),
+        "teams_needing_attention": attention,
+        "dashboard_link": run.ctx.settings.url(f"/cohorts/{run.cohort.id}"),
+    }
+    text = run.curriculum.render_message("coach_digest", lang, **context)
+    target = address_for(coach)
+    assert target is not None
+    message = queue_message(
+        run.session,
+        channel=target[0],
+        address=target[1],
+        text=text,
+        person=coach,
+        priority=Priority.BULK,
+        kind="coach_digest",
+        dedupe_key=f"agenda:{run.row.id}:p{coach.id}:coach_digest",
+    )
+    if message is not None:
+        run.outcome.queued += 1
+        run.outcome.kinds.append("coach_digest")
+
+
+RENDERERS = {
+    "session_reminder": _session_step,
+    "session_followup": _session_step,
+    "daily_prompt": _daily_prompt,
+    "nudge": _nudge,
+    "pdsa_followup": _pdsa_followup,
+    "midpoint_summary": _summary,
+    "final_summary": _summary,
+    "coach_digest": _coach_digest,
+}
+
+
+def run_step(session: Session, ctx: AppContext, row: AgendaItem, now: datetime) -> StepOutcome:
+    """Render and queue one due row's messages in the caller's transaction."""
+    cohort = session.get(Cohort, row.cohort_id)
+    assert cohort is not None
+    team = session.get(Team, row.team_id) if row.team_id is not None else None
+    run = StepRun(
+        session=session,
+        ctx=ctx,
+        row=row,
+        now=now,
+        cohort=cohort,
+        curriculum=load_curriculum(cohort.topic),
+        team=team,
+    )
+    renderer = RENDERERS.get(row.kind)
+    if renderer is None:
+        run.outcome.note = f"unknown step kind {row.kind!r}"
+        return run.outcome
+    renderer(run)
+    if run.outcome.note is None and run.outcome.queued == 0:
+        run.outcome.note = "nobody reachable to send to"
+    return run.outcome

@@ -1,0 +1,240 @@
+"""One scheduler tick: bring agendas up to date, then turn what is due into outbox rows.
+
+`dispatch(ctx, now)` is the whole of it; APScheduler (scheduler.runner) calls it every few
+seconds and `dash dispatch --now` calls it once. Each batch is claimed in its own committed
+transaction (state 'claimed', with who and when), then run in a second transaction that queues
+the outbox rows and marks the agenda rows done together. A process killed in between leaves
+rows 'claimed'; once their lease has expired the next tick reclaims and runs them, and the
+per-recipient dedupe keys (`agenda:<row id>:...`) make sure nothing already queued is queued
+again. On PostgreSQL claims use FOR UPDATE SKIP LOCKED so two tickers never share a row; SQLite
+has a single writer (BEGIN IMMEDIATE, see dash.db).
+
+Rules applied to each claimed row, in this order:
+1. Past its grace period (due_at + grace_minutes): skipped with a note, never sent late.
+2. The team left (withdrawn, declined): cancelled.
+3. In the recipient's quiet hours (the team's own, else the curriculum's): it waits until they
+   end, keeping its original deadline; if that deadline falls inside the quiet hours it is
+   skipped instead.
+4. Otherwise the step runs (scheduler.steps) and the row is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from dash.context import AppContext
+from dash.curriculum import load_curriculum
+from dash.models import AgendaItem, AgendaState, Cohort, Team, TeamState
+from dash.schedule import quiet_hours
+from dash.timeutil import end_of_quiet_hours, in_quiet_hours, to_local
+from scheduler.agenda import (
+    SyncResult,
+    cohorts_for_digests,
+    sync_coach_digests,
+    sync_pdsa_followups,
+    sync_team,
+    teams_needing_sync,
+)
+from scheduler.steps import run_step
+
+log = logging.getLogger("scheduler.tick")
+
+#: A row claimed longer ago than this by a process that never finished it is claimed again.
+CLAIM_LEASE = timedelta(minutes=5)
+#: Rows claimed and run per transaction.
+BATCH_SIZE = 100
+#: A tick stops after this many batches; the next tick continues (keeps one tick bounded).
+MAX_BATCHES = 50
+
+
+@dataclass
+class DispatchReport:
+    """What one tick did."""
+
+    compiled: int = 0  # team agendas (re)compiled
+    rows_added: int = 0
+    rows_updated: int = 0
+    rows_cancelled: int = 0
+    claimed: int = 0
+    reclaimed: int = 0  # rows taken over from a process that died mid-tick
+    done: int = 0
+    sent: int = 0  # outbox messages queued
+    nudges: int = 0  # of which nudges
+    skipped: int = 0
+    deferred: int = 0  # waiting for quiet hours to end
+    failed: int = 0  # a step that raised; the row is skipped with the error as its note
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def add_sync(self, result: SyncResult) -> None:
+        self.rows_added += result.added
+        self.rows_updated += result.updated
+        self.rows_cancelled += result.cancelled
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.by_kind.items()))
+        return (
+            f"compiled {self.compiled} agenda(s) (+{self.rows_added} ~{self.rows_updated} "
+            f"-{self.rows_cancelled} rows); claimed {self.claimed} (reclaimed {self.reclaimed}); "
+            f"done {self.done}, queued {self.sent} message(s) ({self.nudges} nudges), "
+            f"skipped {self.skipped}, waiting for quiet hours {self.deferred}, failed {self.failed}"
+            + (f"; by kind: {kinds}" if kinds else "")
+        )
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def sync_agendas(session: Session, now: datetime, report: DispatchReport) -> None:
+    """Compile stale team agendas, coach digests and PDSA follow-ups (caller's transaction)."""
+    for team in teams_needing_sync(session):
+        report.add_sync(sync_team(session, team))
+        report.compiled += 1
+    for cohort in cohorts_for_digests(session, now):
+        report.add_sync(sync_coach_digests(session, cohort))
+    report.add_sync(sync_pdsa_followups(session))
+
+
+def claim_due(
+    session: Session, now: datetime, *, worker: str, limit: int = BATCH_SIZE
+) -> tuple[list[int], int]:
+    """Claim up to `limit` due rows (and rows whose claim lease expired): (ids, reclaimed)."""
+    query = (
+        select(AgendaItem)
+        .where(
+            or_(
+                and_(
+                    AgendaItem.state == AgendaState.PENDING.value,
+                    AgendaItem.due_at <= now,
+                ),
+                and_(
+                    AgendaItem.state == AgendaState.CLAIMED.value,
+                    AgendaItem.claimed_at < now - CLAIM_LEASE,
+                ),
+            )
+        )
+        .order_by(AgendaItem.due_at, AgendaItem.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.execute(query).scalars())
+    reclaimed = 0
+    for row in rows:
+        if row.state == AgendaState.CLAIMED.value:
+            reclaimed += 1
+            log.warning(
+                "reclaiming agenda row %s (%s) left claimed by %s at %s",
+                row.id,
+                row.step_key,
+                row.claimed_by,
+                row.claimed_at,
+            )
+        row.state = AgendaState.CLAIMED.value
+        row.claimed_by = worker
+        row.claimed_at = now
+    return [row.id for row in rows], reclaimed
+
+
+def _finish(row: AgendaItem, state: str, now: datetime, note: str | None) -> None:
+    row.state = state
+    row.finished_at = now
+    row.note = note[:200] if note else None
+
+
+def process_row(
+    session: Session, ctx: AppContext, row: AgendaItem, now: datetime, report: DispatchReport
+) -> None:
+    """Apply the rules of the module docstring to one claimed row."""
+    deadline = row.due_at + timedelta(minutes=row.grace_minutes)
+    if now > deadline:
+        late = int((now - row.due_at).total_seconds() // 60)
+        _finish(
+            row,
+            AgendaState.SKIPPED.value,
+            now,
+            f"stale: {late} min late, grace {row.grace_minutes} min; not sent late",
+        )
+        report.skipped += 1
+        return
+    team = session.get(Team, row.team_id) if row.team_id is not None else None
+    if team is not None and team.state != TeamState.ENROLLED.value:
+        _finish(row, AgendaState.CANCELLED.value, now, f"team is {team.state}")
+        return
+    cohort = session.get(Cohort, row.cohort_id)
+    assert cohort is not None
+    start, end = quiet_hours(team, load_curriculum(cohort.topic), ctx.settings)
+    if in_quiet_hours(now, cohort.timezone, start, end):
+        resume = end_of_quiet_hours(now, cohort.timezone, start, end)
+        if resume > deadline:
+            _finish(
+                row,
+                AgendaState.SKIPPED.value,
+                now,
+                f"quiet hours {start:%H:%M}-{end:%H:%M} last past its grace period",
+            )
+            report.skipped += 1
+            return
+        row.state = AgendaState.PENDING.value
+        row.grace_minutes = max(0, int((deadline - resume).total_seconds() // 60))
+        row.due_at = resume
+        row.claimed_by = None
+        row.claimed_at = None
+        row.note = f"waits for quiet hours to end at {to_local(resume, cohort.timezone):%H:%M}"
+        report.deferred += 1
+        return
+    try:
+        with session.begin_nested():
+            outcome = run_step(session, ctx, row, now)
+    except Exception as exc:  # a broken step must not hold up the others; it stays visible
+        log.exception("agenda row %s (%s) failed", row.id, row.step_key)
+        _finish(row, AgendaState.SKIPPED.value, now, f"failed: {exc.__class__.__name__}: {exc}")
+        report.failed += 1
+        report.skipped += 1
+        return
+    _finish(row, AgendaState.DONE.value, now, outcome.note)
+    report.done += 1
+    report.sent += outcome.queued
+    report.nudges += outcome.nudges
+    for kind in outcome.kinds:
+        report.by_kind[kind] = report.by_kind.get(kind, 0) + 1
+
+
+def dispatch(ctx: AppContext, now: datetime, *, worker: str | None = None) -> DispatchReport:
+    """Everything the scheduler does at instant `now` (aware): sync agendas, run what is due."""
+    if now.tzinfo is None:
+        raise ValueError("dispatch needs an aware instant")
+    worker = worker or worker_id()
+    report = DispatchReport()
+    with ctx.db.transaction() as session:
+        sync_agendas(session, now, report)
+    for _ in range(MAX_BATCHES):
+        with ctx.db.transaction() as session:
+            ids, reclaimed = claim_due(session, now, worker=worker)
+        report.claimed += len(ids)
+        report.reclaimed += reclaimed
+        if not ids:
+            break
+        with ctx.db.transaction() as session:
+            for row_id in ids:
+                row = session.get(AgendaItem, row_id)
+                if (
+                    row is None
+                    or row.state != AgendaState.CLAIMED.value
+                    or row.claimed_by != worker
+                ):
+                    continue  # another ticker reclaimed it meanwhile
+                process_row(session, ctx, row, now, report)
+        if len(ids) < BATCH_SIZE:
+            break
+    if report.claimed or report.compiled:
+        log.info("tick at %s: %s", now.isoformat(), report.summary())
+    return report
