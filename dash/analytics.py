@@ -145,7 +145,13 @@ def _median_centre(arr: np.ndarray, freeze: int | None) -> float | None:
     base = base[np.isfinite(base)]
     if base.size == 0:
         return None
-    return float(np.median(base))
+    k = base.size // 2
+    part = np.partition(base, [k - 1, k] if base.size % 2 == 0 else [k])
+    if base.size % 2:
+        return float(part[k])
+    lo, hi = float(part[k - 1]), float(part[k])
+    mid = (lo + hi) / 2  # as R's median; halve first only where the sum overflows
+    return mid if math.isfinite(mid) else lo / 2 + hi / 2
 
 
 def runs_analysis(
@@ -192,7 +198,7 @@ def runs_analysis(
         )
 
     # --- Anhøj: runs of useful points on each side of the centre.
-    side = np.sign(xs - cl)
+    side = (xs > cl).astype(np.int8) - (xs < cl).astype(np.int8)
     useful = side != 0
     s = side[useful]
     s_idx = idx[useful]
@@ -254,7 +260,8 @@ def _trends(xs: np.ndarray, idx: np.ndarray) -> list[Segment]:
     first = np.flatnonzero(np.concatenate(([True], xs[1:] != xs[:-1])))
     if first.size < TREND_MIN_POINTS:
         return []
-    step = np.sign(np.diff(xs[first]))  # never 0 after collapsing
+    cx = xs[first]
+    step = np.where(cx[1:] > cx[:-1], 1, -1)  # never equal after collapsing
     change = np.flatnonzero(step[1:] != step[:-1])
     starts = np.concatenate(([0], change + 1))
     ends = np.concatenate((change, [step.size - 1]))
@@ -424,7 +431,7 @@ def control_limits(
         for i, x in enumerate(nums):
             if x is not None and x < 0:
                 raise ValueError(f"negative count at position {i}")
-            if kind == "p" and x is not None and dens[i] is not None and x > dens[i]:
+            if kind == "p" and x is not None and (d := dens[i]) is not None and 0 < d < x:
                 raise ValueError(f"numerator above denominator at position {i}")
 
     ucl: list[float | None] = [None] * n
