@@ -47,6 +47,8 @@ PAGES: list[tuple[str, PageFn, list[str], str]] = [
     ("/admin/cohorts/{cohort_id}/coaches", admin.cohort_assign, POST, ADMIN),
     ("/admin/cohorts/{cohort_id}/coaches/{person_id}/remove", admin.cohort_unassign, POST, ADMIN),
     ("/admin/cohorts/{cohort_id}/postpone", admin.cohort_postpone, POST, ADMIN),
+    ("/admin/cohorts/{cohort_id}/teams", admin.cohort_enrol, POST, ADMIN),
+    ("/admin/teams/{team_id}/withdraw", admin.team_withdraw, POST, ADMIN),
     ("/admin/outbox/{outbox_id}/retry", admin.outbox_retry, POST, ADMIN),
 ]
 

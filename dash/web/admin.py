@@ -12,10 +12,11 @@ from starlette.responses import Response
 from dash.actions.assignments import assign_coach, unassign_coach
 from dash.actions.coaches import add_coach
 from dash.actions.cohorts import create_cohort
-from dash.curriculum import list_topics
+from dash.actions.withdrawal import withdraw_team
+from dash.curriculum import CurriculumNotFound, list_topics, load_curriculum
 from dash.links import link_url
 from dash.models import (
-    AgendaItem,
+    Channel,
     Cohort,
     Message,
     MessageStatus,
@@ -24,7 +25,9 @@ from dash.models import (
     Person,
     Team,
 )
+from dash.phones import BadPhoneNumber, to_e164
 from dash.privacy import mask_identifiers
+from dash.schedule import SessionSlot, session_slots
 from dash.web.pages import Page, redirect
 
 FAILED_LIMIT = 200
@@ -140,18 +143,12 @@ def _cohort(page: Page) -> Cohort:
     return cohort
 
 
-def session_dates(db: Session, cohort: Cohort) -> dict[int, tuple[str, str]]:
-    """Session number → (day, start) as the scheduler compiled them for this cohort's teams."""
-    found: dict[int, tuple[str, str]] = {}
-    for payload in db.execute(
-        select(AgendaItem.payload).where(
-            AgendaItem.cohort_id == cohort.id, AgendaItem.kind == "session_reminder"
-        )
-    ).scalars():
-        number = payload.get("session")
-        if isinstance(number, int):
-            found[number] = (str(payload.get("day", "")), str(payload.get("start", "")))
-    return dict(sorted(found.items()))
+def session_dates(cohort: Cohort) -> list[SessionSlot]:
+    """The six sessions as the scheduler plans them (postponements included)."""
+    try:
+        return session_slots(cohort, load_curriculum(cohort.topic))
+    except CurriculumNotFound:
+        return []
 
 
 def admin_cohort(page: Page) -> Response:
@@ -166,7 +163,8 @@ def admin_cohort(page: Page) -> Response:
         cohort=cohort,
         teams=teams,
         coaches=coaches(page.db),
-        sessions=session_dates(page.db, cohort),
+        sessions=session_dates(cohort),
+        matrix_link=page.request.session.pop("matrix_link", None),
     )
 
 
@@ -223,3 +221,52 @@ def outbox_retry(page: Page) -> Response:
         retry_outbox(page.db, outbox_id)
     page.flash(errors[0] if errors else f"Message {outbox_id} queued again.")
     return redirect("/admin#failed")
+
+
+def cohort_enrol(page: Page) -> Response:
+    """An admin starts a unit's enrolment for its key contact; the matrix link comes next."""
+    from dash.actions.enrolment import start_team
+    from dash.actions.people import create_person, person_for
+
+    cohort = _cohort(page)
+    back = f"/admin/cohorts/{cohort.id}#teams"
+    try:
+        phone = to_e164(page.field("phone"), page.ctx.settings.default_region)
+    except BadPhoneNumber:
+        page.flash(
+            "Not enrolled: the key contact's mobile number is not valid (e.g. +15551234567)."
+        )
+        return redirect(back)
+    with page.attempt() as errors:
+        contact = person_for(page.db, Channel.SMS.value, phone) or create_person(
+            page.db, channel=Channel.SMS.value, sender=phone, address=phone, name=page.field("name")
+        )
+        team = start_team(
+            page.db,
+            cohort=cohort,
+            key_contact=contact,
+            organisation=page.field("organisation"),
+            unit=page.field("unit"),
+        )
+    if errors:
+        page.flash("Not enrolled: " + errors[0])
+        return redirect(back)
+    page.request.session["matrix_link"] = link_url(
+        page.ctx.settings.public_url, page.ctx.secret, "matrix", team.id
+    )
+    page.flash(f"{team.name} started. Send the key contact the priority-matrix link below.")
+    return redirect(back)
+
+
+def team_withdraw(page: Page) -> Response:
+    team = page.db.get(Team, page.int_param(page.request.path_params["team_id"]))
+    if team is None:
+        raise HTTPException(404)
+    with page.attempt() as errors:
+        cancelled = withdraw_team(page.db, team=team)
+    page.flash(
+        f"Not withdrawn: {errors[0]}"
+        if errors
+        else f"{team.name} withdrawn; {cancelled} scheduled message(s) will not be sent."
+    )
+    return redirect(f"/admin/cohorts/{team.cohort_id}#teams")

@@ -12,7 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from dash.exports import COLUMNS, write_export
-from dash.models import AssessmentRating, Cohort, MeasureValue, Message, PdsaCycle, Team
+from dash.metrics import team_figures
+from dash.models import AssessmentRating, Cohort, MeasureValue, Message, Team
 from dash.models.teams import TeamState
 from dash.timeutil import local_date, utcnow
 from dash.web.access import cohort_for
@@ -42,6 +43,8 @@ class Row:
     better: str = "higher"
     signal: bool = False
     pdsa: int = 0
+    pdsa_finished: int = 0
+    signal_kind: str | None = None
     score: float | None = None
     last_contact: datetime | None = None
     waiting: int = 0
@@ -84,12 +87,21 @@ def build_row(db: Session, team: Team, days: list[date], today: date) -> Row:
         else:
             status = "none"
         row.cells.append(Cell(day, status, got, expected))
-    asked = [c for c in row.cells if c.status != "future"]
-    if team.state == TeamState.ENROLLED.value and asked:
-        row.completeness = sum(1 for c in asked if c.status == "full") / len(asked)
-    row.pdsa = db.execute(
-        select(func.count(PdsaCycle.id)).where(PdsaCycle.team_id == team.id)
-    ).scalar_one()
+    figures = team_figures(db, team, today)
+    row.completeness = figures.completeness
+    row.pdsa, row.pdsa_finished = figures.pdsa_started, figures.pdsa_finished
+    primary = figures.primary
+    if primary is not None:
+        row.latest, row.latest_day, row.goal = (
+            primary.latest_value,
+            primary.latest_day,
+            primary.goal,
+        )
+        row.better, row.signal, row.signal_kind = (
+            primary.better,
+            bool(primary.signal),
+            primary.signal_kind,
+        )
     rating = (
         db.execute(
             select(AssessmentRating)
@@ -110,14 +122,6 @@ def build_row(db: Session, team: Team, days: list[date], today: date) -> Row:
             Message.team_id == team.id, Message.needs_reply.is_(True)
         )
     ).scalar_one()
-    from dash.chartdata import measure_series, primary_measure
-
-    measure = primary_measure(db, cohort.id)
-    if measure is not None:
-        series = measure_series(db, team, measure, today=today)
-        row.goal, row.better, row.signal = series.goal, series.better, series.signal
-        if series.latest is not None:
-            row.latest_day, row.latest = series.latest
     return row
 
 
