@@ -36,6 +36,8 @@ log = logging.getLogger("bots.delivery")
 LEASE_SECONDS = 60.0
 #: A send that takes longer than this is abandoned as a timeout (well inside the lease).
 SEND_TIMEOUT_SECONDS = 45.0
+#: Sends in flight at once per worker: enough for 30/s at real-world latency, gentle on pools.
+MAX_CONCURRENT_SENDS = 4
 #: Flood-control answers are retried this many times the normal attempt budget.
 RETRY_AFTER_BUDGET = 3
 #: How long a channel rests after the provider rejected our credentials or sender.
@@ -103,6 +105,7 @@ class DeliveryWorker:
         limiter: RateLimiter | None = None,
         lease_seconds: float = LEASE_SECONDS,
         batch_size: int = 50,
+        concurrency: int = MAX_CONCURRENT_SENDS,
     ) -> None:
         self.ctx = ctx
         self.senders = dict(senders)
@@ -112,6 +115,7 @@ class DeliveryWorker:
         self.batch_size = batch_size
         self._limited = False
         self._tickets: dict[int, Ticket] = {}
+        self.concurrency = concurrency
 
     # -- the loop --------------------------------------------------------------------------
     async def drain_once(self, now: datetime | None = None) -> int:
@@ -127,7 +131,13 @@ class DeliveryWorker:
             batch = await asyncio.to_thread(self._claim, at)
             if not batch:
                 return total
-            outcomes = await asyncio.gather(*(self._send(item) for item in batch))
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def gated(item: OutgoingItem, gate: asyncio.Semaphore = gate) -> _Outcome:
+                async with gate:
+                    return await self._send(item)
+
+            outcomes = await asyncio.gather(*(gated(item) for item in batch))
             await asyncio.to_thread(self._record_all, outcomes, now)
             total += len(batch)
 

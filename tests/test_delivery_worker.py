@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -261,3 +262,30 @@ def test_a_person_who_blocked_the_bot_is_opted_out(
             queue_message(s, channel="telegram", address="6160", text="Hi again", person=person)
             is None
         )
+
+
+def test_two_workers_never_send_the_same_message(
+    monkeypatch: pytest.MonkeyPatch, tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    ctx = configure(monkeypatch, db, telegram_per_second="200")
+    for chat in range(1, 61):
+        queue(db, chat, f"Prompt for {chat}")
+    workers = [worker_for(ctx, "telegram", batch_size=10) for _ in range(2)]
+
+    async def both() -> list[int]:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(w.run(stop)) for w in workers]
+        deadline = asyncio.get_running_loop().time() + 15
+        while len(fake_telegram.sent_messages()) < 60:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.gather(*tasks)
+        return [c.params["chat_id"] for c in fake_telegram.sent_messages()]
+
+    chats = asyncio.run(both())
+
+    assert sorted(chats) == list(range(1, 61))  # each exactly once
+    with db.transaction() as s:
+        attempts = set(s.execute(select(OutboxItem.attempts)).scalars())
+    assert attempts == {1}  # nobody sent a row twice
