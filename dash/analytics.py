@@ -21,6 +21,7 @@ Sources (cite these when changing a rule):
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -214,19 +215,22 @@ def runs_analysis(
         longest_run_max: int | None = longest_run_limit(n_useful)
         n_crossings_min: int | None = crossings_limit(n_useful)
         runs_signal = longest_run > longest_run_max or n_crossings < n_crossings_min
-        for k in np.flatnonzero(lengths >= SHIFT_MIN_POINTS):
-            a, b = int(starts[k]), int(ends[k])
-            members = tuple(int(i) for i in s_idx[a : b + 1])
-            shifts.append(
-                Segment(
-                    "shift",
-                    "up" if s[a] > 0 else "down",
-                    members[0],
-                    members[-1],
-                    len(members),
-                    members,
+        long_runs = np.flatnonzero(lengths >= SHIFT_MIN_POINTS)
+        if long_runs.size:
+            # Plain lists from here: per-segment numpy indexing dominates on long series.
+            pos, sides = s_idx.tolist(), s.tolist()
+            for a, b in zip(starts[long_runs].tolist(), ends[long_runs].tolist(), strict=True):
+                members = tuple(pos[a : b + 1])
+                shifts.append(
+                    Segment(
+                        "shift",
+                        "up" if sides[a] > 0 else "down",
+                        members[0],
+                        members[-1],
+                        len(members),
+                        members,
+                    )
                 )
-            )
     else:
         longest_run = longest_run_max = n_crossings = n_crossings_min = None
         runs_signal = False
@@ -267,15 +271,19 @@ def _trends(xs: np.ndarray, idx: np.ndarray) -> list[Segment]:
     ends = np.concatenate((change, [step.size - 1]))
     out: list[Segment] = []
     # A run of m equal steps covers m + 1 distinct values.
-    for k in np.flatnonzero(ends - starts + 2 >= TREND_MIN_POINTS):
-        a, b = int(starts[k]), int(ends[k]) + 1  # plateau numbers of first and last point
-        lo = int(first[a])
-        hi = int(first[b + 1]) - 1 if b + 1 < first.size else n - 1
-        members = tuple(int(i) for i in idx[lo : hi + 1])
+    long_runs = np.flatnonzero(ends - starts + 2 >= TREND_MIN_POINTS)
+    if not long_runs.size:
+        return out
+    pos, firsts, steps = idx.tolist(), first.tolist(), step.tolist()
+    for a, e in zip(starts[long_runs].tolist(), ends[long_runs].tolist(), strict=True):
+        b = e + 1  # plateau numbers of the first and the last point are a and b
+        lo = firsts[a]
+        hi = firsts[b + 1] - 1 if b + 1 < len(firsts) else n - 1
+        members = tuple(pos[lo : hi + 1])
         out.append(
             Segment(
                 "trend",
-                "up" if step[a] > 0 else "down",
+                "up" if steps[a] > 0 else "down",
                 members[0],
                 members[-1],
                 b - a + 1,
@@ -287,10 +295,12 @@ def _trends(xs: np.ndarray, idx: np.ndarray) -> list[Segment]:
 
 def _union(segments: Sequence[Segment]) -> tuple[int, ...]:
     """Sorted positions covered by any of the segments (a chart highlights each once)."""
-    seen: set[int] = set()
+    # Segments come in order of position and can only share their edge points (a trend's
+    # turning point), so a merge that skips what is already taken is enough.
+    out: list[int] = []
     for seg in segments:
-        seen.update(seg.indices)
-    return tuple(sorted(seen))
+        out.extend(seg.indices[bisect_right(seg.indices, out[-1]) :] if out else seg.indices)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- team summary

@@ -386,6 +386,8 @@ def test_runs_properties(values, centre) -> None:
     else:
         assert r.longest_run is None and not r.runs_signal and not r.shift
     assert r.shift == bool(r.shifts) and r.trend == bool(r.trends)
+    assert r.shift_indices == tuple(sorted({i for s in r.shifts for i in s.indices}))
+    assert r.trend_indices == tuple(sorted({i for s in r.trends for i in s.indices}))
     for seg in r.shifts:
         assert seg.length >= 6
         for i in seg.indices:
