@@ -270,11 +270,23 @@ def _daily_prompt(run: StepRun) -> None:
 
 
 def missed_days_up_to(run: StepRun, day: date, measures: list[Measure]) -> int:
-    """Consecutive asked days ending at `day` on which some measure has no data."""
+    """Consecutive days ending at `day` that were asked (a prompt went out) and on which some
+    measure still has no data. A day nobody was asked about ends the streak."""
+    assert run.team is not None
+    prompted = set(
+        run.session.execute(
+            select(AgendaItem.local_day).where(
+                AgendaItem.team_id == run.team.id,
+                AgendaItem.kind == "daily_prompt",
+                AgendaItem.state == AgendaState.DONE.value,
+                AgendaItem.local_day <= day,
+            )
+        ).scalars()
+    )
     days = [d for d in asked_days(run.cohort, run.curriculum) if d <= day]
     missed = 0
     for d in reversed(days):
-        if all(run.has_value(m, d) for m in measures):
+        if d not in prompted or all(run.has_value(m, d) for m in measures):
             break
         missed += 1
     return missed
