@@ -39,10 +39,11 @@ def _drain(ctx) -> int | None:  # type: ignore[no-untyped-def]
     try:
         from bots.delivery import DeliveryWorker
         from bots.registry import build_senders
+
+        senders = build_senders(ctx)
     except ImportError:
         return None
-    worker = DeliveryWorker(ctx, build_senders(ctx))
-    return int(asyncio.run(worker.drain_once()))
+    return int(asyncio.run(DeliveryWorker(ctx, senders).drain_once()))
 
 
 def dispatch_command(

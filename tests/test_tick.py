@@ -358,3 +358,77 @@ def test_scheduler_service_runs_ticks_in_the_background(ctx) -> None:
     assert service.last_report is not None and service.last_report.compiled == 1
     with ctx.db.transaction() as s:
         assert s.execute(select(func.count(AgendaItem.id))).scalar_one() > 0
+
+
+def _cli():
+    """The real `dash` app when the lead has wired `dispatch` in, else one holding just it."""
+    import typer
+
+    from dash.cli import DashGroup, app
+    from dash.cli_dispatch import register
+
+    if any(c.name == "dispatch" for c in app.registered_commands):
+        return app
+    own = typer.Typer(cls=DashGroup, pretty_exceptions_enable=False)
+
+    @own.callback()
+    def _root() -> None:
+        """Test root so `dispatch` stays a subcommand."""
+
+    register(own)
+    return own
+
+
+def _stamp_head(db) -> None:
+    from alembic import command
+
+    from dash import migrate
+
+    cfg = migrate.alembic_config(db)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.stamp(cfg, "head")
+
+
+def test_dispatch_command_sends_what_is_due_and_reports_it(ctx) -> None:
+    from typer.testing import CliRunner
+
+    _stamp_head(ctx.db)  # the tables come from the models (fixtures); mark them current
+    _, team_id = setup_team(ctx)
+    result = CliRunner().invoke(_cli(), ["dispatch", "--now", "2026-12-07T18:00:00-05:00"])
+    assert result.exit_code == 0, result.output
+    assert "compiled 1 agenda" in result.output
+    assert "daily_prompt 2" in result.output
+    assert "skipped" in result.output
+    with ctx.db.transaction() as s:
+        assert row(s, team_id, "daily:2026-12-07:poss-before-dose").state == "done"
+        assert row(s, team_id, "session:1:reminder").state == "skipped"  # 11:30 is long gone
+        prompts = [o for o in outbox(s) if o.message.kind == "daily_prompt"]
+        assert len(prompts) == 2
+        # ...and the console channel delivered them.
+        assert "delivery: 2 message(s)" in result.output
+        assert {o.state for o in prompts} == {"sent"}
+    # Running it again for the same instant does nothing more.
+    again = CliRunner().invoke(_cli(), ["dispatch", "--now", "2026-12-07T23:00:00Z"])
+    assert again.exit_code == 0, again.output
+    assert "queued 0 message(s)" in again.output
+
+
+def test_dispatch_command_rejects_a_time_without_offset(ctx) -> None:
+    from typer.testing import CliRunner
+
+    _stamp_head(ctx.db)
+    result = CliRunner().invoke(_cli(), ["dispatch", "--now", "2026-12-07T09:00:00"])
+    assert result.exit_code == 1
+    assert "UTC offset" in result.output
+    bad = CliRunner().invoke(_cli(), ["dispatch", "--now", "next tuesday"])
+    assert bad.exit_code == 1 and "ISO 8601" in bad.output
+    assert CliRunner().invoke(_cli(), ["dispatch"]).exit_code == 2
+
+
+def test_dispatch_command_refuses_an_uninitialised_database(settings) -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(_cli(), ["dispatch", "--now", "2026-12-07T09:00:00Z"])
+    assert result.exit_code == 1
+    assert "dash init" in result.output
