@@ -1,0 +1,255 @@
+"""People as the chat channels see them: who sent this, which teams they are in, what the bot
+is waiting for them to answer (their PendingQuestion), and joining a team."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dash.models import Channel, Membership, PendingQuestion, Person, Role, Team, TeamState
+from dash.texts import language_of
+from dash.timeutil import utcnow
+
+#: How long a chosen team is remembered when a person belongs to several.
+TEAM_MEMORY = timedelta(hours=12)
+#: The resting state of a pending-question row: nothing asked, only the remembered team.
+IDLE = "idle"
+
+
+def person_for(session: Session, channel: str, sender: str) -> Person | None:
+    """The person behind `sender` on `channel` (phone, Telegram user id, console address)."""
+    column = {
+        Channel.SMS.value: Person.phone_e164,
+        Channel.WHATSAPP.value: Person.whatsapp_e164,
+        Channel.TELEGRAM.value: Person.telegram_user_id,
+        Channel.CONSOLE.value: Person.console_address,
+    }.get(channel)
+    if column is None:
+        return None
+    if channel == Channel.TELEGRAM.value:
+        if not sender.lstrip("-").isdigit():
+            return None
+        return session.execute(select(Person).where(column == int(sender))).scalar_one_or_none()
+    return session.execute(select(Person).where(column == sender)).scalar_one_or_none()
+
+
+def person_by_telegram_username(session: Session, username: str) -> Person | None:
+    """A person named by '@username' (a leader the key contact named) not yet seen on Telegram."""
+    name = username.lstrip("@").lower()
+    if not name:
+        return None
+    for person in session.execute(
+        select(Person).where(
+            Person.telegram_username.is_not(None), Person.telegram_user_id.is_(None)
+        )
+    ).scalars():
+        if (person.telegram_username or "").lstrip("@").lower() == name:
+            return person
+    return None
+
+
+def create_person(
+    session: Session,
+    *,
+    channel: str,
+    sender: str,
+    address: str = "",
+    name: str = "",
+    language: str | None = None,
+) -> Person:
+    """A new person reachable where they wrote from."""
+    person = Person(name=name.strip()[:200], language=language_of(language))
+    attach_address(person, channel, sender, address)
+    session.add(person)
+    session.flush()
+    return person
+
+
+def attach_address(person: Person, channel: str, sender: str, address: str = "") -> None:
+    """Remember how to reach `person` on `channel` (and prefer the channel they used last)."""
+    if channel == Channel.SMS.value:
+        person.phone_e164 = sender
+    elif channel == Channel.WHATSAPP.value:
+        person.whatsapp_e164 = sender
+    elif channel == Channel.TELEGRAM.value:
+        person.telegram_user_id = int(sender)
+        if address and address == sender:  # a private chat; groups are the team's
+            person.telegram_chat_id = int(address)
+    elif channel == Channel.CONSOLE.value:
+        person.console_address = sender
+    if channel != Channel.WEB.value:
+        person.preferred_channel = channel
+
+
+def set_language(session: Session, person: Person, language: str) -> None:
+    """The language the person reads (en or es)."""
+    person.language = language_of(language)
+
+
+# -- teams ---------------------------------------------------------------------------------
+
+
+def teams_of(session: Session, person: Person, *, active_only: bool = True) -> list[Team]:
+    """The teams `person` belongs to (any role), oldest membership first, each once."""
+    query = (
+        select(Team)
+        .join(Membership, Membership.team_id == Team.id)
+        .where(Membership.person_id == person.id)
+        .order_by(Membership.joined_at, Team.id)
+    )
+    if active_only:
+        query = query.where(Team.state == TeamState.ENROLLED.value)
+    return list(dict.fromkeys(session.execute(query).scalars()))
+
+
+def roles_in(session: Session, person: Person, team: Team) -> set[str]:
+    return set(
+        session.execute(
+            select(Membership.role).where(
+                Membership.person_id == person.id, Membership.team_id == team.id
+            )
+        ).scalars()
+    )
+
+
+def add_role(session: Session, team: Team, person: Person, role: str) -> Membership:
+    """Give `person` `role` in `team` (idempotent)."""
+    existing = session.execute(
+        select(Membership).where(
+            Membership.team_id == team.id,
+            Membership.person_id == person.id,
+            Membership.role == role,
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    membership = Membership(team_id=team.id, person_id=person.id, role=role)
+    session.add(membership)
+    session.flush()
+    return membership
+
+
+def join_team(session: Session, team: Team, person: Person) -> tuple[Membership, bool]:
+    """Add `person` to `team` as a member; (membership, whether they were already in it).
+
+    The first person to join after the key contact also becomes a data reporter, so every
+    team has a second person the daily prompts reach (the key contact is the first).
+    """
+    already = bool(roles_in(session, person, team))
+    membership = add_role(session, team, person, Role.MEMBER.value)
+    if not already:
+        reporters = session.execute(
+            select(Membership.person_id).where(
+                Membership.team_id == team.id,
+                Membership.role == Role.DATA_REPORTER.value,
+                Membership.person_id != team.key_contact_id,
+            )
+        ).first()
+        if reporters is None and person.id != team.key_contact_id:
+            add_role(session, team, person, Role.DATA_REPORTER.value)
+    return membership, already
+
+
+def team_for_group(session: Session, chat_id: str) -> Team | None:
+    """The team whose Telegram group this is."""
+    if not chat_id.lstrip("-").isdigit():
+        return None
+    return session.execute(
+        select(Team).where(Team.telegram_group_chat_id == int(chat_id))
+    ).scalar_one_or_none()
+
+
+def link_group(session: Session, team: Team, chat_id: str) -> None:
+    """Make a Telegram group the team's place: the team's messages go there once."""
+    previous = team_for_group(session, chat_id)
+    if previous is not None and previous.id != team.id:
+        previous.telegram_group_chat_id = None
+        session.flush()
+    team.telegram_group_chat_id = int(chat_id)
+
+
+# -- pending questions -----------------------------------------------------------------------
+
+
+def pending_of(session: Session, person: Person) -> PendingQuestion | None:
+    """The question the bot waits for `person` to answer (None when nothing is asked)."""
+    row = session.execute(
+        select(PendingQuestion).where(PendingQuestion.person_id == person.id)
+    ).scalar_one_or_none()
+    if row is None or row.flow == IDLE:
+        return None
+    return row
+
+
+def ask(
+    session: Session,
+    person: Person,
+    flow: str,
+    step: str,
+    *,
+    team: Team | None = None,
+    data: dict[str, Any] | None = None,
+) -> PendingQuestion:
+    """Record that `person` is now asked `flow`/`step` (replacing any earlier question).
+
+    Failures reset when the question changes, and are kept when the same one is asked again.
+    """
+    row = session.execute(
+        select(PendingQuestion).where(PendingQuestion.person_id == person.id)
+    ).scalar_one_or_none()
+    if row is None:
+        row = PendingQuestion(person_id=person.id, flow=flow, step=step, failures=0)
+        session.add(row)
+    elif (row.flow, row.step) != (flow, step):
+        row.failures = 0
+    row.flow = flow
+    row.step = step
+    row.team_id = team.id if team is not None else row.team_id
+    row.data = dict(data or {})
+    row.asked_at = utcnow()
+    session.flush()
+    return row
+
+
+def clear_pending(session: Session, person: Person) -> None:
+    """Nothing is asked any more; the team in use is still remembered for a while."""
+    row = session.execute(
+        select(PendingQuestion).where(PendingQuestion.person_id == person.id)
+    ).scalar_one_or_none()
+    if row is not None:
+        row.flow = IDLE
+        row.step = ""
+        row.data = {}
+        row.failures = 0
+        row.asked_at = utcnow()
+
+
+def remember_team(session: Session, person: Person, team: Team) -> None:
+    """Remember which of their teams `person` is talking about (see TEAM_MEMORY)."""
+    row = session.execute(
+        select(PendingQuestion).where(PendingQuestion.person_id == person.id)
+    ).scalar_one_or_none()
+    if row is None:
+        session.add(
+            PendingQuestion(person_id=person.id, flow=IDLE, step="", team_id=team.id, data={})
+        )
+    else:
+        row.team_id = team.id
+        if row.flow == IDLE:
+            row.asked_at = utcnow()
+    session.flush()
+
+
+def remembered_team(session: Session, person: Person, now: datetime | None = None) -> int | None:
+    """The team id `person` chose recently, if any."""
+    row = session.execute(
+        select(PendingQuestion).where(PendingQuestion.person_id == person.id)
+    ).scalar_one_or_none()
+    if row is None or row.team_id is None:
+        return None
+    if row.flow == IDLE and (now or utcnow()) - row.asked_at > TEAM_MEMORY:
+        return None
+    return row.team_id

@@ -1,0 +1,74 @@
+"""Team threads: what a team wrote that a coach should see, and the coach's reply to it.
+
+Every message in or out carries its team (Message.team_id), so a team's thread is simply its
+messages in order. An inbound message that needs a person gets `needs_reply`; the team gets
+`needs_coach_since` (the coach's "Today" page sorts by it) until a coach answers.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from dash.actions.outbound import queue_to_team
+from dash.models import Message, Person, Team
+from dash.texts import render
+from dash.timeutil import utcnow
+
+
+def team_language(session: Session, team: Team) -> str:
+    """The language a team's shared messages are written in: its key contact's."""
+    contact = session.get(Person, team.key_contact_id) if team.key_contact_id else None
+    return contact.language if contact is not None else "en"
+
+
+def flag_for_coach(session: Session, team: Team | None, message: Message) -> None:
+    """Show `message` to the team's coach as waiting for an answer."""
+    message.needs_reply = True
+    if team is not None:
+        message.team_id = team.id
+        if team.needs_coach_since is None:
+            team.needs_coach_since = message.created_at or utcnow()
+
+
+def mark_answered(session: Session, team: Team) -> int:
+    """Clear the team's waiting messages; returns how many were waiting."""
+    now = utcnow()
+    result = session.execute(
+        update(Message)
+        .where(Message.team_id == team.id, Message.needs_reply.is_(True))
+        .values(needs_reply=False, replied_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    team.needs_coach_since = None
+    for message in session.identity_map.values():
+        if isinstance(message, Message) and message.team_id == team.id and message.needs_reply:
+            message.needs_reply = False
+            message.replied_at = now
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def coach_reply(session: Session, *, coach: Person, team: Team, text: str) -> list[Message]:
+    """Relay a coach's reply to the team's chat(s), signed with the coach's name."""
+    body = (text or "").strip()
+    if not body:
+        from dash.errors import UserError
+
+        raise UserError("the reply is empty")
+    rendered = render(
+        "coach_reply", team_language(session, team), coach_name=coach.name or "Coach", text=body
+    )
+    sent = queue_to_team(session, team, rendered, kind="coach", author_id=coach.id)
+    mark_answered(session, team)
+    return sent
+
+
+def waiting_messages(session: Session, team: Team) -> list[Message]:
+    """The team's inbound messages still waiting for a coach, oldest first."""
+    return list(
+        session.execute(
+            select(Message)
+            .where(Message.team_id == team.id, Message.needs_reply.is_(True))
+            .order_by(Message.created_at, Message.id)
+        ).scalars()
+    )

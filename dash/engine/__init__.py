@@ -1,0 +1,123 @@
+"""The conversation engine: every channel's inbound message goes through handle_inbound.
+
+1. The raw message is stored in its own committed transaction, unique on (channel,
+   provider id): a repeated delivery finds the row and changes nothing.
+2. It is then processed in a second transaction: the actions it causes and every reply
+   (queued to the outbox) commit together, or not at all.
+
+A message whose processing fails for any reason but the database being down is kept, marked,
+and shown to the team's coach; the sender is told it was saved. Only a database that cannot
+be reached raises, so a webhook answers 5xx and the provider delivers it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from dash.context import AppContext
+from dash.inbound import InboundMessage
+from dash.models import Message, MessageStatus
+
+log = logging.getLogger("dash.engine")
+
+__all__ = ["InboundResult", "handle_inbound"]
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What became of an inbound message: its row id, and whether it was a repeat."""
+
+    message_id: int | None
+    duplicate: bool
+
+
+def handle_inbound(ctx: AppContext, inbound: InboundMessage) -> InboundResult:
+    """Store `inbound` (once), then process it. See the module docstring."""
+    message_id, duplicate = _store(ctx, inbound)
+    if message_id is not None:
+        # Also for a repeat: if the first delivery was stored but never processed (the
+        # database went away in between), the provider's retry finishes the job.
+        _process(ctx, message_id, inbound)
+    return InboundResult(message_id=message_id, duplicate=duplicate)
+
+
+def _store(ctx: AppContext, inbound: InboundMessage) -> tuple[int | None, bool]:
+    try:
+        with ctx.db.transaction() as session:
+            message = Message(
+                direction="in",
+                channel=inbound.channel,
+                address=inbound.address[:64],
+                provider_id=inbound.provider_id[:80] if inbound.provider_id else None,
+                text=inbound.text or "",
+                kind=_kind_of(inbound),
+                raw=inbound.raw,
+                media={"items": inbound.media} if inbound.media else None,
+                status=MessageStatus.RECEIVED.value,
+                created_at=inbound.received_at,
+            )
+            session.add(message)
+            session.flush()
+            return message.id, False
+    except IntegrityError:
+        with ctx.db.transaction() as session:
+            existing = session.execute(
+                select(Message.id).where(
+                    Message.channel == inbound.channel,
+                    Message.provider_id == inbound.provider_id,
+                )
+            ).scalar_one_or_none()
+        if existing is None:  # not a duplicate after all: a genuine constraint problem
+            raise
+        return existing, True
+
+
+def _kind_of(inbound: InboundMessage) -> str:
+    if inbound.event != "message":
+        return inbound.event[:24]
+    if inbound.callback_data:
+        return "button"
+    return "text"
+
+
+def _process(ctx: AppContext, message_id: int, inbound: InboundMessage) -> None:
+    from dash.engine.router import process
+
+    try:
+        with ctx.db.transaction() as session:
+            query = select(Message).where(Message.id == message_id)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()  # a concurrent repeat waits, then sees it done
+            message = session.execute(query).scalar_one()
+            if message.status != MessageStatus.RECEIVED.value:
+                return
+            process(ctx, session, inbound, message)
+            message.status = MessageStatus.PROCESSED.value
+    except (OperationalError, DBAPIError) as exc:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise
+        _processing_failed(ctx, message_id, inbound, exc)
+    except Exception as exc:
+        _processing_failed(ctx, message_id, inbound, exc)
+
+
+def _processing_failed(
+    ctx: AppContext, message_id: int, inbound: InboundMessage, exc: Exception
+) -> None:
+    """Keep the message, show it to a coach, tell the sender it is safe."""
+    from dash.engine.router import apologise
+
+    log.exception("processing inbound message %s failed", message_id, exc_info=exc)
+    with ctx.db.transaction() as session:
+        message = session.get(Message, message_id)
+        if message is None or message.status != MessageStatus.RECEIVED.value:
+            return
+        message.status = MessageStatus.PROCESSED.value
+        message.error_code = "processing_failed"
+        message.error_detail = f"{type(exc).__name__}: {exc}"[:2000]
+        message.needs_reply = True
+        apologise(ctx, session, inbound, message)

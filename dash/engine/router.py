@@ -1,0 +1,490 @@
+"""Deciding what an inbound message is and who handles it.
+
+Order matters and is the product's promise: channel events first; then messages that cannot
+be read (empty, too long, media only); STOP (never data) and START; then the keywords any
+sender may use (LANG, JOIN, HELP); then the answer to the question the bot is waiting for; a
+daily count; the other keywords; and finally free text, which goes to the team's coach.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from dash.actions import optout, people
+from dash.actions.consent import set_consent
+from dash.actions.enrolment import latest_matrix, reopen_matrix
+from dash.actions.outbound import queue_message
+from dash.actions.threads import flag_for_coach
+from dash.context import AppContext
+from dash.engine import data as data_flow
+from dash.engine import enrol, pdsa
+from dash.engine.turn import Turn
+from dash.inbound import InboundMessage
+from dash.models import Channel, Message, Person, Role, Team, TeamState
+from dash.parsing import BadFraction, Command, Fraction, parse_choice, parse_command, parse_fraction
+from dash.privacy import looks_identifying
+from dash.texts import render
+from dash.timeutil import utcnow
+
+#: Channels where the provider itself confirms STOP/START (Twilio on SMS long codes).
+PROVIDER_CONFIRMS_STOP = (Channel.SMS.value, Channel.WHATSAPP.value)
+PROVIDER_CONFIRMS_START = (Channel.SMS.value,)
+
+
+def process(ctx: AppContext, session: Session, inbound: InboundMessage, message: Message) -> None:
+    """Act on one stored inbound message (in the caller's transaction)."""
+    person = identify(session, inbound)
+    group_team = people.team_for_group(session, inbound.address) if inbound.is_group else None
+    turn = Turn(ctx, session, inbound, message, person, group_team=group_team)
+    if person is not None:
+        message.person_id = person.id
+        message.author_id = person.id
+        person.last_inbound_at = inbound.received_at
+        if inbound.channel == Channel.WHATSAPP.value:
+            person.whatsapp_last_inbound_at = inbound.received_at
+        if inbound.language and person.language == "en" and not person.name:
+            people.set_language(session, person, inbound.language)
+    if group_team is not None:
+        turn.use_team(group_team)
+    if inbound.event != "message":
+        _event(turn)
+        return
+    route(turn)
+
+
+def identify(session: Session, inbound: InboundMessage) -> Person | None:
+    """The known person who sent `inbound`, learning a Telegram chat id on the way."""
+    person = people.person_for(session, inbound.channel, inbound.sender)
+    if person is None and inbound.channel == Channel.TELEGRAM.value:
+        username = _telegram_username(inbound.raw)
+        named = people.person_by_telegram_username(session, username) if username else None
+        if named is not None and inbound.sender.lstrip("-").isdigit():
+            people.attach_address(named, inbound.channel, inbound.sender, inbound.address)
+            person = named
+    if (
+        person is not None
+        and inbound.channel == Channel.TELEGRAM.value
+        and not inbound.is_group
+        and inbound.address.lstrip("-").isdigit()
+    ):
+        person.telegram_chat_id = int(inbound.address)
+    return person
+
+
+def _telegram_username(raw: dict[str, Any]) -> str:
+    for key in ("message", "edited_message", "callback_query", "my_chat_member"):
+        part = raw.get(key) if isinstance(raw, dict) else None
+        if isinstance(part, dict):
+            sender = part.get("from")
+            if isinstance(sender, dict) and sender.get("username"):
+                return str(sender["username"])
+    return ""
+
+
+def new_person(turn: Turn) -> Person:
+    """The sender becomes known (they are joining or enrolling)."""
+    person = people.create_person(
+        turn.session,
+        channel=turn.channel,
+        sender=turn.inbound.sender,
+        address=turn.inbound.address,
+        name=turn.inbound.sender_name,
+        language=turn.inbound.language,
+    )
+    turn.person = person
+    turn.message.person_id = person.id
+    turn.message.author_id = person.id
+    person.last_inbound_at = turn.inbound.received_at
+    return person
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def route(turn: Turn, *, forced_team: Team | None = None) -> None:
+    inbound, person = turn.inbound, turn.person
+    if forced_team is not None:
+        turn.use_team(forced_team)
+    text = turn.text
+    if not text and not inbound.callback_data:
+        turn.reply("unsupported_media" if inbound.media else "empty_message")
+        return
+    if len(text) > turn.ctx.settings.max_message_chars:
+        turn.reply("too_long", limit=turn.ctx.settings.max_message_chars)
+        return
+    command = parse_command(text) if not inbound.callback_data else None
+
+    if command is not None and command.name == "stop":
+        _stop(turn)
+        return
+    if person is not None and person.opted_out:
+        if command is not None and command.name == "start":
+            optout.opt_in(turn.session, person)
+            if turn.channel not in PROVIDER_CONFIRMS_START:
+                turn.reply("started")
+        elif turn.channel not in PROVIDER_CONFIRMS_STOP:
+            turn.reply("still_stopped", even_if_opted_out=True)
+        return
+    if command is not None and command.name == "lang":
+        _lang(turn, command)
+        return
+    if command is not None and command.name == "join":
+        enrol.join(turn, command.arg)
+        return
+    if inbound.is_group and turn.group_team is None:
+        return  # an unlinked group: only JOIN <team code> means anything there
+    if person is None:
+        if turn.group_team is not None:
+            person = new_person(turn)
+            people.join_team(turn.session, turn.group_team, person)
+        else:
+            turn.reply("unknown_sender")
+            return
+    if command is not None and command.name == "help":
+        help_for(turn)
+        return
+    if command is not None and command.name == "start":
+        help_for(turn, greeting=True)
+        return
+
+    fraction = parse_fraction(text, turn.today()) if not inbound.callback_data else None
+    pending = turn.pending()
+    if isinstance(fraction, Fraction) and not _expects_text(turn, pending):
+        data_flow.count(turn, fraction)
+        return
+    interrupts = command is not None and command.name in ("plan", "chart")
+    if pending is not None and not interrupts and _answer_pending(turn, pending, command, fraction):
+        return
+    if (
+        command is not None
+        and command.name in ("yes", "no")
+        and enrol.signoff_without_question(turn, command)
+    ):
+        return
+    if command is not None and command.name == "revise":
+        _revise(turn)
+        return
+    if command is not None and command.name == "share":
+        _share(turn, command.arg == "on")
+        return
+    if command is not None and command.name == "plan":
+        team = choose_team(turn)
+        if team is not None:
+            pdsa.begin(turn, team)
+        return
+    if command is not None and command.name == "chart":
+        team = choose_team(turn)
+        if team is not None:
+            chart(turn, team)
+        return
+    if isinstance(fraction, BadFraction):
+        team = choose_team(turn)
+        if team is not None:
+            data_flow.bad(turn, fraction)
+        return
+    if inbound.callback_data:
+        turn.reply("button_expired")
+        return
+    free_text(turn)
+
+
+#: Open questions whose answer may look like a count ("8 of 10" as a prediction).
+TEXT_STEPS = {
+    ("pdsa", "prediction"),
+    ("pdsa", "who"),
+    ("pdsa", "measure"),
+    ("pdsa", "change"),
+    ("pdsa_follow", "do"),
+    ("pdsa_follow", "study"),
+    ("story", "story"),
+}
+#: How long such a question takes precedence over a daily count that looks like its answer.
+FRESH_QUESTION = timedelta(hours=2)
+
+
+def _expects_text(turn: Turn, pending: Any) -> bool:
+    """Whether a count-like message answers the open question rather than a daily prompt."""
+    if pending is None or (pending.flow, pending.step) not in TEXT_STEPS:
+        return False
+    return turn.now - pending.asked_at <= FRESH_QUESTION
+
+
+def _answer_pending(
+    turn: Turn, pending: Any, command: Command | None, fraction: Fraction | BadFraction | None
+) -> bool:
+    """Hand the message to the flow waiting for it; False when the flow lets it pass on."""
+    if pending.team_id is not None and turn.team is None:
+        team = turn.session.get(Team, pending.team_id)
+        if team is not None:
+            turn.use_team(team)
+    flow = pending.flow
+    if flow == "enrol":
+        return enrol.answer(turn, pending)
+    if flow == "signoff":
+        return enrol.answer_signoff(turn, pending)
+    if flow == "join":
+        return enrol.answer_join_name(turn, pending)
+    if flow == "pdsa":
+        return pdsa.answer_plan(turn, pending)
+    if flow == "pdsa_follow":
+        return pdsa.answer_followup(turn, pending)
+    if flow == "story":
+        return pdsa.answer_story(turn, pending)
+    if flow == "choose_team":
+        return _answer_team_choice(turn, pending)
+    if flow == "data":
+        if isinstance(fraction, BadFraction):
+            if choose_team(turn) is not None:
+                data_flow.bad(turn, fraction)
+            return True
+        turn.done()  # a bad count followed by something that is not a count: free text
+        return False
+    return False
+
+
+# -- teams ------------------------------------------------------------------------------------
+
+
+def choose_team(turn: Turn) -> Team | None:
+    """The team this message is about; asks which one (and returns None) when ambiguous."""
+    if turn.team is not None:
+        return turn.team
+    person = turn.person
+    if person is None:
+        return None
+    teams = people.teams_of(turn.session, person)
+    if not teams:
+        waiting = people.teams_of(turn.session, person, active_only=False)
+        if waiting:
+            turn.use_team(waiting[-1])
+            turn.reply("team_not_enrolled", team_name=waiting[-1].name, state=waiting[-1].state)
+        else:
+            turn.reply("no_team")
+        return None
+    if len(teams) == 1:
+        turn.use_team(teams[0])
+        return teams[0]
+    remembered = people.remembered_team(turn.session, person, turn.now)
+    for team in teams:
+        if team.id == remembered:
+            turn.use_team(team)
+            return team
+    turn.ask(
+        "choose_team",
+        "team",
+        data={
+            "team_ids": [t.id for t in teams],
+            "text": turn.text,
+            "callback": turn.callback,
+        },
+    )
+    turn.reply(
+        "choose_team",
+        teams=[t.name for t in teams],
+        payload={
+            "buttons": [
+                [{"text": str(i + 1), "data": f"choice:{i + 1}"}] for i in range(len(teams))
+            ]
+        },
+    )
+    return None
+
+
+def _answer_team_choice(turn: Turn, pending: Any) -> bool:
+    ids = list(pending.data.get("team_ids") or [])
+    choice = parse_choice(turn.text, turn.callback, len(ids))
+    if choice is None:
+        teams = [turn.session.get(Team, i) for i in ids]
+        turn.fail("choose_team_again", teams=[t.name for t in teams if t is not None])
+        return True
+    team = turn.session.get(Team, ids[choice - 1])
+    if team is None:
+        turn.done()
+        turn.reply("no_team")
+        return True
+    person = turn.person
+    assert person is not None
+    original, original_callback = pending.data.get("text") or "", pending.data.get("callback")
+    turn.done()
+    people.remember_team(turn.session, person, team)
+    # Answer what they first sent, now that the team is known.
+    replay = InboundMessage(
+        channel=turn.inbound.channel,
+        provider_id=turn.inbound.provider_id,
+        address=turn.inbound.address,
+        sender=turn.inbound.sender,
+        text=original,
+        received_at=turn.inbound.received_at,
+        raw=turn.inbound.raw,
+        sender_name=turn.inbound.sender_name,
+        language=turn.inbound.language,
+        is_group=turn.inbound.is_group,
+        callback_data=original_callback,
+    )
+    turn.inbound = replay
+    route(turn, forced_team=team)
+    return True
+
+
+# -- keywords ---------------------------------------------------------------------------------
+
+
+def _stop(turn: Turn) -> None:
+    person = turn.person
+    if person is None:
+        if turn.inbound.is_group:
+            return
+        person = new_person(turn)  # remember the choice, so nothing is ever sent to them
+    optout.mark_opted_out(turn.session, person, reason=f"STOP via {turn.channel}")
+    if turn.channel not in PROVIDER_CONFIRMS_STOP and not turn.inbound.is_group:
+        turn.reply("stopped", even_if_opted_out=True)
+
+
+def _lang(turn: Turn, command: Command) -> None:
+    from dash.parsing import parse_language
+
+    language = parse_language(command.arg)
+    if language is None:
+        turn.reply("lang_unknown")
+        return
+    if turn.person is not None:
+        people.set_language(turn.session, turn.person, language)
+        turn.reply("lang_set")
+    else:
+        turn.say(render("lang_set", language))
+
+
+def help_for(turn: Turn, *, greeting: bool = False) -> None:
+    """A short usage text for where the sender is."""
+    person = turn.person
+    assert person is not None
+    pending = turn.pending()
+    if pending is not None and pending.flow == "signoff":
+        team = turn.session.get(Team, pending.team_id) if pending.team_id else None
+        if team is not None and team.state == TeamState.AWAITING_SIGNOFF.value:
+            from dash.actions.enrolment import request_signoff
+
+            request_signoff(turn.session, team)
+            return
+    where = "member"
+    if pending is not None:
+        where = {"enrol": "enrol", "pdsa": "pdsa", "pdsa_follow": "pdsa", "story": "pdsa"}.get(
+            pending.flow, "question"
+        )
+    elif not people.teams_of(turn.session, person):
+        where = "waiting" if people.teams_of(turn.session, person, active_only=False) else "none"
+    turn.reply("help", where=where, greeting=greeting, person_name=person.name)
+
+
+def _revise(turn: Turn) -> None:
+    person = turn.person
+    assert person is not None
+    declined = [
+        t
+        for t in people.teams_of(turn.session, person, active_only=False)
+        if t.state == TeamState.DECLINED.value and t.key_contact_id == person.id
+    ]
+    if not declined:
+        turn.reply("nothing_to_revise")
+        return
+    team = declined[-1]
+    turn.use_team(team)
+    reopen_matrix(turn.session, team)
+    matrix = latest_matrix(turn.session, team)
+    enrol.ask_score(turn, team, 0, revision=(matrix.revision + 1) if matrix else 1)
+
+
+def _share(turn: Turn, shared: bool) -> None:
+    team = choose_team(turn)
+    if team is None:
+        return
+    person = turn.person
+    assert person is not None
+    if not {Role.KEY_CONTACT.value, Role.LEADER.value} & people.roles_in(
+        turn.session, person, team
+    ):
+        turn.reply("share_not_allowed")
+        return
+    set_consent(turn.session, team=team, shared=shared, by=person, via=turn.channel)
+    turn.reply("share_set", shared=shared, team_name=team.name)
+
+
+def chart(turn: Turn, team: Team) -> None:
+    """The team's run chart as an image (the channel adapter draws and sends it)."""
+    caption = render("chart_caption", turn.lang, team_name=team.name)
+    turn.say(caption, payload={"photo": {"kind": "chart", "team_id": team.id}}, kind="chart")
+
+
+def free_text(turn: Turn) -> None:
+    """Stored in the team's thread, acknowledged, shown to the coach."""
+    team = choose_team(turn)
+    if team is None:
+        return  # told they have no team yet, or asked which one (the answer replays this)
+    flag_for_coach(turn.session, team, turn.message)
+    person = turn.person
+    turn.reply("free_text_ack")
+    if person is not None and person.privacy_reminded_at is None and looks_identifying(turn.text):
+        person.privacy_reminded_at = utcnow()
+        turn.reply("privacy_reminder")
+
+
+# -- channel events ---------------------------------------------------------------------------
+
+
+def _event(turn: Turn) -> None:
+    inbound, session = turn.inbound, turn.session
+    if inbound.event == "blocked":
+        if turn.person is not None:
+            optout.mark_opted_out(session, turn.person, reason="telegram: bot blocked")
+    elif inbound.event == "bot_removed":
+        if turn.group_team is not None:
+            turn.group_team.telegram_group_chat_id = None
+    elif inbound.event == "bot_added":
+        person = turn.person
+        candidates = (
+            [
+                t
+                for t in people.teams_of(session, person)
+                if t.key_contact_id == person.id or t.leader_id == person.id
+            ]
+            if person is not None
+            else []
+        )
+        if len(candidates) == 1 and turn.group_team is None:
+            people.link_group(session, candidates[0], inbound.address)
+            turn.use_team(candidates[0])
+            turn.group_team = candidates[0]
+            turn.reply("group_linked", team_name=candidates[0].name)
+        elif turn.group_team is None:
+            turn.reply("group_how_to_link")
+
+
+def apologise(ctx: AppContext, session: Session, inbound: InboundMessage, message: Message) -> None:
+    """After a failure: the message is kept and a coach will see it; tell the sender."""
+    person = session.get(Person, message.person_id) if message.person_id else None
+    if person is None:
+        person = people.person_for(session, inbound.channel, inbound.sender)
+    team_id = message.team_id
+    if team_id is None and person is not None:
+        teams = people.teams_of(session, person)
+        team_id = teams[0].id if len(teams) == 1 else None
+    message.team_id = team_id
+    if team_id is not None:
+        team = session.get(Team, team_id)
+        if team is not None and team.needs_coach_since is None:
+            team.needs_coach_since = utcnow()
+    lang = person.language if person is not None else (inbound.language or "en")
+    queue_message(
+        session,
+        channel=inbound.channel,
+        address=inbound.address,
+        text=render("processing_failed", lang),
+        person=None if inbound.is_group else person,
+        team=team_id,
+    )
+
+
+__all__ = ["apologise", "choose_team", "process", "route"]
