@@ -9,7 +9,7 @@ next beat tries again.
 from __future__ import annotations
 
 import logging
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -20,6 +20,10 @@ from scheduler.tick import DispatchReport, dispatch
 log = logging.getLogger("scheduler.runner")
 
 JOB_ID = "dash-tick"
+#: /healthz calls the scheduler stuck when no tick succeeded for this many intervals...
+STUCK_INTERVALS = 10
+#: ...and at least this long (a big batch after downtime may take a while).
+STUCK_MINIMUM = timedelta(minutes=2)
 
 
 class SchedulerService:
@@ -30,6 +34,8 @@ class SchedulerService:
         self.interval = interval if interval is not None else ctx.settings.tick_seconds
         self._scheduler: BackgroundScheduler | None = None
         self.last_report: DispatchReport | None = None
+        self.started_at: datetime | None = None
+        self.last_success_at: datetime | None = None
 
     @property
     def running(self) -> bool:
@@ -42,7 +48,15 @@ class SchedulerService:
         except Exception:
             log.exception("scheduler tick failed; retrying on the next beat")
             return None
+        self.last_success_at = utcnow()
         return self.last_report
+
+    def is_stuck(self, now: datetime) -> bool:
+        """True when running but no tick has succeeded for a long while (for /healthz)."""
+        if not self.running or self.started_at is None:
+            return False
+        limit = max(STUCK_MINIMUM, timedelta(seconds=self.interval * STUCK_INTERVALS))
+        return now - (self.last_success_at or self.started_at) > limit
 
     def start(self) -> None:
         """Start the background thread; the first tick runs immediately."""
@@ -59,6 +73,7 @@ class SchedulerService:
             next_run_time=utcnow(),
             misfire_grace_time=None,
         )
+        self.started_at = utcnow()
         scheduler.start()
         self._scheduler = scheduler
         log.info("scheduler started: a tick every %.0f s", self.interval)

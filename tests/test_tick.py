@@ -18,6 +18,7 @@ from dash.models import (
     Role,
     Team,
 )
+from dash.timeutil import utcnow
 from scheduler.agenda import sync_team
 from scheduler.runner import SchedulerService
 from scheduler.tick import CLAIM_LEASE, claim_due, dispatch
@@ -352,6 +353,9 @@ def test_scheduler_service_runs_ticks_in_the_background(ctx) -> None:
             if service.last_report is not None:
                 break
             clock.sleep(0.05)
+        assert not service.is_stuck(utcnow())
+        # With no successful tick for ten intervals, /healthz would call it stuck.
+        assert service.is_stuck(utcnow() + timedelta(hours=11))
     finally:
         service.shutdown(wait=True)
     assert not service.running
