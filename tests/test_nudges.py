@@ -180,3 +180,52 @@ def test_no_nudge_about_a_day_whose_prompt_never_went_out(ctx) -> None:
         assert nudges(s) == []
         nudge = row(s, team_id, f"nudge:{START}")
         assert nudge.state == "done" and "no prompt" in nudge.note
+
+
+def test_a_reply_through_the_engine_answers_the_prompt_and_silences_the_nudge(ctx) -> None:
+    """End to end: the prompt goes out, the reporter answers "7/9" on the console channel, the
+    engine records it for the prompt's measure and day, and the nudge finds the data."""
+    from zoneinfo import ZoneInfo
+
+    from dash.engine import handle_inbound
+    from dash.inbound import InboundMessage
+    from dash.timeutil import local_to_utc, utcnow
+
+    tz = "America/New_York"
+    today = utcnow().astimezone(ZoneInfo(tz)).date()
+    day = today - timedelta(days=2)  # a day whose prompt and nudge times have passed
+    with ctx.db.transaction() as s:
+        cohort = make_cohort(s, start=day - timedelta(days=3), tz=tz)
+        team = make_team(s, cohort)
+        team_id = team.id
+        reporter = people(s, team, Role.DATA_REPORTER.value)[0]
+        address = reporter.console_address
+        first_key = cohort.measures[0].key
+    dispatch(ctx, local_to_utc(day, time(18, 0), tz))
+    for n, text in enumerate(("7/9", "3 of 4")):
+        handle_inbound(
+            ctx,
+            InboundMessage(
+                channel="console",
+                provider_id=f"reply-{n}",
+                address=address,
+                sender=address,
+                text=text,
+                received_at=utcnow(),
+                raw={"text": text},
+            ),
+        )
+    with ctx.db.transaction() as s:
+        values = (
+            s.execute(
+                select(MeasureValue).where(MeasureValue.team_id == team_id, MeasureValue.day == day)
+            )
+            .scalars()
+            .all()
+        )
+        assert sorted((v.numerator, v.denominator) for v in values) == [(3, 4), (7, 9)]
+        assert {v.measure.key for v in values if v.numerator == 7} == {first_key}
+    dispatch(ctx, local_to_utc(day, time(20, 0), tz))
+    with ctx.db.transaction() as s:
+        assert nudges(s) == []
+        assert "data arrived" in row(s, team_id, f"nudge:{day}").note
