@@ -349,6 +349,7 @@ def test_team_page_draws_each_measure_as_inline_svg(world):
             s.execute(select(Measure).where(Measure.cohort_id == west.cohort_id)).scalars().first()
         )
         start = west.cohort.start_date
+        n_measures = len(west.cohort.measures)
         for i in range(3):
             s.add(
                 MeasureValue(
