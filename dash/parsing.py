@@ -23,8 +23,19 @@ MAX_COUNT = 9999
 
 #: Whole-message keywords that opt a person out (Twilio's list, plus Spanish).
 STOP_WORDS = frozenset(
-    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "alto",
-     "parar", "baja"}
+    {
+        "stop",
+        "stopall",
+        "unsubscribe",
+        "cancel",
+        "end",
+        "quit",
+        "revoke",
+        "optout",
+        "alto",
+        "parar",
+        "baja",
+    }
 )
 #: Whole-message keywords that opt a person back in. YES is not one: here it answers sign-offs.
 START_WORDS = frozenset({"start", "unstop", "subscribe", "empezar", "reanudar"})
@@ -350,11 +361,12 @@ def parse_day(token: str, today: date) -> date | None:
 
 def parse_score(text: str, callback_data: str | None, criterion: str) -> int | None:
     """A 1-5 score for `criterion`: a button ('score:importance:4') or a digit typed by SMS."""
-    if callback_data:
+    if callback_data:  # a button answers only the question it was attached to
         parts = callback_data.split(":")
         if len(parts) == 3 and parts[0] == "score" and parts[1] == criterion:
             value = parts[2]
             return int(value) if value in {"1", "2", "3", "4", "5"} else None
+        return None
     bare = _bare(text)
     return int(bare) if bare in {"1", "2", "3", "4", "5"} else None
 
@@ -362,7 +374,9 @@ def parse_score(text: str, callback_data: str | None, criterion: str) -> int | N
 def parse_choice(text: str, callback_data: str | None, count: int) -> int | None:
     """A numbered choice 1..count (a button 'choice:N' or the digit), else None."""
     raw = text
-    if callback_data and callback_data.startswith("choice:"):
+    if callback_data:
+        if not callback_data.startswith("choice:"):
+            return None
         raw = callback_data.split(":", 1)[1]
     bare = _bare(raw).lstrip("#")
     if bare.isdigit() and len(bare) <= 3 and 1 <= int(bare) <= count:
@@ -372,8 +386,8 @@ def parse_choice(text: str, callback_data: str | None, count: int) -> int | None
 
 def parse_act(text: str, callback_data: str | None) -> str | None:
     """adopt / adapt / abandon, from a button ('act:adopt'), a word or 1-3; else None."""
-    if callback_data and callback_data.startswith("act:"):
-        value = callback_data.split(":", 1)[1]
+    if callback_data:
+        value = callback_data.split(":", 1)[1] if callback_data.startswith("act:") else ""
         return value if value in ("adopt", "adapt", "abandon") else None
     bare = _bare(text)
     return ACT_WORDS.get(bare) or ACT_WORDS.get(bare.split(" ")[0] if bare else "")

@@ -115,7 +115,9 @@ KC = "+15551230001"
 LEADER = "+15551230002"
 
 
-def enrol(chat: Chat, cohort: Cohort, kc: str = KC, leader: str = LEADER, unit: str = "5 West") -> Team:
+def enrol(
+    chat: Chat, cohort: Cohort, kc: str = KC, leader: str = LEADER, unit: str = "5 West"
+) -> Team:
     """A whole enrolment by chat, approved by the leader; returns the enrolled team."""
     chat.say(kc, f"JOIN {cohort.enrolment_code}")
     chat.say(kc, "Maria Lopez")
@@ -128,7 +130,15 @@ def enrol(chat: Chat, cohort: Cohort, kc: str = KC, leader: str = LEADER, unit: 
     chat.say(leader, "YES")
     chat.text(kc)
     with chat.ctx.db.transaction() as s:
-        team = s.execute(select(Team).where(Team.key_contact_id == person_id(chat.ctx, kc)).order_by(Team.id.desc())).scalars().first()
+        team = (
+            s.execute(
+                select(Team)
+                .where(Team.key_contact_id == person_id(chat.ctx, kc))
+                .order_by(Team.id.desc())
+            )
+            .scalars()
+            .first()
+        )
         assert team is not None and team.state == "enrolled", team and team.state
         s.expunge(team)
         return team
@@ -141,7 +151,9 @@ def person_id(ctx: AppContext, console_address: str) -> int | None:
         ).scalar_one_or_none()
 
 
-def add_prompt(ctx: AppContext, team: Team, measure_key: str, day: date, at: time = time(9)) -> None:
+def add_prompt(
+    ctx: AppContext, team: Team, measure_key: str, day: date, at: time = time(9)
+) -> None:
     """A daily prompt as the scheduler leaves it once sent (the shared contract)."""
     with ctx.db.transaction() as s:
         t = s.get(Team, team.id)
@@ -152,7 +164,9 @@ def add_prompt(ctx: AppContext, team: Team, measure_key: str, day: date, at: tim
                 team_id=t.id,
                 step_key=f"daily_prompt:{measure_key}:{day.isoformat()}",
                 kind="daily_prompt",
-                due_at=min(local_to_utc(day, at, t.cohort.timezone), utcnow() - timedelta(minutes=1)),
+                due_at=min(
+                    local_to_utc(day, at, t.cohort.timezone), utcnow() - timedelta(minutes=1)
+                ),
                 local_day=day,
                 payload={"measure": measure_key, "day": day.isoformat()},
                 state="done",
@@ -164,7 +178,9 @@ def add_prompt(ctx: AppContext, team: Team, measure_key: str, day: date, at: tim
 def primary_key(ctx: AppContext, team: Team) -> str:
     with ctx.db.transaction() as s:
         return s.execute(
-            select(Measure.key).where(Measure.cohort_id == team.cohort_id, Measure.primary.is_(True))
+            select(Measure.key).where(
+                Measure.cohort_id == team.cohort_id, Measure.primary.is_(True)
+            )
         ).scalar_one()
 
 
