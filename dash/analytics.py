@@ -400,12 +400,9 @@ class ControlLimits:
     freeze: int | None = None
 
 
-def _opt(x: Number | None) -> float | None:
-    """A float, or None for a missing or non-finite entry."""
-    if x is None:
-        return None
-    f = float(x)
-    return f if math.isfinite(f) else None
+def _listed(arr: np.ndarray) -> list[float | None]:
+    """A float array as a list with None where it holds NaN (missing)."""
+    return [None if x != x else x for x in arr.tolist()]
 
 
 def control_limits(
@@ -435,83 +432,73 @@ def control_limits(
         raise ValueError("numerators and denominators differ in length")
     base_end = n if freeze is None else min(freeze, n)
 
-    nums = [_opt(x) for x in numerators]
-    dens = [_opt(d) for d in denominators] if denominators is not None else [None] * n
+    num = _as_floats(numerators) if n else np.empty(0)
+    num[~np.isfinite(num)] = np.nan
+    if denominators is not None and n:
+        den = _as_floats(denominators)
+        den[~np.isfinite(den)] = np.nan
+    else:
+        den = np.full(n, np.nan)
     if kind in ("p", "u", "c"):
-        for i, x in enumerate(nums):
-            if x is not None and x < 0:
-                raise ValueError(f"negative count at position {i}")
-            if kind == "p" and x is not None and (d := dens[i]) is not None and 0 < d < x:
-                raise ValueError(f"numerator above denominator at position {i}")
+        bad = np.flatnonzero(num < 0)
+        if bad.size:
+            raise ValueError(f"negative count at position {int(bad[0])}")
+        if kind == "p":
+            bad = np.flatnonzero((den > 0) & (num > den))
+            if bad.size:
+                raise ValueError(f"numerator above denominator at position {int(bad[0])}")
 
-    ucl: list[float | None] = [None] * n
-    lcl: list[float | None] = [None] * n
-    values: list[float | None] = [None] * n
+    nan = np.full(n, np.nan)
+    ucl, lcl = nan.copy(), nan.copy()
     cl: float | None = None
     mr_bar = mr_ucl = None
 
     if kind in ("p", "u"):
-        ok = [nums[i] is not None and dens[i] is not None and dens[i] > 0 for i in range(n)]
-        for i in range(n):
-            if ok[i]:
-                values[i] = nums[i] / dens[i]
-        tot_x = sum(nums[i] for i in range(base_end) if ok[i])
-        tot_n = sum(dens[i] for i in range(base_end) if ok[i])
+        ok = np.isfinite(num) & (den > 0)
+        values = np.divide(num, den, out=nan.copy(), where=ok)
+        tot_n = float(den[:base_end][ok[:base_end]].sum())
         if tot_n > 0:
-            cl = tot_x / tot_n
-            for i in range(n):
-                if not ok[i]:
-                    continue
-                var = cl * (1.0 - cl) if kind == "p" else cl
-                sd = math.sqrt(max(var, 0.0) / dens[i])
-                hi, lo = cl + 3.0 * sd, cl - 3.0 * sd
-                ucl[i] = min(hi, 1.0) if kind == "p" else hi
-                lcl[i] = max(lo, 0.0)
+            cl = float(num[:base_end][ok[:base_end]].sum()) / tot_n
+            var = cl * (1.0 - cl) if kind == "p" else cl
+            sd = np.sqrt(np.divide(max(var, 0.0), den, out=nan.copy(), where=ok))
+            ucl = cl + 3.0 * sd
+            lcl = np.maximum(cl - 3.0 * sd, 0.0)
+            if kind == "p":
+                ucl = np.minimum(ucl, 1.0)
     elif kind == "c":
-        values = nums
-        base = [x for x in nums[:base_end] if x is not None]
-        if base:
-            cl = sum(base) / len(base)
+        values = num
+        base = num[:base_end][np.isfinite(num[:base_end])]
+        if base.size:
+            cl = float(base.mean())
             sd = math.sqrt(cl)
-            for i in range(n):
-                if nums[i] is not None:
-                    ucl[i] = cl + 3.0 * sd
-                    lcl[i] = max(cl - 3.0 * sd, 0.0)
+            present = np.isfinite(num)
+            ucl[present] = cl + 3.0 * sd
+            lcl[present] = max(cl - 3.0 * sd, 0.0)
     else:  # "i"
         if denominators is None:
-            values = nums
+            values = num
         else:
-            values = [
-                nums[i] / dens[i]
-                if nums[i] is not None and dens[i] is not None and dens[i] != 0
-                else None
-                for i in range(n)
-            ]
-        base = [x for x in values[:base_end] if x is not None]
-        if base:
-            cl = sum(base) / len(base)
-        if len(base) >= 2:
-            mr_bar = sum(abs(b - a) for a, b in zip(base, base[1:], strict=False)) / (len(base) - 1)
+            ok = np.isfinite(num) & np.isfinite(den) & (den != 0)
+            values = np.divide(num, den, out=nan.copy(), where=ok)
+        base = values[:base_end][np.isfinite(values[:base_end])]
+        if base.size:
+            cl = float(base.mean())
+        if base.size >= 2:
+            mr_bar = float(np.abs(np.diff(base)).mean())
             mr_ucl = _D4 * mr_bar
-            for i in range(n):
-                if values[i] is not None:
-                    ucl[i] = cl + _E2 * mr_bar
-                    lcl[i] = cl - _E2 * mr_bar
+            present = np.isfinite(values)
+            ucl[present] = cl + _E2 * mr_bar
+            lcl[present] = cl - _E2 * mr_bar
 
-    outside = tuple(
-        i
-        for i in range(n)
-        if values[i] is not None
-        and ucl[i] is not None
-        and (values[i] > ucl[i] or (lcl[i] is not None and values[i] < lcl[i]))
-    )
+    with np.errstate(invalid="ignore"):
+        beyond = (values > ucl) | (values < lcl)
     return ControlLimits(
         kind=kind,
         cl=cl,
-        ucl=ucl,
-        lcl=lcl,
-        values=values,
-        outside=outside,
+        ucl=_listed(ucl),
+        lcl=_listed(lcl),
+        values=_listed(values),
+        outside=tuple(np.flatnonzero(beyond).tolist()),
         mr_bar=mr_bar,
         mr_ucl=mr_ucl,
         freeze=freeze,
