@@ -84,7 +84,7 @@ _C_CENTRE = "#555555"
 _C_CENTRE_SIGNAL = "#c0392b"
 _C_GOAL = "#1a7f37"
 _C_NOTE = "#6a3d9a"
-_LABEL_CHARS = 10  # right-hand line labels ("Median", "Goal") are cut beyond this
+_LABEL_CHARS = 10  # right-hand line labels ("Median", "Goal") wrap at this width
 _FONT = "DejaVu Sans"  # ships with matplotlib, so PNGs look the same everywhere
 
 
@@ -281,7 +281,7 @@ def _draw_run_chart(fig: Figure, s: RunChartData, style: _Style) -> None:
     _y_axis(ax, s, ys, style)
     _annotations(ax, s, style)
     right_chars = max(
-        [len(_short(t, _LABEL_CHARS)) for t in (s.centre_label, s.goal_label)]
+        [len(line) for t in (s.centre_label, s.goal_label) for line in _wrap2(t).split("\n")]
         + [5 if not s.percent else 4]
     )
     _layout(fig, style, title, y_label, s.better is not None, right_chars, ax)
@@ -333,7 +333,7 @@ def _draw_centre(ax, s: RunChartData, xs: list[int], scale: float, style: _Style
 
 def _line_label(ax, transform, y: float, label: str, value: str, colour: str, style: _Style):
     """The value (and the caller's short label) at the right end of a horizontal line."""
-    text = f"{_short(label, _LABEL_CHARS)}\n{value}" if label else value
+    text = f"{_wrap2(label)}\n{value}" if label else value
     ax.text(
         1.01,
         y,
@@ -367,6 +367,14 @@ def _layout(
     bottom = 0.2 + em * 1.8
     w, h = style.width_in, style.height_in
     fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h)
+
+
+def _wrap2(label: str) -> str:
+    """A right-hand line label on at most two short lines ("Baseline / median")."""
+    lines = textwrap.wrap(label, _LABEL_CHARS) or [""]
+    if len(lines) > 2:
+        lines = [lines[0], _short(" ".join(lines[1:]), _LABEL_CHARS)]
+    return "\n".join(_short(line, _LABEL_CHARS) for line in lines)
 
 
 def _short(text: str, width: int) -> str:
