@@ -20,11 +20,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dash.analytics import RunsAnalysis, SignalSummary, describe_signal, runs_analysis
+from dash.charts import (
+    ChartAnnotation,
+    Fmt,
+    RunChartData,
+    Size,
+    empty_chart,
+    highlight_from,
+    run_chart,
+)
 from dash.curriculum import CurriculumNotFound, load_curriculum
 from dash.models import Aim, Cohort, Measure, MeasureValue, PdsaCycle, Team
 from dash.privacy import mask_identifiers
 from dash.schedule import asked_days, baseline_days
-from dash.texts import language_of
+from dash.texts import language_of, render
 from dash.timeutil import local_date, utcnow
 
 
@@ -178,3 +187,91 @@ def measure_series(
         annotations=annotations,
         analysis=runs,
     )
+
+
+def _label(lang: str, label: str, **context: object) -> str:
+    base = {"measure_name": "", "team_name": "", "number": 0, "change": ""}
+    return render("chart_label", lang, label=label, **{**base, **context})
+
+
+def chart_data(series: MeasureSeries, team_name: str, lang: str = "en") -> RunChartData:
+    """The RunChartData of a series: localised labels, the frozen baseline, signals, PDSA notes."""
+    lang = language_of(lang)
+    return RunChartData(
+        title=_label(lang, "title", team_name=team_name, measure_name=series.measure_name),
+        y_label=_label(lang, "y"),
+        dates=series.days,
+        values=series.values,
+        percent=True,
+        centre=series.centre,
+        freeze=series.baseline_days if series.baseline_frozen else None,
+        goal=series.goal,
+        highlight=highlight_from(series.analysis),
+        runs_signal=series.runs_signal,
+        annotations=[
+            ChartAnnotation(
+                day=mark.day, label=_label(lang, "pdsa", number=mark.number, change=mark.change)
+            )
+            for mark in series.annotations
+        ],
+        better="lower" if series.better == "lower" else "higher",
+        centre_label=_label(lang, "baseline_median" if series.baseline_frozen else "median"),
+        goal_label=_label(lang, "goal"),
+        better_label=_label(lang, "better"),
+        weekday_names=_label(lang, "weekdays").split(","),
+    )
+
+
+def measure_chart(
+    session: Session,
+    team_id: int,
+    measure_id: int,
+    fmt: str = "png",
+    size: str = "phone",
+    lang: str = "en",
+    *,
+    today: date | None = None,
+) -> bytes:
+    """The run chart of one measure of a team as PNG or SVG bytes; a localised "no data yet"
+    image when the team has not reported it (LookupError for an unknown team or measure)."""
+    team = session.get(Team, team_id)
+    measure = session.get(Measure, measure_id)
+    if team is None or measure is None or measure.cohort_id != team.cohort_id:
+        raise LookupError(f"team {team_id} has no measure {measure_id}")
+    series = measure_series(session, team, measure, today=today, lang=lang)
+    if not series.has_data:
+        message = render("chart_no_data", language_of(lang), measure_name=series.measure_name)
+        return empty_chart(message, fmt=_fmt(fmt), size=_size(size))
+    return run_chart(chart_data(series, team.name, lang), fmt=_fmt(fmt), size=_size(size))
+
+
+def team_chart(
+    session: Session,
+    team_id: int,
+    fmt: str = "png",
+    size: str = "phone",
+    lang: str = "en",
+    *,
+    today: date | None = None,
+) -> bytes:
+    """The run chart of the team's primary measure (what CHART and sendPhoto show)."""
+    team = session.get(Team, team_id)
+    if team is None:
+        raise LookupError(f"there is no team {team_id}")
+    measure = primary_measure(session, team.cohort_id)
+    if measure is None:
+        message = render("chart_no_data", language_of(lang), measure_name=team.name)
+        return empty_chart(message, fmt=_fmt(fmt), size=_size(size))
+    return measure_chart(session, team_id, measure.id, fmt, size, lang, today=today)
+
+
+def _fmt(fmt: str) -> Fmt:
+    if fmt not in ("png", "svg"):
+        raise ValueError(f"fmt must be 'png' or 'svg', not {fmt!r}")
+    return "png" if fmt == "png" else "svg"
+
+
+def _size(size: str) -> Size:
+    if size not in ("phone", "page"):
+        raise ValueError(f"size must be 'phone' or 'page', not {size!r}")
+    return "phone" if size == "phone" else "page"
