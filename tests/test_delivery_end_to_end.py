@@ -9,6 +9,7 @@ and reads what reached the fake provider; the worker drains the outbox after eve
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 import uuid
@@ -32,7 +33,6 @@ from tests.fakes.twilio_api import FakeTwilio
 from tests.test_delivery_kit import (
     channel_app,
     configure,
-    drain,
     free_port,
     served,
     telegram_env,
@@ -48,16 +48,28 @@ _ids = itertools.count(900_000)
 
 @dataclass
 class World:
+    """The served app, the fakes, and one worker on one event loop (as in `dash serve`)."""
+
     ctx: AppContext
     origin: str
     worker: DeliveryWorker
     telegram: FakeTelegram
     twilio: FakeTwilio
+    http: httpx.Client = field(default_factory=httpx.Client)
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
 
     def post(self, path: str, **kwargs: Any) -> None:
-        answer = httpx.post(self.origin + path, **kwargs)
+        answer = self.http.post(self.origin + path, **kwargs)
         assert answer.status_code == 200, answer.text
-        drain(self.worker)
+        self.drain()
+
+    def drain(self) -> None:
+        self.loop.run_until_complete(self.worker.drain_once())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.worker.close())
+        self.loop.close()
+        self.http.close()
 
 
 @dataclass
@@ -189,11 +201,14 @@ def world(
         # Pacing is tested in test_delivery_limits; here it would only make the story slow.
         telegram_per_chat_per_second="100",
         twilio_sms_per_second="100",
+        twilio_whatsapp_per_second="100",
     )
     with served(channel_app(ctx), port) as origin:
-        yield World(
+        world = World(
             ctx, origin, worker_for(ctx, "telegram", "sms", "whatsapp"), fake_telegram, fake_twilio
         )
+        yield world
+        world.close()
 
 
 def phones(world: World, channel: str) -> tuple[Any, Any, Any, str]:
@@ -292,7 +307,7 @@ def test_a_units_dash_from_enrolment_to_coaching(world: World, db: Database, cha
         # What the scheduler does after the test day: ask how it went.
         question = pdsa_actions.ask_followup(s, cycle)
         queue_to_person(s, planner, question, team=team_id)
-    drain(world.worker)
+    world.drain()
     assert kc.news()
     assert kc.say("We screened 9 of 10 arrivals")
     assert kc.say("Better than predicted; the form was quick")
@@ -311,7 +326,7 @@ def test_a_units_dash_from_enrolment_to_coaching(world: World, db: Database, cha
         coach = s.get(Person, coach_id)
         assert coach is not None
         coach_reply(s, coach=coach, team=s.get(Team, team_id), text="Great week, team!")
-    drain(world.worker)
+    world.drain()
     assert not any("Great week" in t for t in nurse.news()), "nothing after STOP"
     assert any("Great week" in t for t in kc.news())
     nurse.say("START")
@@ -324,6 +339,6 @@ def test_a_units_dash_from_enrolment_to_coaching(world: World, db: Database, cha
         coach = s.get(Person, coach_id)
         assert coach is not None
         coach_reply(s, coach=coach, team=s.get(Team, team_id), text="Keep screening at triage!")
-    drain(world.worker)
+    world.drain()
     assert any("Keep screening at triage!" in t for t in nurse.news())
     assert any("Keep screening at triage!" in t for t in kc.news())
