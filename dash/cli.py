@@ -6,6 +6,7 @@ Exit status: 0 on success, 1 on a user error (one line on stderr), 2 on usage er
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 from datetime import date, time
 from typing import Annotated, Any
 
@@ -44,6 +45,8 @@ def _register_subcommands() -> None:
     from dash.cli_curriculum import app as curriculum_app
 
     app.add_typer(curriculum_app, name="curriculum", help="List, validate and show curricula.")
+    for module in ("dash.cli_dispatch",):
+        import_module(module).register(app)
 
 
 _register_subcommands()
