@@ -6,8 +6,8 @@ Exit status: 0 on success, 1 on a user error (one line on stderr), 2 on usage er
 from __future__ import annotations
 
 import sys
-from importlib import import_module
 from datetime import date, time
+from importlib import import_module
 from typing import Annotated, Any
 
 import typer
