@@ -26,12 +26,12 @@ from bots.delivery import DeliveryWorker
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import MeasureValue, PdsaCycle, Person, Team
+from dash.server import create_app
 from dash.timeutil import local_date, utcnow
 from tests.fakes.signing import telegram_headers, twilio_headers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 from tests.test_delivery_kit import (
-    channel_app,
     configure,
     free_port,
     served,
@@ -133,6 +133,13 @@ class TelegramPhone:
     def inbox(self) -> list[str]:
         return self.world.telegram.sent_texts(self.user_id)
 
+    def last_picture(self) -> bytes:
+        """The image of the last sendPhoto to this chat, as uploaded."""
+        photos = [
+            c for c in self.world.telegram.sent_messages(self.user_id) if c.method == "sendPhoto"
+        ]
+        return photos[-1].files["photo"].data
+
     def news(self) -> list[str]:
         texts = self.inbox()
         new, self.seen = texts[self.seen :], len(texts)
@@ -172,6 +179,16 @@ class TwilioPhone:
     def press(self, data: str, label: str) -> list[str]:
         return self.say(label)  # no buttons here: the text says "reply 1-5"
 
+    def last_picture(self) -> bytes:
+        """The image behind the last MediaUrl sent here, fetched as Twilio would."""
+        with_media = [
+            c for c in self.world.twilio.sent_messages(to=self.address) if c.params.get("MediaUrl")
+        ]
+        (url,) = with_media[-1].params["MediaUrl"]
+        answer = self.world.http.get(url)
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+        return answer.content
+
     def inbox(self) -> list[str]:
         return [
             str(c.params.get("Body") or f"[template {c.params.get('ContentSid')}]")
@@ -203,7 +220,7 @@ def world(
         twilio_sms_per_second="100",
         twilio_whatsapp_per_second="100",
     )
-    with served(channel_app(ctx), port) as origin:
+    with served(create_app(ctx, background=False), port) as origin:
         world = World(
             ctx, origin, worker_for(ctx, "telegram", "sms", "whatsapp"), fake_telegram, fake_twilio
         )
@@ -292,6 +309,11 @@ def test_a_units_dash_from_enrolment_to_coaching(world: World, db: Database, cha
         assert (corrected.numerator, corrected.denominator) == (3, 5)
         total = s.execute(select(func.count(MeasureValue.id))).scalar_one()
         assert total == 8  # the replaced value is kept as history
+
+    # -- the run chart, as a picture ---------------------------------------------------------
+    nurse.say("CHART")
+    png = nurse.last_picture()
+    assert png.startswith(b"\x89PNG"), "the chart arrived as a PNG"
 
     # -- a full PDSA cycle ----------------------------------------------------------------------
     assert kc.say("PLAN")
