@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dash.actions.cohorts import create_cohort
 from dash.context import AppContext
@@ -37,6 +37,12 @@ class Chat:
 
     ctx: AppContext
     seen: dict[tuple[str, str], int] = field(default_factory=dict)
+    start: int = 0
+
+    def __post_init__(self) -> None:
+        """Replies queued before this chat began are history, not news."""
+        with self.ctx.db.transaction() as s:
+            self.start = s.execute(select(func.max(Message.id))).scalar_one() or 0
 
     def send(
         self,
@@ -84,7 +90,7 @@ class Chat:
                     Message.direction == "out",
                     Message.channel == channel,
                     Message.address == address,
-                    Message.id > self.seen.get(key, 0),
+                    Message.id > max(self.seen.get(key, 0), self.start),
                 )
                 .order_by(Message.id)
             ).all()
@@ -119,8 +125,8 @@ def enrol(
     chat: Chat, cohort: Cohort, kc: str = KC, leader: str = LEADER, unit: str = "5 West"
 ) -> Team:
     """A whole enrolment by chat, approved by the leader; returns the enrolled team."""
-    chat.say(kc, f"JOIN {cohort.enrolment_code}")
-    chat.say(kc, "Maria Lopez")
+    if "What is your name?" in chat.say(kc, f"JOIN {cohort.enrolment_code}"):
+        chat.say(kc, "Maria Lopez")
     chat.say(kc, "St Mary's Hospital")
     chat.say(kc, unit)
     for score in ("5", "4", "3", "4", "5"):

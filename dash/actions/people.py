@@ -184,6 +184,15 @@ def pending_of(session: Session, person: Person) -> PendingQuestion | None:
     return row
 
 
+#: Keys of PendingQuestion.data that survive questions: the team the person last chose.
+_MEMORY_KEYS = ("chosen_team", "chosen_at")
+
+
+def _memory(row: PendingQuestion | None) -> dict[str, Any]:
+    data = (row.data or {}) if row is not None else {}
+    return {k: data[k] for k in _MEMORY_KEYS if k in data}
+
+
 def ask(
     session: Session,
     person: Person,
@@ -205,24 +214,25 @@ def ask(
         session.add(row)
     elif (row.flow, row.step) != (flow, step):
         row.failures = 0
+    memory = _memory(row)
     row.flow = flow
     row.step = step
     row.team_id = team.id if team is not None else row.team_id
-    row.data = dict(data or {})
+    row.data = {**dict(data or {}), **memory}
     row.asked_at = utcnow()
     session.flush()
     return row
 
 
 def clear_pending(session: Session, person: Person) -> None:
-    """Nothing is asked any more; the team in use is still remembered for a while."""
+    """Nothing is asked any more; the team the person chose is still remembered a while."""
     row = session.execute(
         select(PendingQuestion).where(PendingQuestion.person_id == person.id)
     ).scalar_one_or_none()
     if row is not None:
         row.flow = IDLE
         row.step = ""
-        row.data = {}
+        row.data = _memory(row)
         row.failures = 0
         row.asked_at = utcnow()
 
@@ -232,24 +242,28 @@ def remember_team(session: Session, person: Person, team: Team) -> None:
     row = session.execute(
         select(PendingQuestion).where(PendingQuestion.person_id == person.id)
     ).scalar_one_or_none()
+    memory = {"chosen_team": team.id, "chosen_at": utcnow().isoformat()}
     if row is None:
         session.add(
-            PendingQuestion(person_id=person.id, flow=IDLE, step="", team_id=team.id, data={})
+            PendingQuestion(person_id=person.id, flow=IDLE, step="", team_id=team.id, data=memory)
         )
     else:
-        row.team_id = team.id
-        if row.flow == IDLE:
-            row.asked_at = utcnow()
+        row.data = {**(row.data or {}), **memory}
     session.flush()
 
 
 def remembered_team(session: Session, person: Person, now: datetime | None = None) -> int | None:
-    """The team id `person` chose recently, if any."""
+    """The team id `person` chose (or joined) recently, if any."""
     row = session.execute(
         select(PendingQuestion).where(PendingQuestion.person_id == person.id)
     ).scalar_one_or_none()
-    if row is None or row.team_id is None:
+    memory = _memory(row)
+    if "chosen_team" not in memory:
         return None
-    if row.flow == IDLE and (now or utcnow()) - row.asked_at > TEAM_MEMORY:
+    try:
+        chosen_at = datetime.fromisoformat(str(memory.get("chosen_at")))
+    except ValueError:
         return None
-    return row.team_id
+    if (now or utcnow()) - chosen_at > TEAM_MEMORY:
+        return None
+    return int(memory["chosen_team"])
