@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from tests.browser.conftest import LiveServer
 pytestmark = pytest.mark.browser
 
 CHAT = 7_300_100_200
+# Resolved now: the settings fixture later changes the working directory.
+SCREENSHOTS = Path(os.environ["DASH_SCREENSHOTS"]).resolve() if os.environ.get("DASH_SCREENSHOTS") else None
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> is this ok?'
 
 
@@ -44,7 +47,7 @@ def tg_ctx(settings, db, monkeypatch, fake_telegram) -> AppContext:
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
-    target = Path(os.environ.get("DASH_SCREENSHOTS") or tmp_path / "screenshots")
+    target = SCREENSHOTS or tmp_path / "screenshots"
     target.mkdir(parents=True, exist_ok=True)
     return target
 
@@ -134,7 +137,13 @@ def test_coach_logs_in_and_the_reply_reaches_telegram(tg_ctx, fake_telegram, pag
         page.goto(server.url + "/admin")
         page.screenshot(path=str(shots / "admin.png"), full_page=True)
 
-    delivered = asyncio.run(DeliveryWorker(tg_ctx, build_senders(tg_ctx)).drain_once())
+    # Playwright's sync API owns this thread's event loop; the worker gets a thread of its own.
+    done: list[int] = []
+    worker = DeliveryWorker(tg_ctx, build_senders(tg_ctx))
+    thread = threading.Thread(target=lambda: done.append(asyncio.run(worker.drain_once())))
+    thread.start()
+    thread.join(timeout=30)
+    delivered = done[0]
     assert delivered >= 1
     texts = fake_telegram.sent_texts(CHAT)
     assert any(
