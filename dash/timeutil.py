@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -10,8 +12,26 @@ class BadTimeZone(ValueError):
     """An IANA time zone name we do not know."""
 
 
+#: The clock utcnow() reads: the wall clock, or a simulated one (`dash demo`) set by use_clock.
+_clock: Callable[[], datetime] | None = None
+
+
 def utcnow() -> datetime:
+    if _clock is not None:
+        return _clock()
     return datetime.now(UTC)
+
+
+@contextmanager
+def use_clock(clock: Callable[[], datetime]) -> Iterator[None]:
+    """Make utcnow() read `clock` (aware UTC instants) inside the block: simulated time for
+    the demo, so every action stamps and compares with the simulation's "now"."""
+    global _clock
+    previous, _clock = _clock, clock
+    try:
+        yield
+    finally:
+        _clock = previous
 
 
 def zone(name: str) -> ZoneInfo:
