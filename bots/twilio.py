@@ -22,7 +22,7 @@ from twilio.rest import Client
 from bots.delivery import OutgoingItem, SendFailed
 from bots.errors import DeliveryError, ErrorKind, classify_twilio_error
 from bots.twilio_client import make_twilio_client
-from dash.actions.outbound import note_whatsapp_inbound, record_delivery_status
+from dash.actions.outbound import record_delivery_status
 from dash.context import AppContext
 from dash.inbound import InboundMessage
 from dash.models import Person
@@ -117,16 +117,11 @@ async def _signed_params(request: Request, settings: Settings, path: str) -> dic
 def handle_twilio_inbound(ctx: AppContext, params: dict[str, str]) -> bool:
     """Store and process one inbound message (blocking); True when it was a repeat.
 
-    A WhatsApp message reopens the 24-hour window for free-form replies.
+    The engine records the time of a WhatsApp message, which reopens the 24-hour window.
     """
     from dash.engine import handle_inbound
 
-    inbound = parse_inbound(params)
-    duplicate = handle_inbound(ctx, inbound).duplicate
-    if inbound.channel == "whatsapp" and not duplicate:
-        with ctx.db.transaction() as session:
-            note_whatsapp_inbound(session, address=inbound.address, at=inbound.received_at)
-    return duplicate
+    return handle_inbound(ctx, parse_inbound(params)).duplicate
 
 
 def handle_status(ctx: AppContext, params: dict[str, str]) -> str | None:

@@ -457,17 +457,3 @@ def record_delivery_status(
         message.error_detail = error_detail or message.error_detail
     return message
 
-
-def note_whatsapp_inbound(session: Session, *, address: str, at: datetime) -> Person | None:
-    """The person at WhatsApp `address` wrote at `at`: free-form replies are allowed for 24 h.
-
-    Only moves forward, so a late-processed older message cannot shorten the window.
-    """
-    person = session.execute(
-        select(Person).where(Person.whatsapp_e164 == address)
-    ).scalar_one_or_none()
-    if person is None:
-        return None
-    if person.whatsapp_last_inbound_at is None or person.whatsapp_last_inbound_at < at:
-        person.whatsapp_last_inbound_at = at
-    return person

@@ -98,6 +98,8 @@ def new_person(turn: Turn) -> Person:
     turn.message.person_id = person.id
     turn.message.author_id = person.id
     person.last_inbound_at = turn.inbound.received_at
+    if turn.channel == Channel.WHATSAPP.value:
+        person.whatsapp_last_inbound_at = turn.inbound.received_at  # the reply may go free-form
     return person
 
 
