@@ -27,8 +27,13 @@ so a link sent at enrolment still opens at the final session."""
 NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
 
 
-def _page(template: str, status: int = 200, **context: object) -> HTMLResponse:
-    html = web_env().get_template(template).render(**context)
+def _page(request: Request, status: int = 200, tz: str = "UTC", **context: object) -> HTMLResponse:
+    """Render board.html in the dashboard's base layout, for a reader who is not logged in."""
+    html = (
+        web_env()
+        .get_template("board.html")
+        .render(user=None, csrf="", notices=[], tz=tz, path=request.url.path, **context)
+    )
     return HTMLResponse(html, status_code=status, headers=NO_STORE)
 
 
@@ -40,18 +45,15 @@ def board_routes(ctx: AppContext) -> list[Route]:
         try:
             claim = read_token(ctx.secret, "board", token, BOARD_LINK_MAX_AGE_SECONDS)
         except BadLink as exc:
-            return _page(
-                "board.html",
-                status=403 if exc.reason == "invalid" else 410,
-                board=None,
-                problem=exc.reason,
-            )
+            status = 403 if exc.reason == "invalid" else 410
+            return _page(request, status, board=None, problem=exc.reason)
         with ctx.db.transaction() as session:
             team = session.get(Team, claim.subject)
             if team is None or team.state not in BOARD_STATES:
-                return _page("board.html", status=404, board=None, problem="no_team")
-            today = local_date(utcnow(), team.cohort.timezone)
+                return _page(request, 404, board=None, problem="no_team")
+            tz = team.cohort.timezone
+            today = local_date(utcnow(), tz)
             board = cohort_board(session, team.cohort_id, viewer_team_id=team.id, today=today)
-        return _page("board.html", board=board, problem=None)
+        return _page(request, tz=tz, board=board, problem=None)
 
     return [Route("/board/{token}", board, methods=["GET"], name="board")]
