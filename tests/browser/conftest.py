@@ -84,6 +84,6 @@ def page(browser: Any) -> Iterator[Any]:
         viewport={"width": 1280, "height": 900}, timezone_id="Europe/London"
     )
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(30_000)  # generous: a loaded CI machine, not a speed test
     yield page
     context.close()
