@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dash.actions.ratings import SCALE
-from dash.chartdata import MeasureSeries, measure_chart, measure_series
+from dash.chartdata import MeasureSeries, chart_data, measure_series
+from dash.charts import run_chart
 from dash.curriculum import CurriculumNotFound, load_curriculum
 from dash.errors import UserError
 from dash.metrics import TeamFigures, team_figures
@@ -160,9 +161,7 @@ def _team_section(
         series = measure_series(session, team, measure, today=today)
         svg = None
         if series.has_data:
-            svg = inline_svg(
-                measure_chart(session, team.id, measure.id, fmt="svg", size="page", today=today)
-            )
+            svg = inline_svg(run_chart(chart_data(series, team.name), fmt="svg", size="page"))
         charts.append(ChartBlock(series=series, svg=svg))
     aims = list(
         session.execute(select(Aim).where(Aim.team_id == team.id).order_by(Aim.id)).scalars()
