@@ -361,6 +361,17 @@ def test_team_page_draws_each_measure_as_inline_svg(world):
                     channel="console",
                 )
             )
+        s.add(
+            PdsaCycle(
+                team_id=west.id,
+                number=1,
+                state="planned",
+                change_text="<script>alert(1)</script> card",
+                test_date=start + timedelta(days=1),
+            )
+        )
     page = coach_client(ctx).get(f"/teams/{ids['west']}").text
-    assert page.count("<svg") >= 1
-    assert "<?xml" not in page
+    assert page.count("<svg") == n_measures
+    assert "<?xml" not in page and "could not be drawn" not in page
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # in the PDSA log and the chart label
