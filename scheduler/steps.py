@@ -197,13 +197,7 @@ class StepRun:
         return render("agenda_date_label", lang, day=day)
 
     def measures(self) -> list[Measure]:
-        return list(
-            self.session.execute(
-                select(Measure)
-                .where(Measure.cohort_id == self.cohort.id)
-                .order_by(Measure.position)
-            ).scalars()
-        )
+        return list(self.cohort.measures)  # ordered by position; loaded once per batch
 
     def has_value(self, measure: Measure, day: date) -> bool:
         assert self.team is not None

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from dash.context import AppContext
 from dash.curriculum import load_curriculum
@@ -208,6 +208,23 @@ def process_row(
         report.by_kind[kind] = report.by_kind.get(kind, 0) + 1
 
 
+def _load_batch(session: Session, ids: list[int]) -> list[object]:
+    """The batch's rows, teams (with units) and cohorts (with coaches, measures) at once, returned
+    so the caller holds them: the identity map keeps objects only while something references
+    them, so otherwise every row fetched its team, unit, cohort and coaches again."""
+    rows = list(session.execute(select(AgendaItem).where(AgendaItem.id.in_(ids))).scalars())
+    team_ids = {r.team_id for r in rows if r.team_id is not None}
+    teams = session.execute(
+        select(Team).where(Team.id.in_(team_ids)).options(selectinload(Team.unit))
+    ).scalars()
+    cohorts = session.execute(
+        select(Cohort)
+        .where(Cohort.id.in_({r.cohort_id for r in rows}))
+        .options(selectinload(Cohort.coaches), selectinload(Cohort.measures))
+    ).scalars()
+    return [*rows, *teams, *cohorts]
+
+
 def dispatch(ctx: AppContext, now: datetime, *, worker: str | None = None) -> DispatchReport:
     """Everything the scheduler does at instant `now` (aware): sync agendas, run what is due."""
     if now.tzinfo is None:
@@ -224,6 +241,7 @@ def dispatch(ctx: AppContext, now: datetime, *, worker: str | None = None) -> Di
         if not ids:
             break
         with ctx.db.transaction() as session:
+            held = _load_batch(session, ids)  # noqa: F841 - keeps the batch in the identity map
             for row_id in ids:
                 row = session.get(AgendaItem, row_id)
                 if (
