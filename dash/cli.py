@@ -45,7 +45,7 @@ def _register_subcommands() -> None:
     from dash.cli_curriculum import app as curriculum_app
 
     app.add_typer(curriculum_app, name="curriculum", help="List, validate and show curricula.")
-    for module in ("dash.cli_dispatch",):
+    for module in ("dash.cli_dispatch", "dash.cli_report"):
         import_module(module).register(app)
 
 

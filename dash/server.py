@@ -66,8 +66,8 @@ def create_app(ctx: AppContext, *, background: bool = True) -> Starlette:
     """The whole HTTP surface of CONTRACT.md; `background` also runs scheduler and delivery."""
     from bots.telegram import telegram_routes
     from bots.twilio import twilio_routes
-
     from dash.web import middleware, web_routes
+    from dash.web_board import board_routes
 
     state: dict[str, Background | None] = {"background": None}
 
@@ -104,6 +104,7 @@ def create_app(ctx: AppContext, *, background: bool = True) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     routes += telegram_routes(ctx)
     routes += twilio_routes(ctx)
+    routes += board_routes(ctx)
     routes += web_routes(ctx)
     app = Starlette(routes=routes, middleware=middleware(ctx), lifespan=lifespan)
     app.state.ctx = ctx
