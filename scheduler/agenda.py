@@ -186,6 +186,33 @@ def plan_digests(cohort: Cohort, curriculum: Curriculum) -> list[tuple[int, Plan
     return planned
 
 
+def plan_story_digests(cohort: Cohort, curriculum: Curriculum) -> list[PlannedStep]:
+    """The weekly "all teach, all learn" digest: after the last session of each week.
+
+    Goes at the curriculum's summary time on the day of session 3 and session 6, with the
+    stories of adopted changes shared that week (dash.sharing decides what may be shown).
+    """
+    slots = {slot.number: slot for slot in session_slots(cohort, curriculum)}
+    steps: list[PlannedStep] = []
+    for week, number in enumerate((3, 6)):
+        day = slots[number].day
+        week_start = cohort.start_date + timedelta(days=7 * week)
+        steps.append(
+            PlannedStep(
+                f"stories:{week_start.isoformat()}",
+                "story_digest",
+                max(
+                    _at(day, curriculum.schedule.summary_time, cohort.timezone),
+                    slots[number].ends_at,
+                ),
+                day,
+                curriculum.schedule.grace_minutes["final_summary"],
+                {"week_start": week_start.isoformat()},
+            )
+        )
+    return steps
+
+
 def pdsa_followup_step(
     cohort: Cohort, curriculum: Curriculum, cycle: PdsaCycle
 ) -> PlannedStep | None:
@@ -345,6 +372,20 @@ def sync_coach_digests(session: Session, cohort: Cohort) -> SyncResult:
         team_id=None,
         coach_for={step.step_key: coach_id for coach_id, step in planned},
     )
+
+
+def sync_story_digests(session: Session, cohort: Cohort) -> SyncResult:
+    """The cohort's weekly story digest rows (cohort-wide: no team, no coach)."""
+    rows = session.execute(
+        select(AgendaItem).where(
+            AgendaItem.cohort_id == cohort.id,
+            AgendaItem.team_id.is_(None),
+            AgendaItem.kind == "story_digest",
+        )
+    ).scalars()
+    existing = {row.step_key: row for row in rows}
+    planned = plan_story_digests(cohort, load_curriculum(cohort.topic))
+    return _apply(session, existing, planned, cohort=cohort, team_id=None)
 
 
 def cohorts_for_digests(session: Session, today_utc: datetime) -> list[Cohort]:

@@ -498,6 +498,18 @@ def _coach_digest(run: StepRun) -> None:
         run.outcome.kinds.append("coach_digest")
 
 
+def _story_digest(run: StepRun) -> None:
+    from dash.sharing import queue_story_digest
+
+    week_start = date.fromisoformat(run.row.payload["week_start"])
+    messages = queue_story_digest(run.session, run.cohort, week_start)
+    if not messages:
+        run.outcome.note = "no stories shared this week"
+        return
+    run.outcome.queued += len(messages)
+    run.outcome.kinds.append("story_digest")
+
+
 RENDERERS = {
     "session_reminder": _session_step,
     "session_followup": _session_step,
@@ -507,6 +519,7 @@ RENDERERS = {
     "midpoint_summary": _summary,
     "final_summary": _summary,
     "coach_digest": _coach_digest,
+    "story_digest": _story_digest,
 }
 
 

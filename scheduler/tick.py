@@ -39,6 +39,7 @@ from scheduler.agenda import (
     cohorts_for_digests,
     sync_coach_digests,
     sync_pdsa_followups,
+    sync_story_digests,
     sync_team,
     teams_needing_sync,
 )
@@ -100,6 +101,7 @@ def sync_agendas(session: Session, now: datetime, report: DispatchReport) -> Non
         report.compiled += 1
     for cohort in cohorts_for_digests(session, now):
         report.add_sync(sync_coach_digests(session, cohort))
+        report.add_sync(sync_story_digests(session, cohort))
     report.add_sync(sync_pdsa_followups(session))
 
 
