@@ -220,7 +220,7 @@ def restore_sqlite(backup: str | Path, database_url: str, *, replace: bool) -> R
 
 def _libpq_uri(url: URL) -> str:
     """The URL as libpq reads it (no SQLAlchemy driver, no password)."""
-    plain = url.set(drivername="postgresql", password=None)
+    plain = url._replace(drivername="postgresql", password=None)
     return plain.render_as_string(hide_password=False)
 
 
