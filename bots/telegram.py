@@ -238,9 +238,16 @@ def handle_update(ctx: AppContext, data: dict[str, Any]) -> tuple[InboundMessage
     """
     from dash.engine import handle_inbound
 
-    inbound = parse_update(data, bot_id=bot_id_from_token(ctx.settings.telegram_token))
+    try:
+        inbound = parse_update(data, bot_id=bot_id_from_token(ctx.settings.telegram_token))
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        # A field of the wrong type ("message": "hi", "text": 5) breaks PTB's de_json in
+        # many ways; all of them mean "not an Update we can read", never a server error.
+        raise ValueError(f"malformed Update: {exc}") from exc
     if inbound is None:
         return None, False
+    if not isinstance(inbound.text, str) or not isinstance(inbound.callback_data, str | None):
+        raise ValueError("malformed Update: text and callback data must be strings")
     result = handle_inbound(ctx, inbound)
     return inbound, result.duplicate
 
@@ -286,7 +293,7 @@ def telegram_routes(ctx: AppContext) -> list[Route]:
         try:
             data = json.loads(await request.body())
             inbound, duplicate = await asyncio.to_thread(handle_update, ctx, data)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:  # deep nesting too
             return JSONResponse({"error": f"not a Telegram update: {exc}"}, status_code=400)
         except SQLAlchemyError:
             log.exception("database unavailable; Telegram will retry the update")

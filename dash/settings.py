@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     )
     default_quiet_end: time = Field(default=time(7, 0), description="End of default quiet hours.")
     max_message_chars: int = Field(default=2000, description="Longest inbound text accepted.")
+    max_request_bytes: int = Field(
+        default=262_144,
+        description="Largest HTTP request body (webhooks, forms); a bigger one is answered 413.",
+    )
     link_ttl_hours: int = Field(
         default=72, description="Lifetime of signed links (sign-off, matrix, log-in)."
     )

@@ -13,7 +13,9 @@ be reached raises, so a webhook answers 5xx and the provider delivers it again.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -37,12 +39,48 @@ class InboundResult:
 
 def handle_inbound(ctx: AppContext, inbound: InboundMessage) -> InboundResult:
     """Store `inbound` (once), then process it. See the module docstring."""
+    inbound = _storable(inbound)
     message_id, duplicate = _store(ctx, inbound)
     if message_id is not None:
         # Also for a repeat: if the first delivery was stored but never processed (the
         # database went away in between), the provider's retry finishes the job.
         _process(ctx, message_id, inbound)
     return InboundResult(message_id=message_id, duplicate=duplicate)
+
+
+#: What PostgreSQL text/JSONB cannot hold: NUL, and lone UTF-16 surrogates (no UTF-8 form).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable_value(k): _storable_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable_value(v) for v in value]
+    return value
+
+
+def _storable(inbound: InboundMessage) -> InboundMessage:
+    """`inbound` with each NUL character (or lone surrogate) replaced by U+FFFD.
+
+    PostgreSQL text and JSONB cannot hold NUL: such a message would be refused by the
+    database on every retry (lost, and retried by the provider forever); everything else
+    in it is kept as sent.
+    """
+    fields = ("provider_id", "address", "sender", "text", "sender_name", "group_title")
+    changes: dict[str, Any] = {
+        name: _storable_value(getattr(inbound, name))
+        for name in fields
+        if _UNSTORABLE.search(str(getattr(inbound, name)))
+    }
+    if inbound.callback_data and _UNSTORABLE.search(inbound.callback_data):
+        changes["callback_data"] = _storable_value(inbound.callback_data)
+    raw, media = _storable_value(inbound.raw), _storable_value(inbound.media)
+    if raw != inbound.raw or media != inbound.media:
+        changes.update(raw=raw, media=media)
+    return replace(inbound, **changes) if changes else inbound
 
 
 def _store(ctx: AppContext, inbound: InboundMessage) -> tuple[int | None, bool]:

@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from dash.context import AppContext
 from dash.web import admin, auth, cohorts, enrolment, media, teams, today
 from dash.web.pages import ADMIN, COACH, PUBLIC, PageFn, WebApp
-from dash.web.security import SecurityHeadersMiddleware
+from dash.web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_HOURS = 12
@@ -65,10 +65,12 @@ def web_routes(ctx: AppContext) -> list[BaseRoute]:
 
 
 def middleware(ctx: AppContext) -> list[Middleware]:
-    """Security headers outermost (so every answer has them), then the signed session cookie."""
+    """Security headers outermost (so every answer has them), then the body-size limit
+    (webhooks included), then the signed session cookie."""
     https = ctx.settings.public_https
     return [
         Middleware(SecurityHeadersMiddleware, https=https),
+        Middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_request_bytes),
         Middleware(
             SessionMiddleware,
             secret_key=ctx.secret,
