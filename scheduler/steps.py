@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dash.actions.outbound import address_for, queue_message, team_people
+from dash.actions.pdsa import ask_followup
 from dash.context import AppContext
 from dash.curriculum import Curriculum, load_curriculum
 from dash.metrics import TeamFigures, team_figures
@@ -369,6 +370,9 @@ def _pdsa_followup(run: StepRun) -> None:
             pdsa_prediction=cycle.prediction,
         )
         run.send(recipient, "pdsa_followup", context)
+    if run.outcome.queued:
+        # The reply answers "what happened" (Do): the engine then asks Study and Act.
+        ask_followup(run.session, cycle)
 
 
 def _pct(value: float | None) -> int | None:
