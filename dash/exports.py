@@ -100,17 +100,19 @@ def _pdsa(session: Session, cohort_id: int) -> Iterator[list[object]]:
         .where(Team.cohort_id == cohort_id)
         .order_by(Team.id, PdsaCycle.number)
     )
+    from dash.privacy import mask_identifiers as m  # PDSA text is kept; what leaves is masked
+
     for cycle, who in rows:
         yield [
             cohort_id,
             cycle.team_id,
             cycle.number,
-            cycle.change_text,
-            cycle.prediction,
-            " / ".join(p for p in (cycle.plan_who_where_when, cycle.plan_measure) if p),
+            m(cycle.change_text),
+            m(cycle.prediction),
+            m(" / ".join(p for p in (cycle.plan_who_where_when, cycle.plan_measure) if p)),
             cycle.test_date.isoformat() if cycle.test_date else "",
-            cycle.do_notes,
-            cycle.study_notes,
+            m(cycle.do_notes),
+            m(cycle.study_notes),
             cycle.act or "",
             who or "",
         ]

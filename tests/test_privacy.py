@@ -205,3 +205,46 @@ def test_never_raises_on_any_text(text: str) -> None:
     masked = mask_identifiers(text)
     assert isinstance(masked, str)
     assert looks_identifying(text) == (masked != text)
+
+
+# -- where masking is applied ------------------------------------------------------------------
+
+
+def test_exports_mask_pdsa_notes_and_messages(db) -> None:
+    import io
+
+    from dash.exports import write_export
+    from dash.models import Message, PdsaCycle
+    from tests.web_support import cohort, team
+
+    with db.transaction() as s:
+        c = cohort(s)
+        t = team(s, c, "5 West")
+        s.add(
+            PdsaCycle(
+                team_id=t.id,
+                number=1,
+                state="done",
+                change_text="Sedation scale at handover",
+                prediction="8 of 10 checked",
+                do_notes="pt Smith MRN 1234567 was missed",
+            )
+        )
+        s.add(
+            Message(
+                team_id=t.id,
+                direction="in",
+                channel="console",
+                address="+15550001111",
+                text="bed 4 Garcia 3/4",
+                status="processed",
+            )
+        )
+        s.flush()
+        pdsa, messages = io.StringIO(), io.StringIO()
+        write_export(s, c.id, "pdsa", pdsa)
+        write_export(s, c.id, "messages", messages)
+    assert "Sedation scale at handover" in pdsa.getvalue() and "8 of 10" in pdsa.getvalue()
+    assert f"{MASK} was missed" in pdsa.getvalue()
+    assert "Smith" not in pdsa.getvalue() and "1234567" not in pdsa.getvalue()
+    assert f"{MASK} 3/4" in messages.getvalue() and "Garcia" not in messages.getvalue()
