@@ -58,6 +58,7 @@ class Message(Base):
         Index("ix_messages_team_created", "team_id", "created_at"),
         Index("ix_messages_needs_reply", "needs_reply", "created_at"),
         Index("ix_messages_person_created", "person_id", "created_at"),
+        Index("ix_messages_address_created", "channel", "address", "created_at"),  # send cap
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
