@@ -138,6 +138,9 @@ def build(
         cohort_id, coach_id = cohort.id, coach.id
     if compile_agendas:
         compile_all(db, team_ids)
+    else:  # marked compiled so ticks leave them alone; add rows with add_due_prompts
+        with db.transaction() as s:
+            s.execute(update(Team).where(Team.cohort_id == cohort_id).values(agenda_version=1))
     return Population(
         cohort_id=cohort_id,
         team_ids=team_ids,
@@ -232,25 +235,44 @@ def settle_before(db: Database, instant: datetime) -> int:
         return int(result.rowcount or 0)
 
 
-def prompts_due_now(db: Database, pop: Population, at: datetime) -> int:
-    """Make the first day's daily prompts of `pop` due at `at` and settle every other pending
-    row: a run at real time (several processes ticking) then has exactly those to send."""
-    from dash.models import AgendaItem
+def add_due_prompts(db: Database, pop: Population, at: datetime) -> int:
+    """Agenda rows for the first day's daily prompts of every team, due at `at`.
 
-    first_day = f"daily:{START.isoformat()}:%"
+    The rows are the scheduler's own plan (`plan_team`) for that day, written in one
+    executemany and moved to `at`, for populations built without compiled agendas: a run at
+    real time then has exactly these to send.
+    """
+    from dash.curriculum import load_curriculum
+    from dash.models import AgendaItem, Cohort
+    from scheduler.agenda import plan_team
+
     with db.transaction() as s:
-        mine = AgendaItem.team_id.in_(pop.team_ids)
-        due = s.execute(
-            update(AgendaItem)
-            .where(mine, AgendaItem.step_key.like(first_day), AgendaItem.state == "pending")
-            .values(due_at=at)
-        )
-        s.execute(
-            update(AgendaItem)
-            .where(mine, AgendaItem.step_key.not_like(first_day), AgendaItem.state == "pending")
-            .values(state="done", finished_at=at, note="settled by bench.population")
-        )
-        return int(due.rowcount or 0)
+        cohort = s.get(Cohort, pop.cohort_id)
+        assert cohort is not None
+        steps = [
+            step
+            for step in plan_team(cohort, load_curriculum(cohort.topic))
+            if step.kind == "daily_prompt" and step.local_day == START
+        ]
+        rows = [
+            {
+                "cohort_id": cohort.id,
+                "team_id": team_id,
+                "step_key": step.step_key,
+                "kind": step.kind,
+                "due_at": at,
+                "local_day": step.local_day,
+                "grace_minutes": step.grace_minutes,
+                "payload": step.payload,
+                "version": cohort.schedule_version,
+                "state": "pending",
+            }
+            for team_id in pop.team_ids
+            for step in steps
+        ]
+        for start in range(0, len(rows), 5000):
+            s.execute(insert(AgendaItem), rows[start : start + 5000])
+        return len(rows)
 
 
 def midday_zone(now: datetime) -> str:

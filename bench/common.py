@@ -1,0 +1,171 @@
+"""Shared plumbing of the benchmarks: databases, settings, a served app, figures.
+
+Every benchmark is bounded (a fixed count and a time limit), talks only to 127.0.0.1, and
+returns a list of `Figure`s that bench/run_all.py writes into docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+
+ROOT = Path(__file__).resolve().parent.parent
+#: PostgreSQL used by the benchmarks (its schema is dropped and recreated for each run).
+PG_URL = os.environ.get(
+    "DASH_BENCH_PG_URL", "postgresql+psycopg://dash:dash@127.0.0.1:5432/dash_perf_bench"
+)
+SECRET = "bench-secret-key-not-for-production"
+
+
+@dataclass
+class Figure:
+    """One measured number, with its reference and target where the brief sets one."""
+
+    bench: str
+    what: str
+    value: float
+    unit: str
+    reference: float | None = None  # the same measurement of the reference on this machine
+    reference_what: str = ""
+    target: str = ""
+    met: bool | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.reference in (None, 0) or self.value == 0:
+            return None
+        return self.value / self.reference  # type: ignore[operator]
+
+    def line(self) -> str:
+        ref = (
+            f" (reference {self.reference:.1f} {self.unit}: {self.reference_what})"
+            if (self.reference is not None)
+            else ""
+        )
+        goal = f" target {self.target}: {'met' if self.met else 'MISSED'}" if self.target else ""
+        return f"[{self.bench}] {self.what}: {self.value:.1f} {self.unit}{ref}{goal}"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def database_url(kind: str) -> str:
+    """A fresh, empty database: "sqlite" (a temporary file) or "postgresql" (PG_URL)."""
+    if kind == "sqlite":
+        folder = tempfile.mkdtemp(prefix="dash-bench-")
+        return f"sqlite:///{folder}/dash.db"
+    return PG_URL
+
+
+def configure(url: str, **env: str) -> Any:
+    """Settings for `url` (plus `env`, DASH_ prefix added) exactly as a deployment sets them;
+    returns an AppContext on a database with every table created."""
+    from dash.context import AppContext
+    from dash.db import Database
+    from dash.models import Base
+    from dash.settings import get_settings
+
+    for key in [k for k in os.environ if k.startswith("DASH_") and k != "DASH_BENCH_PG_URL"]:
+        del os.environ[key]
+    os.environ.update(DASH_DATABASE_URL=url, DASH_SECRET_KEY=SECRET, DASH_LOG_LEVEL="WARNING")
+    for key, value in env.items():
+        os.environ[f"DASH_{key.upper()}"] = value
+    get_settings.cache_clear()
+    db = Database(url)
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    Base.metadata.create_all(db.engine)
+    return AppContext.from_settings(get_settings(), db)
+
+
+def stamp_head(db: Any) -> None:
+    """Mark a database built from the models as migrated (so `dash serve` starts on it)."""
+    from alembic import command
+
+    from dash.migrate import alembic_config
+
+    cfg = alembic_config(db)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.stamp(cfg, "head")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server_process(app: str, port: int, env: dict[str, str] | None = None) -> Iterator[Any]:
+    """`python bench/serve.py APP PORT` (uvicorn, one process) until the block ends."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "serve.py"), app, str(port)],
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )
+    try:
+        wait_listening(port, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_listening(port: int, proc: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {port} after {timeout}s")
+
+
+class StatementCounter:
+    """Counts SQL statements sent by an engine (a load-independent figure)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.count = 0
+
+    def _seen(self, *args: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
