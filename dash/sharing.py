@@ -16,16 +16,14 @@ from datetime import date, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dash.actions.outbound import address_for, queue_message, team_people
+from dash.actions.outbound import queue_to_team
 from dash.chartdata import measure_series, primary_measure
 from dash.links import link_url
 from dash.models import (
     Aim,
-    Channel,
     Cohort,
     Measure,
     MeasureValue,
-    Membership,
     Message,
     PdsaCycle,
     Person,
@@ -35,7 +33,7 @@ from dash.models import (
 )
 from dash.privacy import mask_identifiers
 from dash.settings import Settings
-from dash.texts import language_of, render
+from dash.texts import render
 from dash.timeutil import local_date, local_to_utc
 
 #: Teams that are part of a cohort's shared learning (not those still enrolling or declined).
@@ -298,20 +296,6 @@ def weekly_story_digest(session: Session, cohort_id: int, week_start: date) -> l
     ]
 
 
-def _group_language(session: Session, team: Team) -> str:
-    """The language a team's group chat reads: the one most of its members use."""
-    languages = session.execute(
-        select(Person.language)
-        .join(Membership, Membership.person_id == Person.id)
-        .where(Membership.team_id == team.id)
-    ).scalars()
-    counts: dict[str, int] = {}
-    for lang in languages:
-        key = language_of(lang)
-        counts[key] = counts.get(key, 0) + 1
-    return max(sorted(counts), key=lambda k: counts[k]) if counts else "en"
-
-
 def queue_story_digest(session: Session, cohort: Cohort, week_start: date) -> list[Message]:
     """Queue the week's stories to every enrolled team of `cohort`, each reader in their language.
 
@@ -331,57 +315,20 @@ def queue_story_digest(session: Session, cohort: Cohort, week_start: date) -> li
         .order_by(Team.id)
     ).scalars()
     for team in teams:
-        # queue_to_team sends one text to everyone; the digest is rendered per reader's
-        # language, so this follows its recipient rules (the group once, then each member
-        # not reached through the group) with one text per recipient.
-        if team.telegram_group_chat_id is not None:
-            text = render(
+
+        def digest(person: Person | None, lang: str, team: Team = team) -> str:
+            return render(
                 "story_digest",
-                _group_language(session, team),
-                recipient_name=team.name,
+                lang,
+                recipient_name=(person.name if person else "") or team.name,
                 cohort_name=cohort.name,
                 week_start=week_start,
                 stories=stories,
             )
-            msg = queue_message(
-                session,
-                channel=Channel.TELEGRAM.value,
-                address=str(team.telegram_group_chat_id),
-                text=text,
-                team=team,
-                priority=Priority.BULK,
-                kind="stories",
-                dedupe_key=f"{base_key}:group",
-            )
-            if msg is not None:
-                sent.append(msg)
-        for person in team_people(session, team):
-            target = address_for(person)
-            if target is None:
-                continue
-            if target[0] == Channel.TELEGRAM.value and team.telegram_group_chat_id is not None:
-                continue  # they read the group
-            text = render(
-                "story_digest",
-                person.language,
-                recipient_name=person.name or team.name,
-                cohort_name=cohort.name,
-                week_start=week_start,
-                stories=stories,
-            )
-            msg = queue_message(
-                session,
-                channel=target[0],
-                address=target[1],
-                text=text,
-                person=person,
-                team=team,
-                priority=Priority.BULK,
-                kind="stories",
-                dedupe_key=f"{base_key}:p{person.id}",
-            )
-            if msg is not None:
-                sent.append(msg)
+
+        sent += queue_to_team(
+            session, team, digest, priority=Priority.BULK, kind="stories", dedupe_key=base_key
+        )
     return sent
 
 

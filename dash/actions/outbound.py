@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -145,17 +146,42 @@ def team_people(session: Session, team: Team, roles: tuple[str, ...] | None = No
     return list(dict.fromkeys(session.execute(query).scalars()))
 
 
+def group_language(session: Session, team: Team) -> str:
+    """The language a team's group chat reads: the one most of its members use."""
+    from dash.models import Membership
+    from dash.texts import language_of
+
+    languages = session.execute(
+        select(Person.language)
+        .join(Membership, Membership.person_id == Person.id)
+        .where(Membership.team_id == team.id)
+    ).scalars()
+    counts: dict[str, int] = {}
+    for lang in languages:
+        key = language_of(lang)
+        counts[key] = counts.get(key, 0) + 1
+    return max(sorted(counts), key=lambda k: counts[k]) if counts else "en"
+
+
 def queue_to_team(
     session: Session,
     team: Team,
-    text: str,
+    text: str | Callable[[Person | None, str], str],
     *,
     roles: tuple[str, ...] | None = None,
     **kwargs: Any,
 ) -> list[Message]:
-    """Queue `text` to a team: once to its linked Telegram group, and to each person
-    (in `roles`) who is not reached through that group. `dedupe_key`, when given, is
-    suffixed per recipient so each recipient gets it at most once."""
+    """Queue a message to a team: once to its linked Telegram group, and to each person
+    (in `roles`) who is not reached through that group.
+
+    `text` is the same text for everyone, or a function of (person, language) rendering it
+    per reader (person None for the group, which reads its members' majority language).
+    `dedupe_key`, when given, is suffixed per recipient so each gets it at most once."""
+    from dash.texts import language_of
+
+    def text_for(person: Person | None, lang: str) -> str:
+        return text if isinstance(text, str) else text(person, lang)
+
     base_key = kwargs.pop("dedupe_key", None)
     sent: list[Message] = []
     if team.telegram_group_chat_id is not None:
@@ -163,7 +189,7 @@ def queue_to_team(
             session,
             channel=Channel.TELEGRAM.value,
             address=str(team.telegram_group_chat_id),
-            text=text,
+            text=text_for(None, group_language(session, team)),
             team=team,
             dedupe_key=f"{base_key}:group" if base_key else None,
             **kwargs,
@@ -180,7 +206,7 @@ def queue_to_team(
             session,
             channel=target[0],
             address=target[1],
-            text=text,
+            text=text_for(person, language_of(person.language)),
             person=person,
             team=team,
             dedupe_key=f"{base_key}:p{person.id}" if base_key else None,
