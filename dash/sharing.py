@@ -10,6 +10,7 @@ full. Free text shown to other teams goes through dash.privacy.mask_identifiers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 
@@ -296,7 +297,13 @@ def weekly_story_digest(session: Session, cohort_id: int, week_start: date) -> l
     ]
 
 
-def queue_story_digest(session: Session, cohort: Cohort, week_start: date) -> list[Message]:
+def queue_story_digest(
+    session: Session,
+    cohort: Cohort,
+    week_start: date,
+    *,
+    board_link: Callable[[int], str] | None = None,
+) -> list[Message]:
     """Queue the week's stories to every enrolled team of `cohort`, each reader in their language.
 
     Bulk priority, so replies go first. Dedupe key `stories:{cohort.id}:{week_start}` (suffixed per
@@ -324,6 +331,7 @@ def queue_story_digest(session: Session, cohort: Cohort, week_start: date) -> li
                 cohort_name=cohort.name,
                 week_start=week_start,
                 stories=stories,
+                board_link=board_link(team.id) if board_link else None,
             )
 
         sent += queue_to_team(

@@ -503,10 +503,15 @@ def _coach_digest(run: StepRun) -> None:
 
 
 def _story_digest(run: StepRun) -> None:
-    from dash.sharing import queue_story_digest
+    from dash.sharing import board_url, queue_story_digest
 
     week_start = date.fromisoformat(run.row.payload["week_start"])
-    messages = queue_story_digest(run.session, run.cohort, week_start)
+    messages = queue_story_digest(
+        run.session,
+        run.cohort,
+        week_start,
+        board_link=lambda team_id: board_url(run.ctx.settings, run.ctx.secret, team_id),
+    )
     if not messages:
         run.outcome.note = "no stories shared this week"
         return

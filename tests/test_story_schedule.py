@@ -52,6 +52,7 @@ def test_week_one_stories_reach_every_team_after_session_three(ctx) -> None:
         for message in digests:
             assert "Sedation checks now take a minute." in message.text
             assert "secret" not in message.text
+            assert "/board/" in message.text  # each team gets its own signed board link
         row = (
             s.execute(
                 select(AgendaItem)
