@@ -45,11 +45,14 @@ def _register_subcommands() -> None:
     from dash.cli_curriculum import app as curriculum_app
 
     app.add_typer(curriculum_app, name="curriculum", help="List, validate and show curricula.")
-    for module in ("dash.cli_dispatch", "dash.cli_report"):
+    for module in (
+        "dash.cli_chat",
+        "dash.cli_dispatch",
+        "dash.cli_report",
+        "dash.cli_ops",
+        "dash.cli_workers",
+    ):
         import_module(module).register(app)
-
-
-_register_subcommands()
 
 
 def _database():  # type: ignore[no-untyped-def]
@@ -212,6 +215,9 @@ def serve(
     ctx = AppContext.from_settings(settings, db)
     typer.echo(f"Improvement Dash on http://{host}:{port} (public URL {settings.public_url})")
     uvicorn.run(create_app(ctx), host=host, port=port, log_config=None, access_log=False)
+
+
+_register_subcommands()
 
 
 def main() -> None:
