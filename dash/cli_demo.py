@@ -1,0 +1,141 @@
+"""`dash demo [--db PATH] [--seed N] [--days 14] [--quiet]`: a simulated two-week Dash.
+
+The lead mounts it with `register(app)` in dash/cli.py. It needs no configuration: a fresh
+SQLite database (default ./demo/dash-demo.db, recreated each run; never the configured
+database), the console channel, and an accelerated clock (dash.demo). It prints a line per
+simulated day (a progress bar on a terminal), a summary table per team, where the transcript
+and the cohort reports are, and ends with the line `report: /abs/path/index.html`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dash.errors import UserError
+
+DEFAULT_DB = Path("demo") / "dash-demo.db"
+
+
+def _configured_database() -> Path | None:
+    """The file of the configured SQLite database (the one `dash serve` uses), if any."""
+    from sqlalchemy.engine import make_url
+
+    from dash.settings import get_settings
+
+    url = make_url(get_settings().database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).resolve()
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def summary_table(rows: list[dict[str, Any]]) -> Any:
+    """The per-team summary as a rich Table."""
+    from rich.table import Table
+
+    table = Table(title="Improvement Dash demo: teams at the end", title_justify="left")
+    for header, justify in (
+        ("Team", "left"),
+        ("Topic", "left"),
+        ("Time zone", "left"),
+        ("Data", "right"),
+        ("PDSA started/finished", "right"),
+        ("Run-chart signal", "left"),
+        ("Nudges", "right"),
+        ("Msgs in/out", "right"),
+        ("Opted out", "right"),
+    ):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(
+            row["team"],
+            row["topic"],
+            row["timezone"],
+            f"{_pct(row['completeness'])} ({row['days_with_data']}/{row['days_asked']} days)",
+            f"{row['pdsa_started']}/{row['pdsa_finished']}",
+            row["signal"] or "none",
+            str(row["nudges"]),
+            f"{row['messages_in']}/{row['messages_out']}",
+            str(row["opted_out"]),
+        )
+    return table
+
+
+def demo_command(
+    db: Annotated[
+        Path, typer.Option("--db", help="The demo's SQLite file (recreated; reports go beside it).")
+    ] = DEFAULT_DB,
+    seed: Annotated[
+        int, typer.Option(help="Seed for the simulated people: same seed, same run.")
+    ] = 1,
+    days: Annotated[
+        int, typer.Option(min=1, max=14, help="Dash days to simulate (after 3 baseline days).")
+    ] = 14,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="Only the summary and the report.")
+    ] = False,
+) -> None:
+    """Run a whole simulated two-week Dash (four teams, three cohorts and time zones, the
+    console channel, an accelerated clock) and print where its report is."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dash.demo import run_demo
+
+    target = db.expanduser().resolve()
+    if target == _configured_database():
+        raise UserError(
+            f"{target} is the configured database; the demo recreates its database, "
+            "so give it another --db path"
+        )
+    if target.exists() and target.is_dir():
+        raise UserError(f"--db {target} is a folder: give a file path such as demo/dash-demo.db")
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    bar = sys.stdout.isatty() and not quiet
+    progress = Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not bar,
+    )
+
+    def day_line(text: str) -> None:
+        if not quiet:
+            console.print(text, highlight=False)
+
+    with progress:
+        task = progress.add_task("demo", total=1.0)
+        result = run_demo(
+            target,
+            seed=seed,
+            days=days,
+            on_day=day_line,
+            on_progress=(lambda share: progress.update(task, completed=share)) if bar else None,
+        )
+    console.print(summary_table(result.rows))
+    console.print(
+        f"simulated {result.simulated_from:%d %b %Y %H:%M} to {result.simulated_to:%d %b %Y %H:%M}"
+        f" UTC: {result.inbound} messages in, {result.delivered} delivered, "
+        f"in {result.elapsed_seconds:.1f} s (seed {seed})",
+        highlight=False,
+    )
+    typer.echo(f"database: {result.db_path}")
+    typer.echo(f"transcript: {result.transcript_path}")
+    for path in result.report_paths:
+        typer.echo(f"cohort report: {path}")
+    typer.echo(f"report: {result.index_path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `dash demo` to the command line."""
+    app.command("demo")(demo_command)
