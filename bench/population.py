@@ -52,6 +52,7 @@ ROLES = (
 @dataclass(frozen=True)
 class Population:
     cohort_id: int
+    start: date
     team_ids: list[int]
     coach_id: int
     reporter_chat_ids: list[int]
@@ -73,6 +74,7 @@ def build(
     teams: int,
     *,
     timezone: str = TIMEZONE,
+    start: date = START,
     chat_base: int = REPORTER_BASE,
     compile_agendas: bool = True,
     tag: str = "",
@@ -85,7 +87,7 @@ def build(
         cohort = create_cohort(
             s,
             topic="opioid-safety",
-            start=START,
+            start=start,
             timezone=timezone,
             session_time=time(12, 30),
             join_link="https://meet.example.org/dash",
@@ -143,6 +145,7 @@ def build(
             s.execute(update(Team).where(Team.cohort_id == cohort_id).values(agenda_version=1))
     return Population(
         cohort_id=cohort_id,
+        start=start,
         team_ids=team_ids,
         coach_id=coach_id,
         reporter_chat_ids=[chat_base + 10_000_000 + n for n in range(teams)],
@@ -180,10 +183,10 @@ def add_history(
         )
         values: list[dict] = []
         messages: list[dict] = []
-        base = datetime.combine(START, time(23, 0), tzinfo=UTC)
+        base = datetime.combine(pop.start, time(23, 0), tzinfo=UTC)
         for team_id in pop.team_ids:
             for d in range(days):
-                day = START + timedelta(days=d)
+                day = pop.start + timedelta(days=d)
                 for m in measures:
                     if rng.random() < 0.1:
                         continue  # a missed day
@@ -252,7 +255,7 @@ def add_due_prompts(db: Database, pop: Population, at: datetime) -> int:
         steps = [
             step
             for step in plan_team(cohort, load_curriculum(cohort.topic))
-            if step.kind == "daily_prompt" and step.local_day == START
+            if step.kind == "daily_prompt" and step.local_day == pop.start
         ]
         rows = [
             {

@@ -1,0 +1,161 @@
+"""Run every benchmark and write the figures into docs/PERFORMANCE.md.
+
+Each benchmark measures the project and its reference on this machine in the same run and
+reports both, so the ratio means something even on a busy machine. Only the block between the
+`figures` markers of docs/PERFORMANCE.md is rewritten; the analysis around it is kept.
+
+Run: python bench/run_all.py [--quick] [--only inbound,fanout,dashboard,memory,analytics]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, Figure, load_average  # noqa: E402
+
+DOC = ROOT / "docs" / "PERFORMANCE.md"
+START, END = "<!-- figures:start -->", "<!-- figures:end -->"
+
+
+def analytics(points: int = 10_000, repeat: int = 50) -> list[Figure]:
+    """runs_analysis of a 10,000-point series; reference: the median of the same values."""
+    from dash.analytics import runs_analysis
+
+    rng = random.Random(3)
+    values: list[float | None] = [
+        None if rng.random() < 0.05 else rng.random() + (0.2 if i > points // 2 else 0)
+        for i in range(points)
+    ]
+    present = [v for v in values if v is not None]
+
+    def timed(fn: object) -> float:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            fn()  # type: ignore[operator]
+            times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1000
+
+    ms = timed(lambda: runs_analysis(values, centre=None))
+    ref = timed(lambda: statistics.median(present))
+    return [
+        Figure(
+            "analytics",
+            f"runs analysis of a {points:,}-point series (median of {repeat})",
+            ms,
+            "ms",
+            ref,
+            "statistics.median of the same values",
+            "< 10 ms",
+            ms < 10,
+        )
+    ]
+
+
+def machine() -> list[str]:
+    from sqlalchemy import create_engine, text
+
+    from bench.common import PG_URL
+
+    try:
+        with create_engine(PG_URL).connect() as conn:
+            pg = str(conn.execute(text("SHOW server_version")).scalar())
+    except Exception as exc:  # the PostgreSQL benchmarks then fail too, visibly
+        pg = f"unavailable ({exc.__class__.__name__})"
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = ", ".join(
+        f"{p} {metadata.version(p)}"
+        for p in ("sqlalchemy", "psycopg", "starlette", "uvicorn", "httpx", "python-telegram-bot")
+    )
+    return [
+        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average at the end {load_average()}",
+        f"- Machine: {os.cpu_count()} CPUs ({cpu}), {mem_gb:.0f} GB RAM, {platform.platform()}",
+        f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, PostgreSQL {pg}",
+        f"- {versions}",
+    ]
+
+
+def table(figures: list[Figure]) -> list[str]:
+    lines = [
+        "| benchmark | figure | value | reference | ratio | target |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for f in figures:
+        ref = f"{f.reference:,.1f} {f.unit} ({f.reference_what})" if f.reference is not None else ""
+        ratio = f"{f.ratio:.1f}x" if f.ratio is not None else ""
+        target = f"{f.target}: {'met' if f.met else '**missed**'}" if f.target else ""
+        lines.append(
+            f"| {f.bench} | {f.what} | {f.value:,.1f} {f.unit} | {ref} | {ratio} | {target} |"
+        )
+    return lines
+
+
+def write(figures: list[Figure], command: str) -> None:
+    block = [START, "", f"Written by `{command}`.", "", *machine(), "", *table(figures), "", END]
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else f"# Performance\n\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    DOC.write_text(head + "\n".join(block) + tail, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
+    parser.add_argument("--only", default="inbound,fanout,dashboard,memory,analytics")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    figures: list[Figure] = []
+
+    def add(new: list[Figure]) -> None:
+        for figure in new:
+            print(figure.line(), flush=True)
+        figures.extend(new)
+
+    print(f"load average {load_average()}", flush=True)
+    if "analytics" in only:
+        add(analytics())
+    if "inbound" in only:
+        from bench import bench_inbound
+
+        for kind in ("sqlite", "postgresql"):
+            add(bench_inbound.run(kind, count=400 if args.quick else 2000))
+    if "dashboard" in only:
+        from bench import bench_dashboard
+
+        for kind in ("sqlite", "postgresql"):
+            add(bench_dashboard.run(kind, teams=50 if args.quick else 200, repeat=10))
+    if "fanout" in only:
+        from bench import bench_fanout
+
+        add(bench_fanout.run("postgresql", teams=250 if args.quick else 5000))
+    if "memory" in only:
+        from bench import bench_memory
+
+        add(bench_memory.run("postgresql", teams=500 if args.quick else 5000))
+    if not args.no_write:
+        write(figures, "python bench/run_all.py " + " ".join(sys.argv[1:]))
+        print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
