@@ -13,6 +13,7 @@ import itertools
 import sys
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -88,7 +89,13 @@ def inbound_from_console(address: str, text: str) -> InboundMessage:
 def deliver(ctx: AppContext, sender: ConsoleSender) -> int:
     """Send every queued console message now; returns how many were sent."""
     worker = DeliveryWorker(ctx, {"console": sender})
-    return asyncio.run(worker.drain_once())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(worker.drain_once())
+    # Called from inside an event loop (an embedding app): drain on a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(worker.drain_once())).result()
 
 
 def chat(ctx: AppContext, address: str, lines: Iterable[str], out: TextIO | None = None) -> None:

@@ -288,3 +288,19 @@ def test_spanish_from_the_telegram_language_and_by_command(ctx, team: Team) -> N
     assert "in English" in chat.say(KC, "lang en")
     assert "Replaced 6/9 with 5/9" in chat.say(KC, "5/9")
     assert "más mensajes" in chat.say(LEADER, "IDIOMA es") + chat.say(LEADER, "ALTO")
+
+
+def test_share_on_and_off_by_the_key_contact_only(ctx, team: Team) -> None:
+    from dash.models import ConsentChange
+
+    chat = Chat(ctx)
+    assert "now shares its data and stories" in chat.say(KC, "SHARE ON")
+    chat.say(NURSE, f"JOIN {team.join_code}")
+    chat.say(NURSE, "Sam")
+    assert "Only the key contact or the leader" in chat.say(NURSE, "share off")
+    assert "no longer shares" in chat.say(LEADER, "share off")
+    with ctx.db.transaction() as s:
+        assert [
+            c.shared for c in s.execute(select(ConsentChange).order_by(ConsentChange.id)).scalars()
+        ] == [True, False]
+        assert s.get(Team, team.id).consent_share is False

@@ -227,3 +227,58 @@ def test_a_telegram_group_is_linked_and_members_answer_in_it(ctx) -> None:
     with ctx.db.transaction() as s:
         value = s.execute(select(MeasureValue)).scalar_one()
         assert s.get(Person, value.reported_by_id).name == "Kim"
+
+
+def test_a_telegram_leader_named_by_username_gets_the_request_on_first_contact(ctx) -> None:
+    chat = Chat(ctx)
+    cohort = make_cohort(ctx)
+    for line in (
+        f"JOIN {cohort.enrolment_code}",
+        "Maria",
+        "St Mary's",
+        "5 West",
+        "3",
+        "3",
+        "3",
+        "3",
+        "3",
+    ):
+        chat.say(KC, line)
+    chat.say(KC, "Ana Ruiz, CNO")
+    forward = chat.say(KC, "@ana_ruiz")
+    assert "cannot message Ana Ruiz until they open this bot" in forward and "/signoff/" in forward
+    # Ana opens the bot: she is recognised by her username and sees the request.
+    raw = {"update_id": 9, "message": {"from": {"id": 8080, "username": "Ana_Ruiz"}}}
+    request = chat.say("8080", "START", channel="telegram", sender="8080", raw=raw)
+    assert "asks you to sign off 5 West" in request
+    chat.say("8080", "YES", channel="telegram", sender="8080")
+    assert _team(ctx).state == "enrolled"
+
+
+def test_the_bot_added_to_a_group_by_the_key_contact_links_it(ctx) -> None:
+    chat = Chat(ctx)
+    cohort = make_cohort(ctx)
+    kc_tg = "9001"
+    chat.say(kc_tg, f"JOIN {cohort.enrolment_code}", channel="telegram", sender_name="Maria Lopez")
+    for line in (
+        "St Mary's",
+        "5 West",
+        "3",
+        "3",
+        "3",
+        "3",
+        "3",
+        "Maria Lopez, Nurse Manager",
+        "me",
+        "YES",
+    ):
+        chat.say(kc_tg, line, channel="telegram")
+    assert _team(ctx).state == "enrolled"
+    group = "-100777"
+    linked = chat.say(group, "", channel="telegram", sender=kc_tg, is_group=True, event="bot_added")
+    assert "This group is now 5 West" in linked
+    assert _team(ctx).telegram_group_chat_id == int(group)
+    # Members are then reached in the group, not one by one on Telegram.
+    assert "Thanks – your coach will see this." in chat.say(
+        group, "Short-staffed today", channel="telegram", sender=kc_tg, is_group=True
+    )
