@@ -37,32 +37,40 @@ def _pct(value: float | None) -> str:
 
 
 def summary_table(rows: list[dict[str, Any]]) -> Any:
-    """The per-team summary as a rich Table."""
+    """The per-team summary as a rich Table, readable in an 80-column terminal."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="Improvement Dash demo: teams at the end", title_justify="left")
-    for header, justify in (
-        ("Team", "left"),
-        ("Topic", "left"),
-        ("Time zone", "left"),
-        ("Data", "right"),
-        ("PDSA started/finished", "right"),
-        ("Run-chart signal", "left"),
-        ("Nudges", "right"),
-        ("Msgs in/out", "right"),
-        ("Opted out", "right"),
-    ):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    table = Table(
+        title="Improvement Dash demo: teams at the end",
+        title_justify="left",
+        caption="Data: days with data / days asked. PDSA: cycles started/finished. "
+        "Out: opted out (STOP).",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    table.add_column("Team", min_width=12, max_width=22)
+    table.add_column("Topic, zone", min_width=16)
+    table.add_column("Data", justify="right", no_wrap=True)
+    table.add_column("PDSA", justify="right", no_wrap=True)
+    table.add_column("Signal", no_wrap=True)
+    table.add_column("Nudges", justify="right", no_wrap=True)
+    table.add_column("Messages", justify="right", no_wrap=True)
+    table.add_column("Out", justify="right", min_width=3)
     for row in rows:
+        unit, _, organisation = row["team"].partition(", ")
         table.add_row(
-            row["team"],
-            row["topic"],
-            row["timezone"],
-            f"{_pct(row['completeness'])} ({row['days_with_data']}/{row['days_asked']} days)",
+            f"{unit}\n[dim]{organisation}[/dim]",
+            f"{row['topic']}\n[dim]{row['timezone']}[/dim]",
+            f"{_pct(row['completeness'])}\n[dim]{row['days_with_data']}/{row['days_asked']}[/dim]",
             f"{row['pdsa_started']}/{row['pdsa_finished']}",
             row["signal"] or "none",
             str(row["nudges"]),
-            f"{row['messages_in']}/{row['messages_out']}",
+            f"{row['messages_in']} in\n{row['messages_out']} out",
             str(row["opted_out"]),
         )
     return table

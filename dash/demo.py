@@ -101,7 +101,6 @@ class Actor:
     talking: bool = False
     lines: deque[str] = field(default_factory=deque)
     waiting: deque[list[str]] = field(default_factory=deque)
-    received: list[Delivered] = field(default_factory=list)
 
 
 @dataclass
@@ -308,20 +307,14 @@ class Simulation:
                 cast.leader.address,
             ],
         )
-        first = cast.cycles[0] if cast.cycles else None
-        for cycle in cast.cycles:
-            if cycle is first or cast.cycles[cast.cycles.index(cycle) - 1].act != "adapt":
-                self.say_later(
-                    cast.contact,
-                    cohort.at(cycle.plan_day, cycle.plan_at),
-                    [
-                        "PLAN",
-                        cycle.change,
-                        cycle.prediction,
-                        cycle.who_where_when,
-                        cycle.measure,
-                    ],
-                )
+        for i, cycle in enumerate(cast.cycles):
+            if i > 0 and cast.cycles[i - 1].act == "adapt":
+                continue  # planned right after the Act of the cycle it adapts
+            self.say_later(
+                cast.contact,
+                cohort.at(cycle.plan_day, cycle.plan_at),
+                ["PLAN", cycle.change, cycle.prediction, cycle.who_where_when, cycle.measure],
+            )
         for note in cast.notes:
             who = {"contact": cast.contact, "leader": cast.leader}.get(note.who)
             if who is None:
@@ -409,7 +402,6 @@ class Simulation:
 
     def read(self, actor: Actor, message: Delivered) -> None:
         """What a person does about a message they received."""
-        actor.received.append(message)
         team = actor.team
         if team is None:
             return
@@ -486,8 +478,8 @@ class Simulation:
                 lines.insert(0, f"{number_words(n)} of {number_words(d)}")
             elif habit == "over" and values:
                 n, d = values[0]
-                if n == d:
-                    n = d - 1
+                if not 0 < n < d:  # swapped numbers only look wrong when they differ
+                    n = max(1, min(n, d - 1))
                     lines[0] = f"{n}/{d}"
                 lines.insert(0, f"{d}/{n}")
             elif habit == "correct" and values:
