@@ -22,6 +22,7 @@ from alembic import command
 from sqlalchemy import func, select
 
 from bench import population
+from dash.cli_workers import ChannelLock
 from dash.db import Database
 from dash.migrate import alembic_config
 from dash.models import AgendaItem, OutboxItem
@@ -29,7 +30,7 @@ from dash.settings import Settings
 from dash.timeutil import utcnow
 from tests.fakes.telegram_api import FakeTelegram
 
-pytestmark = [
+postgres_only = [
     pytest.mark.postgres_only,
     pytest.mark.skipif(
         not os.environ.get("DASH_TEST_DATABASE_URL", "").startswith("postgresql"),
@@ -105,6 +106,25 @@ def _wait(predicate, timeout: float, procs: list) -> None:
         time.sleep(0.1)
 
 
+def test_one_leader_per_channel_account(db: Database) -> None:
+    # Two locks stand for two processes (PostgreSQL: two sessions; SQLite: two open files).
+    first = ChannelLock(db, "telegram:123456")
+    second = ChannelLock(db, "telegram:123456")
+    other_account = ChannelLock(db, "sms:AC1:+15550000000")
+    try:
+        assert first.acquire()
+        assert not second.acquire(), "a second process may not lead the same bot"
+        assert other_account.acquire(), "another account has its own leader"
+        assert first.acquire(), "the leader keeps leading"
+        first.release()
+        assert second.acquire(), "a standby takes over once the leader lets go"
+    finally:
+        for lock in (first, second, other_account):
+            lock.release()
+
+
+@postgres_only[0]
+@postgres_only[1]
 def test_three_processes_send_each_prompt_once_within_the_bot_limit(
     settings: Settings, db: Database, fake_telegram: FakeTelegram
 ) -> None:
@@ -139,6 +159,8 @@ def test_three_processes_send_each_prompt_once_within_the_bot_limit(
     assert not any("Traceback" in e for e in errors), errors
 
 
+@postgres_only[0]
+@postgres_only[1]
 def test_a_standby_takes_over_when_the_leader_dies(
     settings: Settings, db: Database, fake_telegram: FakeTelegram
 ) -> None:
