@@ -98,10 +98,10 @@ def demo_command(
     from dash.demo import run_demo
 
     target = db.expanduser().resolve()
-    if target == _configured_database():
+    if target in (_configured_database(), Path("dash.db").resolve()):
         raise UserError(
-            f"{target} is the configured database; the demo recreates its database, "
-            "so give it another --db path"
+            f"{target} is (or may be) your real database; the demo recreates its "
+            "database, so give it another --db path"
         )
     if target.exists() and target.is_dir():
         raise UserError(f"--db {target} is a folder: give a file path such as demo/dash-demo.db")

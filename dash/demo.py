@@ -696,6 +696,8 @@ def write_reports(ctx: AppContext, end: datetime, out_dir: Path) -> list[Path]:
     """The cohort reports of dash.report, one HTML file per cohort."""
     from dash.report import write_report
 
+    for stale in out_dir.glob("cohort-*-report-*.html"):
+        stale.unlink()  # an earlier demo's reports, which the new index would not list
     paths: list[Path] = []
     with ctx.db.transaction() as session:
         for cohort in session.execute(select(Cohort).order_by(Cohort.id)).scalars():

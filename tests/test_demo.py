@@ -295,5 +295,5 @@ def test_the_demo_refuses_to_recreate_the_configured_database(
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1
-    assert "configured database" in result.output
+    assert "real database" in result.output
     assert real.read_bytes() == b"precious"
