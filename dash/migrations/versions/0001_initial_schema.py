@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 05:44:58.370705
+Create Date: 2026-11-27 06:51:36.401044
 """
 from collections.abc import Sequence
 
@@ -285,6 +285,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('channel', 'provider_id', name=op.f('uq_messages_channel_provider_id'))
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index('ix_messages_address_created', ['channel', 'address', 'created_at'], unique=False)
         batch_op.create_index('ix_messages_needs_reply', ['needs_reply', 'created_at'], unique=False)
         batch_op.create_index('ix_messages_person_created', ['person_id', 'created_at'], unique=False)
         batch_op.create_index('ix_messages_team_created', ['team_id', 'created_at'], unique=False)
@@ -373,7 +374,7 @@ def upgrade() -> None:
     sa.Column('channel', sa.String(length=16), nullable=False),
     sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('replaced_at', dash.models.base.UTCDateTime(), nullable=True),
-    sa.CheckConstraint('denominator > 0', name=op.f('ck_measure_values_denominator')),
+    sa.CheckConstraint('denominator >= 0', name=op.f('ck_measure_values_denominator')),
     sa.CheckConstraint('numerator <= denominator', name=op.f('ck_measure_values_fraction')),
     sa.CheckConstraint('numerator >= 0', name=op.f('ck_measure_values_numerator')),
     sa.ForeignKeyConstraint(['measure_id'], ['measures.id'], name=op.f('fk_measure_values_measure_id_measures')),
@@ -465,6 +466,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_messages_team_created')
         batch_op.drop_index('ix_messages_person_created')
         batch_op.drop_index('ix_messages_needs_reply')
+        batch_op.drop_index('ix_messages_address_created')
 
     op.drop_table('messages')
     with op.batch_alter_table('memberships', schema=None) as batch_op:
