@@ -71,8 +71,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--yes", help="Replace the existing database without asking.")
         ] = False,
     ) -> None:
-        """Replace the database with a backup (SQLite); print the pg_restore command
-        (PostgreSQL). Stop `dash serve` first."""
+        """Restore a backup (SQLite), or print the pg_restore command (PostgreSQL)."""
         from dash import backup as backups
 
         settings = _settings()
@@ -97,8 +96,7 @@ def register(app: typer.Typer) -> None:
         ],
         yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     ) -> None:
-        """Delete a cohort's old messages (texts, raw payloads, outbox rows); counts, PDSA
-        cycles and sign-offs stay. Shows what it would delete and asks first."""
+        """Delete a cohort's messages from before a day; counts and PDSA cycles stay."""
         from dash.actions.retention import PurgeReport
         from dash.actions.retention import purge as purge_messages
         from dash.cli import _ready_database
