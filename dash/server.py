@@ -11,11 +11,13 @@ from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from dash.context import AppContext
+from dash.logs import RequestIdMiddleware
 from dash.timeutil import utcnow
 
 log = logging.getLogger("dash.server")
@@ -106,6 +108,7 @@ def create_app(ctx: AppContext, *, background: bool = True) -> Starlette:
     routes += twilio_routes(ctx)
     routes += board_routes(ctx)
     routes += web_routes(ctx)
-    app = Starlette(routes=routes, middleware=middleware(ctx), lifespan=lifespan)
+    stack = [Middleware(RequestIdMiddleware), *middleware(ctx)]
+    app = Starlette(routes=routes, middleware=stack, lifespan=lifespan)
     app.state.ctx = ctx
     return app
