@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dash.texts import LANGUAGES, TEMPLATES, render
 from dash.models import Team
+from dash.texts import LANGUAGES, TEMPLATES, render
 from tests.test_engine_support import Chat, enrol, make_cohort
 
 MESSAGES = TEMPLATES / "messages"
