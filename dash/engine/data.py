@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dash.actions import data as data_actions
+from dash.chartdata import measure_name
 from dash.engine.turn import Turn
 from dash.errors import UserError
 from dash.parsing import BadFraction, Fraction
@@ -54,16 +55,17 @@ def count(turn: Turn, fraction: Fraction) -> None:
     following = data_actions.next_unanswered(session, team, turn.now)
     replaced = recorded.replaced
     today = turn.today(team)
+    topic = team.cohort.topic
     turn.reply(
         "data_recorded",
         numerator=fraction.numerator,
         denominator=fraction.denominator,
-        measure_name=target.name,
+        measure_name=measure_name(target, topic, turn.lang),
         several_measures=len(data_actions.measures_of(session, team)) > 1,
         day_label=turn.label(day),
         is_today=day == today,
         replaced=f"{replaced.numerator}/{replaced.denominator}" if replaced else "",
-        next_measure=following[0].name if following else "",
+        next_measure=measure_name(following[0], topic, turn.lang) if following else "",
         next_day=turn.label(following[1]) if following else "",
         better=target.better,
         **picture,
