@@ -47,6 +47,7 @@ def _register_subcommands() -> None:
     app.add_typer(curriculum_app, name="curriculum", help="List, validate and show curricula.")
     for module in (
         "dash.cli_chat",
+        "dash.cli_demo",
         "dash.cli_dispatch",
         "dash.cli_report",
         "dash.cli_ops",
