@@ -63,3 +63,16 @@ def test_a_new_member_reads_the_welcome_and_the_how_to_on_separate_lines(ctx) ->
     chat.say("+15551230007", "LANG es")
     again = chat.say("+15551230007", f"join {code}")
     assert again.startswith("Ya está en 5 West, St Mary's Hospital.\nRecuento diario:")
+
+
+def test_lang_es_before_join_keeps_the_whole_enrolment_in_spanish(ctx) -> None:
+    chat = Chat(ctx)
+    cohort = make_cohort(ctx)
+    stranger = "+15551230020"
+    assert chat.say(stranger, "LANG es") == "A partir de ahora le escribiré en español."
+    welcome = chat.say(stranger, f"UNIRME {cohort.enrolment_code}")
+    assert "¿Cómo se llama?" in welcome and "What is your name" not in welcome
+    assert "¿En qué hospital" in chat.say(stranger, "Ana Ruiz")
+    # Someone who has not joined yet is told what to do, in the language they chose.
+    assert chat.say("+15551230021", "idioma es") == "A partir de ahora le escribiré en español."
+    assert "Envíe JOIN y su código de equipo" in chat.say("+15551230021", "hola")

@@ -352,6 +352,8 @@ def _lang(turn: Turn, command: Command) -> None:
     if language is None:
         turn.reply("lang_unknown")
         return
+    if turn.person is None and not turn.inbound.is_group:
+        new_person(turn)  # remember the choice: "LANG es" then "JOIN <code>" goes on in Spanish
     if turn.person is not None:
         people.set_language(turn.session, turn.person, language)
         turn.reply("lang_set")
