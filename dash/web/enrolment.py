@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from dash.actions.people import pending_of
 from dash.curriculum import CurriculumNotFound, load_curriculum
 from dash.links import BadLink, LinkClaim, is_used, mark_used, read_token
 from dash.models import MATRIX_CRITERIA, PriorityMatrix, SignOff, Team
@@ -133,9 +134,13 @@ def signoff_page(page: Page) -> Response:
     matrix = latest_matrix(page.db, team)
     title, summary = topic_title(team)
     leader = team.leader
+    asked = pending_of(page.db, leader) if leader else None  # the role the key contact gave
+    known_role = (
+        str(asked.data.get("leader_role") or "") if asked and asked.flow == "signoff" else ""
+    )
     values = {
         "name": page.field("name", leader.name if leader else ""),
-        "role": page.field("role"),
+        "role": page.field("role", known_role),
         "comment": page.field("comment"),
         "decision": page.field("decision"),
     }
