@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dash.actions.aims import set_initial_aim
 from dash.actions.cohorts import unused_code
 from dash.actions.outbound import queue_to_person
 from dash.actions.people import add_role, ask, clear_pending, pending_of
@@ -265,6 +266,7 @@ def record_signoff(
         team.state = TeamState.ENROLLED.value
         team.enrolled_at = utcnow()
         team.join_code = team.join_code or unused_code(session)
+        set_initial_aim(session, team, contact.language if contact else "en")
         if leader is not None:
             add_role(session, team, leader, Role.LEADER.value)
         if contact is not None:
