@@ -199,6 +199,14 @@ def export(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            help="web, tick, delivery (repeat; default all three). Webhooks and /healthz are "
+            "always served.",
+        ),
+    ] = None,
 ) -> None:
     """Run the dashboard, webhooks, scheduler and outbound delivery in one process."""
     import uvicorn
@@ -206,16 +214,23 @@ def serve(
     from dash import migrate
     from dash.context import AppContext
     from dash.logs import configure_logging
-    from dash.server import create_app
+    from dash.server import ROLES, create_app
     from dash.settings import get_settings
 
+    roles = tuple(dict.fromkeys(role or ROLES))
+    if set(roles) - set(ROLES):
+        raise UserError(f"unknown role in {', '.join(roles)}: use {', '.join(ROLES)}")
     settings = get_settings()
     configure_logging(settings.log_level)
     db = _database()
     migrate.upgrade(db)  # a fresh machine works with no set-up step
     ctx = AppContext.from_settings(settings, db)
-    typer.echo(f"Improvement Dash on http://{host}:{port} (public URL {settings.public_url})")
-    uvicorn.run(create_app(ctx), host=host, port=port, log_config=None, access_log=False)
+    typer.echo(
+        f"Improvement Dash on http://{host}:{port} (public URL {settings.public_url}); "
+        f"roles: {', '.join(roles)}"
+    )
+    app_ = create_app(ctx, roles=roles)
+    uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
 
 
 _register_subcommands()

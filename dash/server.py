@@ -23,37 +23,59 @@ from dash.timeutil import utcnow
 log = logging.getLogger("dash.server")
 
 
-class Background:
-    """The long-running parts started beside the web app, stopped with it."""
+#: What one `dash serve` process can do; several processes may split them (docs/PERFORMANCE.md).
+ROLES = ("web", "tick", "delivery")
 
-    def __init__(self, ctx: AppContext) -> None:
+
+class Background:
+    """The long-running parts started beside the web app, stopped with it.
+
+    Delivery runs under leader election per channel account (dash.cli_workers.LedDelivery),
+    and Telegram long polling under a lock, so several `dash serve` processes never both send
+    for one bot or both poll it.
+    """
+
+    def __init__(self, ctx: AppContext, roles: tuple[str, ...] = ROLES) -> None:
         self.ctx = ctx
+        self.roles = roles
         self.scheduler: Any = None
         self.telegram: Any = None
+        self.poll_lock: Any = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.stop = asyncio.Event()
 
     async def start(self) -> None:
-        from bots.delivery import DeliveryWorker
-        from bots.registry import build_senders
-        from scheduler.runner import SchedulerService
+        from dash.cli_workers import ChannelLock, LedDelivery, channel_account
 
-        self.scheduler = SchedulerService(self.ctx)
-        self.scheduler.start()
-        senders = build_senders(self.ctx)
-        worker = DeliveryWorker(self.ctx, senders)
-        self.tasks.append(asyncio.create_task(worker.run(self.stop), name="delivery"))
-        if self.ctx.settings.telegram_enabled:
+        if "tick" in self.roles:
+            from scheduler.runner import SchedulerService
+
+            self.scheduler = SchedulerService(self.ctx)
+            self.scheduler.start()
+        if "delivery" in self.roles:
+            led = LedDelivery(self.ctx)
+            self.tasks.append(asyncio.create_task(led.run(self.stop), name="delivery"))
+        settings = self.ctx.settings
+        if "web" in self.roles and settings.telegram_enabled:
             from bots.telegram import TelegramChannel
 
-            self.telegram = TelegramChannel(self.ctx)
-            await self.telegram.start(self.stop)
-        log.info("background started: scheduler, delivery (%s)", ", ".join(sorted(senders)))
+            lock = None
+            if not settings.public_https:  # only one process may long-poll a bot
+                lock = ChannelLock(
+                    self.ctx.db, "telegram-poll:" + channel_account(settings, "telegram")
+                )
+            if lock is None or await asyncio.to_thread(lock.acquire):
+                self.poll_lock = lock
+                self.telegram = TelegramChannel(self.ctx)
+                await self.telegram.start(self.stop)
+        log.info("background started: %s", ", ".join(self.roles))
 
     async def close(self) -> None:
         self.stop.set()
         if self.telegram is not None:
             await self.telegram.close()
+        if self.poll_lock is not None:
+            await asyncio.to_thread(self.poll_lock.release)
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=10)
@@ -64,8 +86,16 @@ class Background:
         return self.scheduler is not None and self.scheduler.is_stuck(utcnow())
 
 
-def create_app(ctx: AppContext, *, background: bool = True) -> Starlette:
-    """The whole HTTP surface of CONTRACT.md; `background` also runs scheduler and delivery."""
+def create_app(
+    ctx: AppContext, *, background: bool = True, roles: tuple[str, ...] = ROLES
+) -> Starlette:
+    """The whole HTTP surface of CONTRACT.md; `background` also runs what `roles` name.
+
+    Webhooks and /healthz are always served; the dashboard pages only with the "web" role.
+    """
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}; use {', '.join(ROLES)}")
     from bots.telegram import telegram_routes
     from bots.twilio import twilio_routes
     from dash.web import middleware, web_routes
@@ -93,7 +123,7 @@ def create_app(ctx: AppContext, *, background: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if background:
-            bg = Background(ctx)
+            bg = Background(ctx, roles)
             await bg.start()
             state["background"] = bg
         try:
@@ -106,8 +136,9 @@ def create_app(ctx: AppContext, *, background: bool = True) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     routes += telegram_routes(ctx)
     routes += twilio_routes(ctx)
-    routes += board_routes(ctx)
-    routes += web_routes(ctx)
+    if "web" in roles:
+        routes += board_routes(ctx)
+        routes += web_routes(ctx)
     stack = [Middleware(RequestIdMiddleware), *middleware(ctx)]
     app = Starlette(routes=routes, middleware=stack, lifespan=lifespan)
     app.state.ctx = ctx

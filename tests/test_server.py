@@ -54,3 +54,19 @@ def test_every_response_and_log_line_carries_a_request_id(ctx) -> None:
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert {"trace-1234abcd", fresh.headers["x-request-id"]} <= {line["request_id"] for line in lines}
     assert any(line.get("path") == "/login" and line.get("status") == 200 for line in lines)
+
+
+def test_a_worker_only_process_serves_webhooks_and_health_but_no_pages(ctx) -> None:
+    app = create_app(ctx, background=False, roles=("tick", "delivery"))
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/login").status_code == 404
+        # The webhook route is there (and refuses an unsigned call).
+        assert client.post("/webhooks/telegram", json={"update_id": 1}).status_code == 403
+
+
+def test_unknown_roles_are_refused(ctx) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown roles"):
+        create_app(ctx, background=False, roles=("web", "mail"))
