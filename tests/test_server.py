@@ -57,7 +57,12 @@ def test_every_response_and_log_line_carries_a_request_id(ctx) -> None:
 
 
 def test_a_worker_only_process_serves_webhooks_and_health_but_no_pages(ctx) -> None:
-    app = create_app(ctx, background=False, roles=("tick", "delivery"))
+    with_telegram = AppContext(
+        settings=ctx.settings.model_copy(update={"telegram_token": "123456:TEST"}),
+        db=ctx.db,
+        secret=ctx.secret,
+    )
+    app = create_app(with_telegram, background=False, roles=("tick", "delivery"))
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/login").status_code == 404
