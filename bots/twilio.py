@@ -44,6 +44,8 @@ TRACKED_STATUSES = ("queued", "sending", "sent", "delivered", "read", "undeliver
 WINDOW_CLOSED_CODE = "63016"
 #: Twilio's code for a recipient who texted STOP.
 OPTED_OUT_CODE = "21610"
+#: Twilio attaches at most 10 media to one message; NumMedia above that is not Twilio's.
+MAX_MEDIA = 10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,7 +74,7 @@ def parse_inbound(params: dict[str, str]) -> InboundMessage:
         count = int(params.get("NumMedia") or 0)
     except ValueError:
         count = 0
-    for n in range(count):
+    for n in range(min(count, MAX_MEDIA)):  # a forged huge NumMedia must not spin forever
         url = params.get(f"MediaUrl{n}")
         if url:
             media.append({"type": params.get(f"MediaContentType{n}", ""), "url": url})

@@ -148,3 +148,19 @@ def test_whatsapp_is_told_apart_by_its_from_address_and_reopens_the_window(
         person = s.get(Person, person_id)
         assert person is not None and person.whatsapp_last_inbound_at is not None
         assert window_open(person.whatsapp_last_inbound_at, utcnow())
+
+
+def test_a_forged_huge_num_media_is_read_as_at_most_twilios_ten() -> None:
+    """Found by the route fuzzer: NumMedia=13125550101 made the webhook spin for hours."""
+    from bots.twilio import parse_inbound
+
+    params = {
+        **load_fixture("twilio_sms_inbound"),
+        "NumMedia": "13125550101",
+        "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1",
+        "MediaContentType0": "image/jpeg",
+    }
+
+    inbound = parse_inbound(params)
+
+    assert [m["url"] for m in inbound.media] == [params["MediaUrl0"]]
