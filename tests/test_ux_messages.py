@@ -76,3 +76,16 @@ def test_lang_es_before_join_keeps_the_whole_enrolment_in_spanish(ctx) -> None:
     # Someone who has not joined yet is told what to do, in the language they chose.
     assert chat.say("+15551230021", "idioma es") == "A partir de ahora le escribiré en español."
     assert "Envíe JOIN y su código de equipo" in chat.say("+15551230021", "hola")
+
+
+def test_the_leader_reads_a_short_plain_matrix_and_what_they_are_signing(ctx) -> None:
+    chat = Chat(ctx)
+    cohort = make_cohort(ctx)
+    enrol_until_leader = ["Maria Lopez", "St Mary's Hospital", "5 West", "4", "5", "3", "2", "5"]
+    chat.say("+15551230030", f"JOIN {cohort.enrolment_code}")
+    for answer in [*enrol_until_leader, "Ana Ruiz, CNO", "+15551230031"]:
+        chat.say("+15551230030", answer)
+    request = chat.text("+15551230031")
+    assert "for a two-week Improvement Dash (Test cohort)" in request
+    assert "Quick results: 3\n" in request and "shorter scores higher" not in request
+    assert "Total: 19 of 25" in request and "Reply YES" in request
