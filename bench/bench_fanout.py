@@ -3,7 +3,7 @@
 1. render + queue: 5,000 enrolled teams, both daily prompts due at 18:01 local; the real tick
    (scheduler.tick.dispatch) runs until nothing is left. Reference: the same 10,000 message
    and outbox rows written with one executemany each (the database's own write floor).
-2. delivery, unlimited: the real DeliveryWorker drains the outbox into the fake Bot API (in a
+2. delivery, unlimited: the real DeliveryWorker drains 3,000 of them into the fake Bot API (in a
    process of its own) with no rate limit. Reference: an httpx client posting sendMessage to
    the same fake with the same number in flight (the fake's and the HTTP stack's limit).
 3. delivery at 300/s: 3,000 messages to 3,000 chats, the fake answering 429 above 300/s; the
@@ -169,12 +169,20 @@ def delivery(ctx_url: str, queued_ctx: Any, limit_seconds: float = 60) -> list[F
     from dash.settings import get_settings
 
     figures: list[Figure] = []
-    with queued_ctx.db.transaction() as s:
-        from dash.models import OutboxItem
+    from sqlalchemy import update
 
-        waiting = s.execute(
-            select(func.count(OutboxItem.id)).where(OutboxItem.state == "queued")
-        ).scalar_one()
+    from dash.models import OutboxItem
+
+    with queued_ctx.db.transaction() as s:
+        # Bounded: the first 3,000 queued rows are delivered; the rest wait, held.
+        keep = select(OutboxItem.id).where(OutboxItem.state == "queued").order_by(OutboxItem.id)
+        first = list(s.execute(keep.limit(3000)).scalars())
+        s.execute(
+            update(OutboxItem)
+            .where(OutboxItem.state == "queued", OutboxItem.id.not_in(first))
+            .values(state="held")
+        )
+        waiting = len(first)
     with FakeProcess() as fake:
         import os
 
@@ -222,8 +230,6 @@ def delivery(ctx_url: str, queued_ctx: Any, limit_seconds: float = 60) -> list[F
         get_settings.cache_clear()
         ctx = AppContext.from_settings(get_settings(), queued_ctx.db)
         with ctx.db.transaction() as s:
-            from sqlalchemy import update
-
             s.execute(update(OutboxItem).where(OutboxItem.state == "queued").values(state="held"))
             for n in range(count):
                 queue_message(
