@@ -9,6 +9,7 @@ DASH_TEST_DATABASE_URL (as .ci/run does) to run the same tests on PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,32 @@ from dash.settings import Settings, get_settings
 pytest_plugins = ["tests.fakes"]
 
 TEST_DATABASE_URL = os.environ.get("DASH_TEST_DATABASE_URL", "")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def heavy_imports_first() -> None:
+    """Import the engine (scipy, matplotlib: seconds on a busy machine) before any test.
+
+    Otherwise the first test to handle a message pays for the imports inside a request and
+    can hit its HTTP client's timeout, so its result would depend on which tests ran before.
+    """
+    import dash.engine.router  # noqa: F401
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After a module's last test (its module fixtures closed), no event loop may be left
+    marked running in the main thread: every later asyncio.run() would fail with "cannot be
+    called from a running event loop", far from the test that leaked it. Fail here instead."""
+    result = yield
+    if nextitem is not None and getattr(nextitem, "module", None) is getattr(item, "module", None):
+        return result
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return result
+    asyncio._set_running_loop(None)  # so the rest of the run is not blamed for this module
+    pytest.fail(f"{item.module.__name__} left an event loop running in the main thread: {loop!r}")
 
 
 def _reset_postgres(db: Database) -> None:
