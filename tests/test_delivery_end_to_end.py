@@ -55,7 +55,7 @@ class World:
     worker: DeliveryWorker
     telegram: FakeTelegram
     twilio: FakeTwilio
-    http: httpx.Client = field(default_factory=httpx.Client)
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))  # busy CI
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
 
     def post(self, path: str, **kwargs: Any) -> None:

@@ -38,7 +38,8 @@ def post(ctx: AppContext, data: Any, secret: str | None) -> httpx.Response:
     body = data if isinstance(data, bytes) else json.dumps(data).encode()
     port = free_port()
     with served(channel_app(ctx), port) as origin:
-        return httpx.post(origin + URL, content=body, headers=telegram_headers(secret))
+        # A generous timeout: a loaded 2-core CI machine, not a speed test.
+        return httpx.post(origin + URL, content=body, headers=telegram_headers(secret), timeout=30)
 
 
 def needs_engine() -> None:

@@ -46,7 +46,8 @@ def tw(
 def post(
     origin: str, params: dict[str, str], headers: dict[str, str], path: str = "/webhooks/twilio"
 ) -> httpx.Response:
-    return httpx.post(origin + path, data=params, headers=headers)
+    # A generous timeout: a loaded 2-core CI machine, not a speed test.
+    return httpx.post(origin + path, data=params, headers=headers, timeout=30)
 
 
 def signed(
