@@ -118,7 +118,7 @@ def render_and_queue(ctx: Any, teams: int) -> list[Figure]:
             ref_elapsed,
             "two executemany inserts of the same rows",
             "< 10 s",
-            elapsed < 10 and queued == due,
+            elapsed < 10 and queued == due >= 10_000,  # the target is for 10,000
         )
     ]
 
