@@ -280,9 +280,12 @@ def worker_command(
         typer.Option(help="How often a standby delivery process checks whether to take over."),
     ] = STANDBY_SECONDS,
     lease_seconds: Annotated[
-        float,
-        typer.Option(help="How long a claimed outbox row belongs to this process mid-send."),
-    ] = 60.0,
+        float | None,
+        typer.Option(
+            help="How long a claimed outbox row belongs to this process mid-send "
+            "(default: the delivery worker's own setting)."
+        ),
+    ] = None,
 ) -> None:
     """Run the scheduler tick and/or outbound delivery without the web app. Start as many as
     you like: ticks share the work, and each channel account sends from one process at a time."""
@@ -309,7 +312,7 @@ def worker_command(
 
 
 async def _until_signalled(
-    ctx: AppContext, roles: tuple[str, ...], standby_seconds: float, lease_seconds: float
+    ctx: AppContext, roles: tuple[str, ...], standby_seconds: float, lease_seconds: float | None
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -320,7 +323,7 @@ async def _until_signalled(
         roles,
         stop,
         standby_seconds=standby_seconds,
-        worker_options={"lease_seconds": lease_seconds},
+        worker_options={} if lease_seconds is None else {"lease_seconds": lease_seconds},
     )
 
 
