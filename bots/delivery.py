@@ -32,9 +32,8 @@ from dash.timeutil import utcnow
 
 log = logging.getLogger("bots.delivery")
 
-#: How long a claimed row belongs to one worker before another may send it again.
-LEASE_SECONDS = 60.0
-#: A send that takes longer than this is abandoned as a timeout (well inside the lease).
+#: A send that takes longer than this is abandoned as a timeout (well inside the lease,
+#: DASH_DELIVERY_LEASE_SECONDS: how long a claimed row belongs to one worker).
 SEND_TIMEOUT_SECONDS = 45.0
 #: Sends in flight at once per worker: enough for 30/s at real-world latency, gentle on pools.
 MAX_CONCURRENT_SENDS = 4
@@ -103,7 +102,7 @@ class DeliveryWorker:
         *,
         worker_id: str | None = None,
         limiter: RateLimiter | None = None,
-        lease_seconds: float = LEASE_SECONDS,
+        lease_seconds: float | None = None,
         batch_size: int = 50,
         concurrency: int = MAX_CONCURRENT_SENDS,
     ) -> None:
@@ -111,7 +110,9 @@ class DeliveryWorker:
         self.senders = dict(senders)
         self.worker_id = worker_id or default_worker_id()
         self.limiter = limiter or RateLimiter(ctx.settings.bulk_share)
-        self.lease_seconds = lease_seconds
+        self.lease_seconds = (
+            lease_seconds if lease_seconds is not None else ctx.settings.delivery_lease_seconds
+        )
         self.batch_size = batch_size
         self._limited = False
         self._tickets: dict[int, Ticket] = {}
@@ -135,10 +136,14 @@ class DeliveryWorker:
 
             async def gated(item: OutgoingItem, gate: asyncio.Semaphore = gate) -> _Outcome:
                 async with gate:
-                    return await self._send(item)
+                    outcome = await self._send(item)
+                    # Recorded as soon as it is known, not after the whole batch: a process
+                    # killed mid-batch then resends only the sends really in flight
+                    # (tests/test_faults_kill.py), not every message of the batch.
+                    await asyncio.to_thread(self._record_all, [outcome], now)
+                    return outcome
 
-            outcomes = await asyncio.gather(*(gated(item) for item in batch))
-            await asyncio.to_thread(self._record_all, outcomes, now)
+            await asyncio.gather(*(gated(item) for item in batch))
             total += len(batch)
 
     async def run(self, stop: asyncio.Event) -> None:

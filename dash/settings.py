@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     delivery_poll_seconds: float = Field(
         default=0.5, description="How often the delivery worker looks for queued messages."
     )
+    delivery_lease_seconds: float = Field(
+        default=60.0,
+        description="How long a message being sent belongs to one worker; if that worker dies,"
+        " another sends it again after this (keep it above the 45 s send timeout).",
+    )
     default_quiet_start: time = Field(
         default=time(21, 0),
         description="Start of quiet hours when neither team nor curriculum sets them.",
