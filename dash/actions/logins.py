@@ -22,10 +22,11 @@ class LoginOutcome:
     locked_until: datetime | None = None
 
 
-def _staff_by_email(session: Session, email: str) -> Person | None:
-    person = session.execute(
-        select(Person).where(func.lower(Person.email) == email.strip().lower())
-    ).scalar_one_or_none()
+def _staff_by_email(session: Session, email: str, *, lock: bool = False) -> Person | None:
+    query = select(Person).where(func.lower(Person.email) == email.strip().lower())
+    if lock:
+        query = query.with_for_update()
+    person = session.execute(query).scalar_one_or_none()
     if person is None or not (person.is_coach or person.is_admin):
         return None
     return person
@@ -45,7 +46,9 @@ def password_login(
     After `max_failures` failures in a row the account is locked for `lockout_minutes`;
     while locked even the right password is refused, so guessing cannot go on.
     """
-    person = _staff_by_email(session, email)
+    # The row is locked until the transaction ends: parallel guesses queue up and each sees
+    # the failures before it (unlocked, twenty at once all read "0 failures" on PostgreSQL).
+    person = _staff_by_email(session, email, lock=True)
     if person is None:
         verify_password(None, password)  # same time as a real check
         return LoginOutcome(None, "bad")
