@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from dash.metrics import cohort_figures, team_figures
-from dash.models import Cohort, MeasureValue, PdsaCycle, Team
+from dash.models import Aim, Cohort, MeasureValue, Message, PdsaCycle, Team
 from tests.test_agenda import make_cohort, make_team
 
 START = date(2026, 12, 7)  # New York, prompts at 18:00 local = 23:00 UTC
@@ -30,6 +30,14 @@ def add_value(s, team: Team, measure, day: date, n: int, d: int, *, minutes_late
     s.add(value)
     s.flush()
     return value
+
+
+def _charts_installed() -> bool:
+    try:
+        import dash.chartdata  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def test_completeness_counts_days_with_every_measure(db) -> None:
@@ -142,3 +150,149 @@ def test_a_sustained_shift_is_reported_as_a_signal(db) -> None:
         for offset in range(-3, 7):
             add_value(s, flat, primary, START + timedelta(days=offset), 5 + offset % 2, 10)
         assert team_figures(s, flat, START + timedelta(days=7)).signal is False
+
+
+def test_cohort_figures_equal_team_figures_team_by_team(db) -> None:
+    """The board's one-query-per-table figures are the per-team figures, whatever the data."""
+    with db.transaction() as s:
+        cohort = make_cohort(s)
+        other = make_cohort(s, topic="vte")  # its rows must not leak into the cohort's teams
+        primary, second = sorted(cohort.measures, key=lambda m: not m.primary)
+        shifted, trending, patchy, corrected, quiet, busy = (
+            make_team(s, cohort, name=name)
+            for name in ("Shift", "Trend", "Patchy", "Corrected", "Quiet", "Busy")
+        )
+        outsider = make_team(s, other, name="Outsider")
+        for offset in range(-3, 9):
+            day = START + timedelta(days=offset)
+            add_value(s, shifted, primary, day, 3 if offset < 0 else 9, 10, minutes_late=offset)
+            add_value(s, shifted, second, day, 1, 2, minutes_late=-5)
+            add_value(s, trending, primary, day, offset + 4, 20, minutes_late=15 * offset)
+            if offset % 3:
+                add_value(s, patchy, primary, day, offset % 2, 1 + offset % 2)
+            if offset % 4 == 0:
+                add_value(s, patchy, second, day, 0, 0)
+        add_value(s, patchy, primary, START - timedelta(days=6), 2, 4)  # before the baseline
+        add_value(s, patchy, primary, START + timedelta(days=20), 1, 4)  # after the Dash
+        old = add_value(s, corrected, primary, START, 1, 2, minutes_late=-90)
+        old.is_current = False
+        old.replaced_at = prompt_time(START) + timedelta(hours=2)
+        s.flush()
+        add_value(s, corrected, primary, START, 2, 2, minutes_late=200)
+        add_value(s, corrected, second, START, 1, 1, minutes_late=45)
+        for measure in other.measures:
+            add_value(s, outsider, measure, START, 1, 1)
+        for number, (state, reviewed) in enumerate(
+            (("planning", None), ("planned", None), ("done", prompt_time(START)), ("acted", None)),
+            start=1,
+        ):
+            s.add(PdsaCycle(team_id=busy.id, number=number, state=state, reviewed_at=reviewed))
+        s.add(PdsaCycle(team_id=shifted.id, number=1, state="studied", test_date=START))
+        s.add(PdsaCycle(team_id=outsider.id, number=1, state="acted"))
+        for created, goal in ((prompt_time(START), 0.7), (prompt_time(START) + timedelta(1), 0.8)):
+            s.add(
+                Aim(
+                    team_id=busy.id,
+                    measure_id=primary.id,
+                    text="Raise it",
+                    goal=goal,
+                    target_date=START + timedelta(days=13),
+                    created_at=created,
+                )
+            )
+        for team, direction, needs_reply in (
+            (busy, "in", True),
+            (busy, "in", True),
+            (busy, "in", False),
+            (busy, "out", True),
+            (quiet, "in", True),
+            (outsider, "in", True),
+        ):
+            s.add(
+                Message(
+                    team_id=team.id,
+                    direction=direction,
+                    channel="console",
+                    status="received" if direction == "in" else "queued",
+                    needs_reply=needs_reply,
+                )
+            )
+        corrected.state = "completed"
+        s.flush()
+
+        for today in (
+            START - timedelta(days=4),
+            START,
+            START + timedelta(days=7),
+            START + timedelta(days=30),
+        ):
+            board = cohort_figures(s, cohort, today)
+            assert [f.team_name for f in board] == [
+                "Busy",
+                "Corrected",
+                "Patchy",
+                "Quiet",
+                "Shift",
+                "Trend",
+            ]
+            for figures in board:
+                team = s.get(Team, figures.team_id)
+                assert figures == team_figures(s, team, today), (team.name, today)
+        seen = {f.team_name: f for f in cohort_figures(s, cohort, START + timedelta(days=7))}
+        # The comparison covers what differs between the teams, not only empty figures.
+        assert seen["Busy"].waiting_messages == 2 and seen["Busy"].goal == 0.8
+        assert seen["Busy"].pdsa_to_review == 2 and seen["Quiet"].waiting_messages == 1
+        assert seen["Corrected"].median_minutes_to_answer == 22.5  # 0 (early) and 45
+        assert seen["Patchy"].missed_days > 0 and seen["Shift"].completeness == 1
+        if _charts_installed():
+            assert seen["Shift"].primary.signal_kind == "shift"
+            assert seen["Trend"].primary.signal_kind is not None
+            assert seen["Quiet"].signal is False
+
+
+def test_board_rows_show_last_contact_waiting_and_latest_rating_per_team(db) -> None:
+    """The board loads contact, waiting replies and ratings for all teams at once."""
+    from dash.models import AssessmentRating
+    from dash.web.cohorts import build_rows, dash_dates, sort_rows
+
+    with db.transaction() as s:
+        cohort = make_cohort(s)
+        early, late, silent = (make_team(s, cohort, name=n) for n in ("Early", "Late", "Silent"))
+        for team, hour, direction, needs_reply in (
+            (early, 9, "in", False),
+            (late, 11, "in", True),
+            (late, 12, "in", True),
+            (late, 13, "out", False),  # a reply sent is not contact from the team
+        ):
+            s.add(
+                Message(
+                    team_id=team.id,
+                    direction=direction,
+                    channel="console",
+                    status="received",
+                    needs_reply=needs_reply,
+                    created_at=datetime(2026, 12, 8, hour, tzinfo=UTC),
+                )
+            )
+        for team, half_points, hour in ((early, 4, 10), (early, 7, 11), (late, 9, 9)):
+            s.add(
+                AssessmentRating(
+                    team_id=team.id,
+                    half_points=half_points,
+                    rated_at=datetime(2026, 12, 8, hour, tzinfo=UTC),
+                )
+            )
+        for measure in cohort.measures:
+            add_value(s, early, measure, START, 1, 2)
+        s.flush()
+        rows = build_rows(s, cohort, [early, late, silent], dash_dates(cohort), START)
+        by_name = {row.team.name: row for row in rows}
+        assert by_name["Early"].last_contact == datetime(2026, 12, 8, 9, tzinfo=UTC)
+        assert by_name["Late"].last_contact == datetime(2026, 12, 8, 12, tzinfo=UTC)
+        assert by_name["Silent"].last_contact is None
+        assert [by_name[n].waiting for n in ("Early", "Late", "Silent")] == [0, 2, 0]
+        assert [by_name[n].score for n in ("Early", "Late", "Silent")] == [3.5, 4.5, None]
+        assert by_name["Early"].cells[0].status == "full"
+        assert by_name["Late"].cells[0].status == "none"
+        assert [r.team.name for r in sort_rows(rows, "contact")] == ["Late", "Early", "Silent"]
+        assert [r.team.name for r in sort_rows(rows, "score")] == ["Late", "Early", "Silent"]

@@ -6,13 +6,13 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from dash.exports import COLUMNS, write_export
-from dash.metrics import team_figures
+from dash.metrics import teams_figures
 from dash.models import AssessmentRating, Cohort, MeasureValue, Message, Team
 from dash.models.teams import TeamState
 from dash.timeutil import local_date, utcnow
@@ -65,64 +65,75 @@ def dash_dates(cohort: Cohort) -> list[date]:
     return [cohort.start_date + timedelta(days=i) for i in range(DASH_DAYS)]
 
 
-def build_row(db: Session, team: Team, days: list[date], today: date) -> Row:
-    cohort = team.cohort
-    row = Row(team=team)
+def build_rows(
+    db: Session, cohort: Cohort, teams: list[Team], days: list[date], today: date
+) -> list[Row]:
+    """The board's rows, with one query per table for the whole cohort (not per team)."""
+    if not teams:
+        return []
+    in_cohort = select(Team.id).where(Team.cohort_id == cohort.id)
+    figures = teams_figures(db, cohort, teams, today)
+    counts: dict[tuple[int, date], int] = {
+        (team_id, day): count
+        for team_id, day, count in db.execute(
+            select(MeasureValue.team_id, MeasureValue.day, func.count(MeasureValue.id))
+            .where(MeasureValue.team_id.in_(in_cohort), MeasureValue.is_current.is_(True))
+            .group_by(MeasureValue.team_id, MeasureValue.day)
+        )
+    }
+    scores: dict[int, float] = {}
+    for rating in db.execute(
+        select(AssessmentRating)
+        .where(AssessmentRating.team_id.in_(in_cohort))
+        .order_by(AssessmentRating.rated_at, AssessmentRating.id)
+    ).scalars():
+        scores[rating.team_id] = rating.score  # the latest rating wins
+    contact: dict[int, tuple[datetime | None, int]] = {
+        team_id: (last, int(waiting or 0))
+        for team_id, last, waiting in db.execute(
+            select(
+                Message.team_id,
+                func.max(case((Message.direction == "in", Message.created_at))),
+                func.sum(case((Message.needs_reply.is_(True), 1), else_=0)),
+            )
+            .where(Message.team_id.in_(in_cohort))
+            .group_by(Message.team_id)
+        )
+    }
     expected = len(cohort.measures)
-    counts = dict(
-        db.execute(
-            select(MeasureValue.day, func.count(MeasureValue.id))
-            .where(MeasureValue.team_id == team.id, MeasureValue.is_current.is_(True))
-            .group_by(MeasureValue.day)
-        ).all()
-    )
-    for day in days:
-        got = counts.get(day, 0)
-        if day > today:
-            status = "future"
-        elif expected and got >= expected:
-            status = "full"
-        elif got:
-            status = "partial"
-        else:
-            status = "none"
-        row.cells.append(Cell(day, status, got, expected))
-    figures = team_figures(db, team, today)
-    row.completeness = figures.completeness
-    row.pdsa, row.pdsa_finished = figures.pdsa_started, figures.pdsa_finished
-    primary = figures.primary
-    if primary is not None:
-        row.latest, row.latest_day, row.goal = (
-            primary.latest_value,
-            primary.latest_day,
-            primary.goal,
-        )
-        row.better, row.signal, row.signal_kind = (
-            primary.better,
-            bool(primary.signal),
-            primary.signal_kind,
-        )
-    rating = (
-        db.execute(
-            select(AssessmentRating)
-            .where(AssessmentRating.team_id == team.id)
-            .order_by(AssessmentRating.rated_at.desc(), AssessmentRating.id.desc())
-        )
-        .scalars()
-        .first()
-    )
-    row.score = rating.score if rating else None
-    row.last_contact = db.execute(
-        select(func.max(Message.created_at)).where(
-            Message.team_id == team.id, Message.direction == "in"
-        )
-    ).scalar_one()
-    row.waiting = db.execute(
-        select(func.count(Message.id)).where(
-            Message.team_id == team.id, Message.needs_reply.is_(True)
-        )
-    ).scalar_one()
-    return row
+    rows = []
+    for team in teams:
+        row = Row(team=team)
+        for day in days:
+            got = counts.get((team.id, day), 0)
+            if day > today:
+                status = "future"
+            elif expected and got >= expected:
+                status = "full"
+            elif got:
+                status = "partial"
+            else:
+                status = "none"
+            row.cells.append(Cell(day, status, got, expected))
+        team_figures = figures[team.id]
+        row.completeness = team_figures.completeness
+        row.pdsa, row.pdsa_finished = team_figures.pdsa_started, team_figures.pdsa_finished
+        primary = team_figures.primary
+        if primary is not None:
+            row.latest, row.latest_day, row.goal = (
+                primary.latest_value,
+                primary.latest_day,
+                primary.goal,
+            )
+            row.better, row.signal, row.signal_kind = (
+                primary.better,
+                bool(primary.signal),
+                primary.signal_kind,
+            )
+        row.score = scores.get(team.id)
+        row.last_contact, row.waiting = contact.get(team.id, (None, 0))
+        rows.append(row)
+    return rows
 
 
 def sort_rows(rows: list[Row], sort: str) -> list[Row]:
@@ -161,7 +172,7 @@ def cohort_page(page: Page) -> Response:
         teams = [t for t in teams if query_text.lower() in t.name.lower()]
     today = local_date(utcnow(), cohort.timezone)
     days = dash_dates(cohort)
-    rows = [build_row(page.db, team, days, today) for team in teams]
+    rows = build_rows(page.db, cohort, teams, days, today)
     if attention:
         rows = [r for r in rows if r.needs_attention]
     return page.render(
