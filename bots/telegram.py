@@ -248,6 +248,8 @@ def handle_update(ctx: AppContext, data: dict[str, Any]) -> tuple[InboundMessage
         return None, False
     if not isinstance(inbound.text, str) or not isinstance(inbound.callback_data, str | None):
         raise ValueError("malformed Update: text and callback data must be strings")
+    if not (inbound.address.lstrip("-").isdigit() and inbound.sender.lstrip("-").isdigit()):
+        raise ValueError("malformed Update: chat and user ids must be integers")
     result = handle_inbound(ctx, inbound)
     return inbound, result.duplicate
 

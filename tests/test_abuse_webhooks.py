@@ -318,6 +318,24 @@ BAD_JSON = {
     "date is text": json.dumps(
         {"update_id": 1, "message": {**telegram_update(1, 700_001, "x")["message"], "date": "x"}}
     ).encode(),
+    "chat id is an object": json.dumps(
+        {
+            "update_id": 1,
+            "message": {
+                **telegram_update(1, 700_001, "x")["message"],
+                "chat": {"id": {"a": [1.5, "x" * 80]}, "type": "private"},
+            },
+        }
+    ).encode(),
+    "user id is text": json.dumps(
+        {
+            "update_id": 1,
+            "message": {
+                **telegram_update(1, 700_001, "x")["message"],
+                "from": {"id": "abc", "is_bot": False, "first_name": "A"},
+            },
+        }
+    ).encode(),
     "button data is a number": json.dumps(
         {
             "update_id": 1,
@@ -396,3 +414,32 @@ def test_a_nul_character_is_kept_readable_and_answered(poster: Poster, db: Datab
     assert poster.twilio(twilio_params("+13125550101", "hi\x00")).status_code == 200
     assert inbound_texts(db) == ["5/10\ufffd today", "hi\ufffd"]
     assert stored(db)[1] >= 2, "each message was answered"
+
+
+def test_a_message_whose_reply_cannot_be_stored_is_kept_not_retried_forever(
+    ctx: AppContext, db: Database
+) -> None:
+    """An address the database refuses (PostgreSQL: longer than the column) breaks the reply
+    and the apology; the message is still kept for the coach and the call returns, so a
+    webhook answers 200 instead of 5xx-ing the provider into endless retries."""
+    from dash.engine import handle_inbound
+    from dash.inbound import InboundMessage
+    from dash.timeutil import utcnow
+
+    address = "console-" + "x" * 200
+    result = handle_inbound(
+        ctx,
+        InboundMessage(
+            channel="console",
+            provider_id="c-1",
+            address=address,
+            sender=address,
+            text="hello",
+            received_at=utcnow(),
+            raw={"text": "hello"},
+        ),
+    )
+    assert not result.duplicate
+    with db.transaction() as s:
+        message = s.get(Message, result.message_id)
+        assert message is not None and message.status == "processed"

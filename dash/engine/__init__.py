@@ -158,4 +158,13 @@ def _processing_failed(
         message.error_code = "processing_failed"
         message.error_detail = f"{type(exc).__name__}: {exc}"[:2000]
         message.needs_reply = True
-        apologise(ctx, session, inbound, message)
+        try:
+            with session.begin_nested():
+                apologise(ctx, session, inbound, message)
+        except (OperationalError, DBAPIError) as apology_error:
+            if isinstance(apology_error, OperationalError) or apology_error.connection_invalidated:
+                raise
+            # The apology itself cannot be stored (an address the database refuses): keep
+            # the message for the coach anyway; answering 5xx would make the provider
+            # deliver it again forever.
+            log.exception("could not apologise for inbound message %s", message_id)
