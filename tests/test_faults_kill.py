@@ -9,7 +9,7 @@ process, on 127.0.0.1) sees every send. Afterwards:
   dead process may have sent it just before dying: at-least-once, recorded);
 - every inbound update is stored once, and each person reads what a calm conversation gives.
 
-The delivery lease is set to 2 s (DASH_DELIVERY_LEASE_SECONDS) so the restart takes over the
+The delivery lease is set to 5 s (DASH_DELIVERY_LEASE_SECONDS) so the restart takes over the
 dead process's rows within seconds instead of a minute.
 """
 
@@ -57,7 +57,7 @@ def deployment_env(settings: Settings, fake: FakeTelegram, **extra: str) -> dict
         telegram_api_base=fake.base_url,
         telegram_per_second="60",
         telegram_per_chat_per_second="60",
-        delivery_lease_seconds="2",
+        delivery_lease_seconds="5",
         delivery_poll_seconds="0.1",
         tick_seconds="1",
         backoff_base_seconds="0.2",
@@ -132,7 +132,7 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_after_restart(
     pop = prompts_population(db)
     fake_telegram.slow(0.05)  # sends take a little while, so the kill lands mid-fan-out
     env = deployment_env(settings, fake_telegram)
-    args = ["dash.cli_workers", "--lease-seconds", "2", "--standby-seconds", "0.3"]
+    args = ["dash.cli_workers", "--standby-seconds", "0.3"]
     first = DashProcess(args, env, tmp_path / "worker-1.log").start()
     try:
         wait_until(lambda: len(fake_telegram.sent_messages()) >= 20, 60, "first sends", first)
@@ -186,7 +186,7 @@ def test_dispatch_killed_mid_fan_out_is_finished_by_the_next_dispatch(
     while not all_sent(db, 2 * TEAMS)():
         runs += 1
         assert runs <= 10, f"still not all sent after {runs} runs: {outbox_states(db)}"
-        time.sleep(1.0)  # the dead run's leases (2 s) run out
+        time.sleep(1.0)  # the dead run's leases (5 s) run out
         again = DashProcess(
             ["dash", "dispatch", "--now", utcnow().isoformat()], env, tmp_path / f"d{runs + 1}.log"
         ).start()
