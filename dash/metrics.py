@@ -18,6 +18,7 @@ the dashboard, the report), so a coach and a team never see two different "compl
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -154,6 +155,9 @@ class _LoadedValue:
         return self.numerator / self.denominator if self.denominator else None
 
 
+_prompt_at = functools.lru_cache(maxsize=4096)(local_to_utc)
+"""The UTC instant of a day's prompt: the same few days for every team of a cohort board."""
+
 SignalOf = Callable[[Measure, list[_Value]], tuple[bool | None, str | None]]
 """The run-chart signal of one measure, given the team's current values of it."""
 
@@ -245,7 +249,7 @@ def _figures(
             first_report[key] = v
     asked_set = set(asked)
     delays = [
-        max(0.0, (v.reported_at - local_to_utc(day, prompt_time, cohort.timezone)).total_seconds())
+        max(0.0, (v.reported_at - _prompt_at(day, prompt_time, cohort.timezone)).total_seconds())
         / 60
         for (_, day), v in first_report.items()
         if day in asked_set
