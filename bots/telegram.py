@@ -13,6 +13,7 @@ import contextlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -120,13 +121,28 @@ def _sent_at(value: datetime | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+_TELEGRAM_ID = re.compile(r"-?\d{1,20}")
+
+
 def parse_update(
     data: dict[str, Any], *, bot_id: int | None = None, bot: telegram.Bot | None = None
 ) -> InboundMessage | None:
     """The InboundMessage an Update carries, or None for updates that are not for us.
 
-    Raises ValueError when `data` is not an Update at all (no update_id).
+    Raises ValueError when `data` is not an Update at all (no update_id), or when its chat or
+    user ids are not the integers Telegram always sends (a forged or corrupted update).
     """
+    inbound = _parse_update(data, bot_id=bot_id, bot=bot)
+    if inbound is not None and not (
+        _TELEGRAM_ID.fullmatch(inbound.address) and _TELEGRAM_ID.fullmatch(inbound.sender)
+    ):
+        raise ValueError("chat and user ids must be integers")
+    return inbound
+
+
+def _parse_update(
+    data: dict[str, Any], *, bot_id: int | None, bot: telegram.Bot | None
+) -> InboundMessage | None:
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         raise ValueError("not a Telegram Update: update_id missing")
     update = telegram.Update.de_json(data, bot)

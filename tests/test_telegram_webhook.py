@@ -63,6 +63,20 @@ def test_malformed_json_is_a_400(tg: AppContext, db: Database) -> None:
     assert count_messages(db) == 0
 
 
+@pytest.mark.parametrize("field", ["chat", "from"])
+def test_an_update_whose_ids_are_not_integers_is_a_400(
+    tg: AppContext, db: Database, field: str
+) -> None:
+    # Found by fuzzing on PostgreSQL: a dict as chat id became a 64+ character "address",
+    # failed to store its reply and answered 503, so Telegram would retry it forever.
+    update = load_fixture("telegram_private_text")
+    update["message"][field]["id"] = {"": None, "0": None, "\x1f": None}
+    answer = post(tg, update, tg.telegram_webhook_secret)
+
+    assert answer.status_code == 400
+    assert count_messages(db) == 0
+
+
 def test_an_update_is_stored_and_answered_through_the_outbox(
     tg: AppContext, db: Database, fake_telegram: FakeTelegram
 ) -> None:
