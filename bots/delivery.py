@@ -115,7 +115,6 @@ class DeliveryWorker:
         )
         self.batch_size = batch_size
         self._limited = False
-        self._tickets: dict[int, Ticket] = {}
         self.concurrency = concurrency
 
     # -- the loop --------------------------------------------------------------------------
@@ -124,27 +123,53 @@ class DeliveryWorker:
 
         Returns how many send attempts were made. `now` (default: the clock) decides what
         is due and when retries fall; the rate limits always use real time.
+
+        At most `concurrency` sends are in flight, and each one's result is recorded before
+        its slot frees, so a process killed mid-pass resends at most those in flight
+        (tests/test_faults_kill.py). The next claim runs while the last sends of the
+        previous one are still out, so the pipe does not drain between claims; the rows in
+        flight are "sending", and `due_outbox` never hands out a chat's next message while
+        an earlier one is live, so one chat's messages still go one at a time, in order.
         """
         total = 0
         self._limited = False
-        while True:
-            at = now or utcnow()
-            batch = await asyncio.to_thread(self._claim, at)
-            if not batch:
-                return total
-            gate = asyncio.Semaphore(self.concurrency)
+        gate = asyncio.Semaphore(self.concurrency)
+        in_flight: set[asyncio.Task[None]] = set()
+        sending: set[int] = set()  # outbox ids of `in_flight`
+        try:
+            while True:
+                at = now or utcnow()
+                batch = await asyncio.to_thread(self._claim, at, frozenset(sending))
+                if not batch:
+                    if not in_flight:
+                        return total
+                    # A finished send may make its chat's next message due: claim again then.
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                for item, ticket in batch:
+                    await gate.acquire()
+                    task = asyncio.create_task(self._send_and_record(item, ticket, now))
+                    in_flight.add(task)
+                    sending.add(item.outbox_id)
+                    task.add_done_callback(in_flight.discard)
+                    task.add_done_callback(
+                        lambda _task, outbox_id=item.outbox_id: sending.discard(outbox_id)
+                    )
+                    task.add_done_callback(lambda _task: gate.release())
+                total += len(batch)
+        finally:
+            # Cancelled (the worker is stopping): the sends still out are abandoned, and
+            # their rows are sent again when the lease runs out.
+            for task in in_flight:
+                task.cancel()
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
 
-            async def gated(item: OutgoingItem, gate: asyncio.Semaphore = gate) -> _Outcome:
-                async with gate:
-                    outcome = await self._send(item)
-                    # Recorded as soon as it is known, not after the whole batch: a process
-                    # killed mid-batch then resends only the sends really in flight
-                    # (tests/test_faults_kill.py), not every message of the batch.
-                    await asyncio.to_thread(self._record_all, [outcome], now)
-                    return outcome
-
-            await asyncio.gather(*(gated(item) for item in batch))
-            total += len(batch)
+    async def _send_and_record(
+        self, item: OutgoingItem, ticket: Ticket, now: datetime | None
+    ) -> None:
+        outcome = await self._send(item, ticket)
+        await asyncio.to_thread(self._record_one, outcome, now)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain, rest, repeat until `stop` is set; a failing pass is logged, not fatal."""
@@ -174,15 +199,24 @@ class DeliveryWorker:
                     log.exception("closing sender %r failed", sender)
 
     # -- claim -----------------------------------------------------------------------------
-    def _claim(self, now: datetime) -> list[OutgoingItem]:
+    def _claim(
+        self, now: datetime, sending: frozenset[int] = frozenset()
+    ) -> list[tuple[OutgoingItem, Ticket]]:
+        """Lease up to `batch_size` due rows, each with its rate-limit ticket already taken.
+
+        `sending` are this worker's own sends still out: their lease may have run out while
+        they waited for a slot (a short DASH_DELIVERY_LEASE_SECONDS, a slow provider), and
+        taking them again would send them twice.
+        """
         settings = self.ctx.settings
-        claimed: list[OutgoingItem] = []
-        self._tickets = {}
+        claimed: list[tuple[OutgoingItem, Ticket]] = []
         with self.ctx.db.transaction() as session:
             rows = outbound.due_outbox(
                 session, channels=sorted(self.senders), now=now, limit=self.batch_size * 4
             )
             for row in rows:
+                if row.id in sending:
+                    continue
                 person = session.get(Person, row.person_id) if row.person_id else None
                 if (
                     person is not None
@@ -203,7 +237,6 @@ class DeliveryWorker:
                 if ticket is None:
                     self._limited = True
                     continue
-                self._tickets[row.id] = ticket
                 outbound.lease_outbox(
                     session,
                     row,
@@ -211,7 +244,7 @@ class DeliveryWorker:
                     now=now,
                     lease_seconds=self.lease_seconds,
                 )
-                claimed.append(self._detach(row, person))
+                claimed.append((self._detach(row, person), ticket))
                 if len(claimed) >= self.batch_size:
                     break
         return claimed
@@ -234,9 +267,8 @@ class DeliveryWorker:
         )
 
     # -- send ------------------------------------------------------------------------------
-    async def _send(self, item: OutgoingItem) -> _Outcome:
+    async def _send(self, item: OutgoingItem, ticket: Ticket) -> _Outcome:
         sender = self.senders[item.channel]
-        ticket = self._tickets.pop(item.outbox_id, None)
         try:
             provider_id = await asyncio.wait_for(sender.send(item), SEND_TIMEOUT_SECONDS)
         except SendFailed as exc:
@@ -254,19 +286,17 @@ class DeliveryWorker:
                 ),
             )
         finally:
-            if ticket is not None:
-                ticket.settle()
+            ticket.settle()
         return _Outcome(item, provider_id=str(provider_id))
 
     # -- record ----------------------------------------------------------------------------
-    def _record_all(self, outcomes: list[_Outcome], now: datetime | None) -> None:
-        for outcome in outcomes:
-            try:
-                with self.ctx.db.transaction() as session:
-                    self._record(session, outcome, now or utcnow())
-            except Exception:
-                # The lease runs out and the row is sent again: better twice than never.
-                log.exception("recording the result of outbox %s failed", outcome.item.outbox_id)
+    def _record_one(self, outcome: _Outcome, now: datetime | None) -> None:
+        try:
+            with self.ctx.db.transaction() as session:
+                self._record(session, outcome, now or utcnow())
+        except Exception:
+            # The lease runs out and the row is sent again: better twice than never.
+            log.exception("recording the result of outbox %s failed", outcome.item.outbox_id)
 
     def _record(self, session: Any, outcome: _Outcome, now: datetime) -> None:
         item, error = outcome.item, outcome.error

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bots.delivery import DeliveryWorker
+from bots.delivery import DeliveryWorker, OutgoingItem
 from dash.actions import outbound
 from dash.actions.outbound import queue_message, retry_outbox
 from dash.context import AppContext
@@ -82,7 +82,8 @@ def test_a_failed_send_is_retried_with_backoff_and_the_chat_keeps_its_order(
     queue(db, 55, "second")
     queue(db, 66, "other chat")
     fake_telegram.fail_next(1, 502)
-    worker = worker_for(tg, "telegram")
+    # One send at a time, so the failure surely hits the first send (chat 55's "first").
+    worker = worker_for(tg, "telegram", concurrency=1)
     t0 = utcnow()
 
     drain(worker, now=t0)
@@ -289,3 +290,65 @@ def test_two_workers_never_send_the_same_message(
     with db.transaction() as s:
         attempts = set(s.execute(select(OutboxItem.attempts)).scalars())
     assert attempts == {1}  # nobody sent a row twice
+
+
+class _HangsFromTheFifth:
+    """The real Telegram sender, except that every send from the 5th on never returns."""
+
+    def __init__(self, ctx: AppContext, concurrency: int) -> None:
+        from bots.telegram import TelegramSender
+
+        self.real = TelegramSender(ctx)
+        self.calls = 0
+        self.hanging = 0
+        self.concurrency = concurrency
+        self.all_slots_hang = asyncio.Event()
+
+    async def send(self, item: OutgoingItem) -> str:
+        self.calls += 1
+        if self.calls < 5:
+            return await self.real.send(item)
+        self.hanging += 1
+        if self.hanging == self.concurrency:
+            self.all_slots_hang.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable: the event is never set")
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+def test_a_worker_stopped_mid_batch_has_recorded_what_it_sent_and_resends_none_of_it(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    for chat in range(1, 11):
+        queue(db, chat, f"Prompt for {chat}")
+    t0 = utcnow()
+    sender = _HangsFromTheFifth(tg, concurrency=4)
+    worker = DeliveryWorker(tg, {"telegram": sender}, batch_size=50, concurrency=4)
+
+    async def stopped_mid_batch() -> None:
+        task = asyncio.create_task(worker.drain_once(now=t0))
+        # Every slot is stuck: each earlier send was recorded before its slot freed.
+        await asyncio.wait_for(sender.all_slots_hang.wait(), timeout=15)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await sender.aclose()
+
+    asyncio.run(stopped_mid_batch())
+
+    delivered = {c.params["chat_id"] for c in fake_telegram.sent_messages()}
+    assert len(delivered) == 4
+    with db.transaction() as s:
+        rows = list(s.execute(select(OutboxItem)).scalars())
+        sent = {int(r.address) for r in rows if r.state == "sent"}
+        provider_ids = {r.message.provider_id for r in rows if r.state == "sent"}
+    assert sent == delivered  # nothing the chats received is left to be sent again
+    assert provider_ids == {f"{chat}:1" for chat in delivered}
+
+    # Another worker, once the stopped one's leases ran out, sends only what never arrived.
+    later = t0 + timedelta(seconds=tg.settings.delivery_lease_seconds + 1)
+    assert drain(worker_for(tg, "telegram"), now=later) == 6
+    chats = [c.params["chat_id"] for c in fake_telegram.sent_messages()]
+    assert sorted(chats) == list(range(1, 11))  # each chat got its prompt exactly once
