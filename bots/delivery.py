@@ -37,8 +37,6 @@ log = logging.getLogger("bots.delivery")
 SEND_TIMEOUT_SECONDS = 45.0
 #: Sends in flight at once per worker: enough for 30/s at real-world latency, gentle on pools.
 MAX_CONCURRENT_SENDS = 4
-#: Flood-control answers are retried this many times the normal attempt budget.
-RETRY_AFTER_BUDGET = 3
 #: How long a channel rests after the provider rejected our credentials or sender.
 CONFIGURATION_PAUSE_SECONDS = 60.0
 
@@ -331,7 +329,11 @@ class DeliveryWorker:
             wait = error.retry_after or 1.0
             if item.channel != "telegram":  # Twilio's 429 is about the whole sender
                 self.limiter.pause(item.channel, wait)
-            if item.attempts < settings.max_attempts * RETRY_AFTER_BUDGET:
+            # Flood control is the provider pacing us, not a failure: wait it out for as long
+            # as the message is still timely, however many answers that takes.
+            row = session.get(OutboxItem, item.outbox_id)
+            waited = now - row.created_at if row is not None else timedelta(0)
+            if waited < timedelta(minutes=settings.rate_limited_retry_minutes):
                 outbound.record_retry(
                     session,
                     item.outbox_id,

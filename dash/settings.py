@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     backoff_base_seconds: float = Field(
         default=2.0, description="First retry delay; doubles each attempt."
     )
+    rate_limited_retry_minutes: float = Field(
+        default=15.0,
+        description="How long a message keeps waiting out flood control (429) before it is marked failed.",
+    )
     backoff_max_seconds: float = Field(default=600.0, description="Longest retry delay.")
     identical_outbound_cap: int = Field(
         default=3, description="Identical messages to one person per hour before the rest are held."
