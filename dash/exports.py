@@ -147,6 +147,19 @@ def _messages(session: Session, cohort_id: int) -> Iterator[list[object]]:
 _ROWS = {"measures": _measures, "pdsa": _pdsa, "messages": _messages}
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: object) -> object:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe (OWASP CSV injection).
+
+    Only text: counts and dates are written as they are.
+    """
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
 def write_export(session: Session, cohort_id: int, what: str, out: TextIO) -> int:
     """Write the CSV to `out`; returns the number of data rows."""
     if what not in COLUMNS:
@@ -157,6 +170,6 @@ def write_export(session: Session, cohort_id: int, what: str, out: TextIO) -> in
     writer.writerow(COLUMNS[what])
     count = 0
     for row in _ROWS[what](session, cohort_id):
-        writer.writerow(row)
+        writer.writerow([_inert(cell) for cell in row])
         count += 1
     return count

@@ -131,3 +131,26 @@ def test_console_script_is_installed_and_prints_help() -> None:
     assert result.returncode == 0
     for command in ("init", "serve", "cohort", "coach", "export", "curriculum"):
         assert command in result.stdout
+
+
+def test_exported_text_cannot_run_as_a_spreadsheet_formula(initialised, db) -> None:
+    from dash.models import Message, Organisation, Team, Unit
+
+    dash("cohort", "create", "--topic", "delirium", "--start", "2026-12-07", "--timezone", "UTC")
+    with db.transaction() as s:
+        org = Organisation(name="St Mary's")
+        unit = Unit(organisation=org, name="5 West")
+        s.add_all([org, unit])
+        s.flush()
+        team = Team(cohort_id=1, unit_id=unit.id, name="5 West", state="enrolled")
+        s.add(team)
+        s.flush()
+        s.add(
+            Message(
+                team_id=team.id, direction="in", channel="sms", address="+15551230001",
+                text='=HYPERLINK("http://evil.example","click")', status="processed",
+            )
+        )
+    result = dash("export", "--cohort", "1", "--what", "messages")
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert rows[0]["text"] == '\'=HYPERLINK("http://evil.example","click")'
