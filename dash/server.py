@@ -96,6 +96,9 @@ def create_app(
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}; use {', '.join(ROLES)}")
+    # Load the engine (scipy, matplotlib: seconds on a busy machine) now, not inside the first
+    # webhook, which would answer so late that a provider could time out and send it again.
+    import dash.engine.router  # noqa: F401
     from bots.telegram import telegram_routes
     from bots.twilio import twilio_routes
     from dash.web import middleware, web_routes
