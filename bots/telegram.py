@@ -124,6 +124,11 @@ def _sent_at(value: datetime | None) -> datetime:
 _TELEGRAM_ID = re.compile(r"-?\d{1,20}")
 
 
+def _not_json(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), and PostgreSQL's JSONB refuses them."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_update(
     data: dict[str, Any], *, bot_id: int | None = None, bot: telegram.Bot | None = None
 ) -> InboundMessage | None:
@@ -309,7 +314,7 @@ def telegram_routes(ctx: AppContext) -> list[Route]:
         if not hmac.compare_digest(given.encode(), ctx.telegram_webhook_secret.encode()):
             return JSONResponse({"error": "bad secret token"}, status_code=403)
         try:
-            data = json.loads(await request.body())
+            data = json.loads(await request.body(), parse_constant=_not_json)
             inbound, duplicate = await asyncio.to_thread(handle_update, ctx, data)
         except (ValueError, TypeError, KeyError, RecursionError) as exc:  # deep nesting too
             return JSONResponse({"error": f"not a Telegram update: {exc}"}, status_code=400)

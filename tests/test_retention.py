@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -61,8 +62,15 @@ def count(ctx: AppContext, model, *where) -> int:
 
 
 def deliver(ctx: AppContext) -> None:
-    """Send everything queued over the console channel, as `dash serve` would."""
-    sent = asyncio.run(DeliveryWorker(ctx, {"console": ConsoleSender(ctx)}).drain_once())
+    """Send everything queued over the console channel, as `dash serve` would: passes until
+    nothing is left queued (a pass may leave rows the rate limiter holds back)."""
+    worker = DeliveryWorker(ctx, {"console": ConsoleSender(ctx)})
+    sent = 0
+    for _ in range(40):
+        sent += asyncio.run(worker.drain_once())
+        if count(ctx, OutboxItem, OutboxItem.state.in_(("queued", "sending"))) == 0:
+            break
+        time.sleep(0.25)
     assert sent > 0
 
 

@@ -130,3 +130,14 @@ def test_database_down_answers_503_so_telegram_retries(tg: AppContext, tmp_path:
     answer = post(down, load_fixture("telegram_private_text"), down.telegram_webhook_secret)
 
     assert answer.status_code == 503
+
+
+def test_an_update_with_nan_or_infinity_is_a_400(tg: AppContext, db: Database) -> None:
+    # Found by fuzzing on PostgreSQL: Python's json accepts Infinity, JSONB refuses it (503).
+    body = json.dumps(load_fixture("telegram_private_text")).replace(
+        '"type": "private"', '"type": Infinity'
+    )
+    answer = post(tg, body.encode(), tg.telegram_webhook_secret)
+
+    assert answer.status_code == 400
+    assert count_messages(db) == 0
