@@ -8,9 +8,10 @@ Every word on the chart comes from the caller (already localised); this module a
 numbers and symbols.
 
 Matplotlib is used through ``matplotlib.figure.Figure`` only: no pyplot, no figure manager,
-nothing kept between calls. The few settings the SVG writer reads from global rcParams (the
-id salt and text-as-text) are fixed once at import, and rendering holds a lock because
-matplotlib's text layout shares font caches between threads.
+no figure kept between calls; finished images are kept in `chart_cache`, keyed by every
+input (drawing is deterministic, so an equal input is the same picture). The few settings the
+SVG writer reads from global rcParams (the id salt and text-as-text) are fixed once at import,
+and rendering holds a lock because matplotlib's text layout shares font caches between threads.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 import re
 import textwrap
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,6 +39,7 @@ from dash.analytics import RunsAnalysis
 __all__ = [
     "ChartAnnotation",
     "RunChartData",
+    "chart_cache",
     "empty_chart",
     "highlight_from",
     "run_chart",
@@ -137,20 +140,116 @@ def highlight_from(result: RunsAnalysis) -> tuple[int, ...]:
     return tuple(sorted(set(result.shift_indices) | set(result.trend_indices)))
 
 
+class ChartCache:
+    """Drawn charts by everything that is drawn: an in-process LRU bounded in bytes.
+
+    Why it cannot go stale or leak: a chart is a pure function of its inputs (the output is
+    deterministic), and the key is all of them, every point, date, label, annotation, the
+    centre, freeze, goal, format and size, not an id or a timestamp. A new value, a
+    correction, a PDSA change, a frozen baseline or another language changes the input and so
+    misses; two teams share an entry only if every word and point, the title with the team's
+    name included, is the same, which is then the same picture. Matplotlib takes 30-50 ms per
+    chart; a lookup takes microseconds.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> bytes | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: tuple[object, ...], image: bytes) -> None:
+        if len(image) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old)
+            self._entries[key] = image
+            self._bytes += len(image)
+            while self._bytes > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+            self.hits = self.misses = 0
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+
+#: 16 MB: ~1,000 page SVGs (~12 KB) or ~200 phone PNGs (~80 KB), a busy cohort's worth.
+chart_cache = ChartCache(16 * 1024 * 1024)
+
+
+def _chart_key(series: RunChartData) -> tuple[object, ...]:
+    """Every field of ``series`` as hashable plain values (tests check none is left out)."""
+    return (
+        series.title,
+        series.y_label,
+        tuple(series.dates),
+        tuple(None if v is None else float(v) for v in series.values),
+        bool(series.percent),
+        None if series.centre is None else float(series.centre),
+        series.freeze,
+        None if series.goal is None else float(series.goal),
+        tuple(int(i) for i in series.highlight),
+        bool(series.runs_signal),
+        tuple((a.day, a.label) for a in series.annotations),
+        series.better,
+        series.centre_label,
+        series.goal_label,
+        series.better_label,
+        tuple(series.weekday_names),
+    )
+
+
 def run_chart(series: RunChartData, fmt: Fmt = "png", size: Size = "phone") -> bytes:
-    """Draw ``series`` as PNG or SVG bytes, sized for a phone or for a page."""
+    """Draw ``series`` as PNG or SVG bytes, sized for a phone or for a page (cached)."""
     style = _style(size)
     _check_fmt(fmt)
+    key = ("run", fmt, size, _chart_key(series))
+    cached = chart_cache.get(key)
+    if cached is not None:
+        return cached
     with _RENDER_LOCK:
         fig = _new_figure(style)
         _draw_run_chart(fig, series, style)
-        return _save(fig, fmt, style)
+        image = _save(fig, fmt, style)
+    chart_cache.put(key, image)
+    return image
 
 
 def empty_chart(message: str, fmt: Fmt = "png", size: Size = "phone") -> bytes:
     """A placeholder image carrying the caller's (localised) message, e.g. "No data yet"."""
     style = _style(size)
     _check_fmt(fmt)
+    key = ("empty", fmt, size, message)
+    cached = chart_cache.get(key)
+    if cached is not None:
+        return cached
+    image = _draw_empty(message, fmt, style)
+    chart_cache.put(key, image)
+    return image
+
+
+def _draw_empty(message: str, fmt: str, style: _Style) -> bytes:
     with _RENDER_LOCK:
         fig = _new_figure(style)
         fig.text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import threading
 import xml.etree.ElementTree as ET
@@ -10,7 +11,16 @@ from datetime import date, timedelta
 import pytest
 
 from dash.analytics import runs_analysis
-from dash.charts import ChartAnnotation, RunChartData, empty_chart, highlight_from, run_chart
+from dash.charts import (
+    ChartAnnotation,
+    ChartCache,
+    RunChartData,
+    _chart_key,
+    chart_cache,
+    empty_chart,
+    highlight_from,
+    run_chart,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -178,6 +188,7 @@ def test_threads_render_the_same_bytes() -> None:
         for n in range(4)
     ]
     expected = [run_chart(d, "svg") for d in inputs]
+    chart_cache.clear()  # draw again, concurrently, instead of reading the cache
     results: list[bytes | None] = [None] * len(inputs)
 
     def work(k: int) -> None:
@@ -189,3 +200,61 @@ def test_threads_render_the_same_bytes() -> None:
     for t in threads:
         t.join()
     assert results == expected
+
+
+def test_an_equal_chart_comes_from_the_cache_and_any_change_draws_anew() -> None:
+    chart_cache.clear()
+    first = run_chart(_series(), "svg", "page")
+    assert run_chart(_series(), "svg", "page") == first
+    assert (chart_cache.hits, chart_cache.misses) == (1, 1)
+    # A corrected value, a new PDSA note, another team's title: each is a different picture.
+    corrected = run_chart(_series(values=[*VALUES[:-1], 0.5]), "svg", "page")
+    noted = run_chart(
+        _series(annotations=[ChartAnnotation(START + timedelta(days=2), "PDSA 2: huddle")]),
+        "svg",
+        "page",
+    )
+    other = run_chart(_series(title="Another team"), "svg", "page")
+    assert len({first, corrected, noted, other}) == 4
+    assert chart_cache.misses == 4
+    assert "Another team" in other.decode() and "Another team" not in first.decode()
+    assert run_chart(_series(), "png", "page") != first  # format and size are in the key
+    assert empty_chart("No data yet", "svg") == empty_chart("No data yet", "svg")
+    assert empty_chart("Sin datos todavía", "svg") != empty_chart("No data yet", "svg")
+
+
+def test_the_cache_key_covers_every_field_of_the_chart() -> None:
+    base = _series()
+    changed = {
+        "title": "x",
+        "y_label": "x",
+        "dates": [d + timedelta(days=1) for d in base.dates],
+        "values": [0.1] * len(base.values),
+        "percent": False,
+        "centre": 0.123,
+        "freeze": 3,
+        "goal": 0.5,
+        "highlight": (0,),
+        "runs_signal": not base.runs_signal,
+        "annotations": [],
+        "better": "lower",
+        "centre_label": "x",
+        "goal_label": "x",
+        "better_label": "x",
+        "weekday_names": ["a", "b", "c", "d", "e", "f", "g"],
+    }
+    assert set(changed) == {f.name for f in dataclasses.fields(RunChartData)}
+    for name, value in changed.items():
+        assert _chart_key(dataclasses.replace(base, **{name: value})) != _chart_key(base), name
+
+
+def test_the_cache_stays_within_its_byte_bound_dropping_the_least_recent() -> None:
+    cache = ChartCache(max_bytes=100)
+    cache.put(("a",), b"x" * 40)
+    cache.put(("b",), b"x" * 40)
+    assert cache.get(("a",)) is not None  # "a" is now the most recently used
+    cache.put(("c",), b"x" * 40)
+    assert cache.get(("b",)) is None and cache.get(("a",)) and cache.get(("c",))
+    assert cache.size_bytes == 80
+    cache.put(("huge",), b"x" * 101)  # larger than the whole cache: not kept
+    assert cache.get(("huge",)) is None and cache.size_bytes == 80

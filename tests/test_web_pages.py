@@ -18,13 +18,14 @@ from dash.models import (
     FeedbackSnippet,
     Measure,
     MeasureValue,
+    Membership,
     Message,
     OutboxItem,
     PdsaCycle,
     Person,
     Team,
 )
-from dash.models.teams import TeamState
+from dash.models.teams import Role, TeamState
 from dash.timeutil import local_date, utcnow
 from tests import web_support as w
 
@@ -375,3 +376,95 @@ def test_team_page_draws_each_measure_as_inline_svg(world):
     assert "<?xml" not in page and "could not be drawn" not in page
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # in the PDSA log and the chart label
+
+
+def _chart_texts(page: str) -> list[list[str]]:
+    """The words and numbers on each inline chart of a page, in order."""
+    import re
+
+    return [
+        re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+        for svg in re.findall(r"<svg.*?</svg>", page, re.S)
+    ]
+
+
+def _median_label(texts: list[str]) -> str:
+    """The value printed beside the chart's centre line ("Median", "Baseline median")."""
+    return next(texts[i + 1] for i, t in enumerate(texts) if "edian" in t)
+
+
+def test_team_page_charts_follow_every_new_value_correction_and_pdsa_cycle(world):
+    """Charts are cached by their content: a change must show on the very next page view."""
+    from dash.actions.data import record_value
+
+    ctx, ids = world
+    client = coach_client(ctx)
+
+    def record(numerator: int) -> None:
+        with ctx.db.transaction() as s:
+            west = s.get(Team, ids["west"])
+            measure = west.cohort.measures[0]
+            for i in range(3):
+                record_value(
+                    s,
+                    team=west,
+                    measure=measure,
+                    day=west.cohort.start_date + timedelta(days=i),
+                    numerator=numerator,
+                    denominator=10,
+                    person=None,
+                    channel="console",
+                )
+
+    record(5)
+    first = _chart_texts(client.get(f"/teams/{ids['west']}").text)[0]
+    assert _median_label(first) == "50%" and "5 West" in " ".join(first)
+    assert _chart_texts(client.get(f"/teams/{ids['west']}").text)[0] == first  # from the cache
+    record(9)  # a correction of the same three days
+    corrected = _chart_texts(client.get(f"/teams/{ids['west']}").text)[0]
+    assert _median_label(corrected) == "90%"
+    with ctx.db.transaction() as s:
+        west = s.get(Team, ids["west"])
+        s.add(
+            PdsaCycle(
+                team_id=west.id,
+                number=1,
+                state="planned",
+                change_text="bedside card",
+                test_date=west.cohort.start_date + timedelta(days=1),
+            )
+        )
+    noted = " ".join(_chart_texts(client.get(f"/teams/{ids['west']}").text)[0])
+    assert "bedside card" in noted
+
+
+def test_team_page_queries_do_not_grow_with_members_or_messages(world):
+    """No query per member, message or measure value: the page's SQL stays the same size."""
+    from sqlalchemy import event
+
+    ctx, ids = world
+    client = coach_client(ctx)
+    seen: list[str] = []
+
+    def count(*args) -> None:
+        seen.append(args[2])
+
+    def statements() -> int:
+        seen.clear()
+        event.listen(ctx.db.engine, "before_cursor_execute", count)
+        try:
+            assert client.get(f"/teams/{ids['west']}").status_code == 200
+        finally:
+            event.remove(ctx.db.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    before = statements()
+    with ctx.db.transaction() as s:
+        for n in range(5):
+            nurse = w.nurse(s, f"Nurse {n}", f"n{n}")
+            s.add(Membership(team_id=ids["west"], person_id=nurse.id, role=Role.MEMBER.value))
+    for n in range(5):
+        say(ctx, "ana", f"hello {n}", n)
+    page = client.get(f"/teams/{ids['west']}").text
+    assert "Nurse 4" in page and "hello 4" in page
+    assert statements() == before

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -138,7 +138,10 @@ def team_page(page: Page) -> Response:
             draft = snippet.text
     memberships = list(
         db.execute(
-            select(Membership).where(Membership.team_id == team.id).order_by(Membership.joined_at)
+            select(Membership)
+            .options(joinedload(Membership.person))  # one query, not one per member
+            .where(Membership.team_id == team.id)
+            .order_by(Membership.joined_at)
         ).scalars()
     )
     members: dict[int, tuple[Person, list[str]]] = {}
