@@ -120,7 +120,9 @@ def write(figures: list[Figure], command: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
-    parser.add_argument("--only", default="inbound,fanout,dashboard,memory,analytics")
+    parser.add_argument(
+        "--only", default="inbound,fanout,dashboard,memory,analytics,growth,explain"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -152,6 +154,18 @@ def main() -> None:
         from bench import bench_memory
 
         add(bench_memory.run("postgresql", teams=500 if args.quick else 5000))
+    if "growth" in only:
+        from bench import bench_growth
+
+        add(
+            bench_growth.run(
+                "postgresql", (10, 100, 1000) if args.quick else (10, 100, 1000, 10_000)
+            )[0]
+        )
+    if "explain" in only:
+        from bench import explain_queries
+
+        add(explain_queries.run(teams=1000 if args.quick else 10_000))
     if not args.no_write:
         write(figures, "python bench/run_all.py " + " ".join(sys.argv[1:]))
         print(f"wrote {DOC}")

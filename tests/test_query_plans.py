@@ -1,0 +1,205 @@
+"""The lookups every inbound message, tick and page make go through the index meant for them.
+
+PostgreSQL only (the plans are its planner's). The statements are captured from the real code
+paths (an SQLAlchemy listener), never retyped, then explained. Point lookups on a unique key
+are explained as they are, with sequential scans allowed: the plan must name the unique index
+(a planner that walks the table for one row means the index is gone). The per-cohort and
+per-team reads of a small population are explained with sequential scans disabled, since on
+tiny tables a planner rightly prefers them; a sequential scan then still appears only when no
+index can serve the query. tests/test_indexes.py covers the thread, Today and claim queries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from bench import population
+from dash.actions.people import person_for
+from dash.context import AppContext
+from dash.db import Database
+from dash.engine import handle_inbound
+from dash.inbound import InboundMessage
+from dash.models import Cohort, Person, Team
+from dash.timeutil import utcnow
+from dash.web.cohorts import build_rows, dash_dates
+from scheduler.tick import DispatchReport, dispatch, sync_agendas
+
+pytestmark = [
+    pytest.mark.postgres_only,
+    pytest.mark.skipif(
+        not os.environ.get("DASH_TEST_DATABASE_URL", "").startswith("postgresql"),
+        reason="EXPLAIN plans are PostgreSQL's",
+    ),
+]
+
+Captured = list[tuple[str, Any]]
+
+
+@pytest.fixture
+def pop(db: Database) -> population.Population:
+    pop = population.build(db, 300, compile_agendas=False)
+    with db.transaction() as s:  # a phone on every reporter, as an SMS team would have
+        for person in s.execute(
+            select(Person).where(Person.telegram_user_id.in_(pop.reporter_chat_ids))
+        ).scalars():
+            person.phone_e164 = f"+1555{person.telegram_user_id % 10_000_000:07d}"
+    return pop
+
+
+@pytest.fixture
+def history(db: Database, pop: population.Population) -> population.Population:
+    population.add_history(db, pop, days=3)
+    return pop
+
+
+@contextmanager
+def captured(db: Database) -> Iterator[Captured]:
+    """The single SELECT statements (with parameters) sent while the block runs."""
+    seen: Captured = []
+
+    def listen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool):
+        if statement.lstrip().upper().startswith("SELECT") and not many:
+            seen.append((statement, params))
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+
+
+def plan_of(db: Database, statement: str, params: Any, *, seqscan: bool) -> dict[str, Any]:
+    with db.engine.connect() as conn:
+        if not seqscan:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+        raw = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params).scalar()
+        conn.rollback()
+    return (raw if isinstance(raw, list) else json.loads(raw))[0]["Plan"]
+
+
+def reads(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of the plan that reads a table."""
+    if "Relation Name" in node:
+        yield node
+    for child in node.get("Plans", []):
+        yield from reads(child)
+
+
+def statements_on(seen: Captured, table: str) -> Captured:
+    return [(st, p) for st, p in seen if f"FROM {table} " in st or f"FROM {table}\n" in st]
+
+
+def assert_uses(db: Database, seen: Captured, table: str, index: str) -> None:
+    """Each captured statement on `table` finds its rows through `index` (seq scans allowed,
+    planner statistics fresh as autovacuum would keep them)."""
+    found = statements_on(seen, table)
+    assert found, f"the path sent no query on {table}"
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql(f"ANALYZE {table}")
+        conn.commit()
+    for statement, params in found:
+        nodes = [n for n in reads(plan_of(db, statement, params, seqscan=True))]
+        on_table = [n for n in nodes if n["Relation Name"] == table]
+        used = {n.get("Index Name") for n in on_table}
+        assert index in used, f"{table} read by {on_table} instead of {index}\nfor: {statement}"
+
+
+def assert_no_seq_scan(db: Database, seen: Captured, table: str) -> None:
+    """No captured statement reads `table` sequentially when an index could serve it."""
+    found = statements_on(seen, table)
+    assert found, f"the path sent no query on {table}"
+    for statement, params in found:
+        scans = [
+            n
+            for n in reads(plan_of(db, statement, params, seqscan=False))
+            if n["Relation Name"] == table and n["Node Type"] == "Seq Scan"
+        ]
+        assert not scans, f"{table} read sequentially: {scans}\nfor: {statement}"
+
+
+def inbound(pop: population.Population, provider_id: str, text: str) -> InboundMessage:
+    chat = str(pop.reporter_chat_ids[4])
+    return InboundMessage(
+        channel="telegram",
+        provider_id=provider_id,
+        address=chat,
+        sender=chat,
+        text=text,
+        received_at=utcnow(),
+        raw={"message": {"chat": {"id": int(chat), "type": "private"}}},
+    )
+
+
+def run(db: Database, go: Callable[[Session], object]) -> Captured:
+    with captured(db) as seen, db.sessions() as s:
+        go(s)
+        s.rollback()
+    return seen
+
+
+def test_a_sender_is_found_by_the_unique_index_of_their_address(
+    db: Database, pop: population.Population
+) -> None:
+    chat = str(pop.reporter_chat_ids[7])
+    seen = run(db, lambda s: person_for(s, "telegram", chat))
+    assert_uses(db, seen, "people", "uq_people_telegram_user_id")
+    seen = run(db, lambda s: person_for(s, "sms", f"+1555{int(chat) % 10_000_000:07d}"))
+    assert_uses(db, seen, "people", "uq_people_phone_e164")
+
+
+def test_a_repeated_delivery_is_recognised_by_the_provider_id_index(
+    ctx: AppContext, db: Database, history: population.Population
+) -> None:
+    pop = history
+    first = handle_inbound(ctx, inbound(pop, "update-1001", "We tried the checklist"))
+    with captured(db) as seen:
+        again = handle_inbound(ctx, inbound(pop, "update-1001", "We tried the checklist"))
+    assert again.duplicate and again.message_id == first.message_id
+    lookups = [(st, p) for st, p in seen if "provider_id" in st]
+    assert lookups, "the duplicate was not looked up by its provider id"
+    assert_uses(db, lookups, "messages", "uq_messages_channel_provider_id")
+
+
+def test_queued_prompts_check_their_dedupe_keys_by_index(
+    ctx: AppContext, db: Database, pop: population.Population
+) -> None:
+    population.add_due_prompts(db, pop, population.PROMPT_AT - timedelta(minutes=1))
+    population.settle_before(db, population.PROMPT_AT - timedelta(minutes=2))
+    with captured(db) as seen:
+        report = dispatch(ctx, population.PROMPT_AT)
+    assert report.sent > 0
+    keyed = [(st, p) for st, p in seen if "dedupe_key" in st and "FROM outbox" in st]
+    assert keyed, "the tick sent no dedupe check"
+    assert_no_seq_scan(db, keyed, "outbox")
+    assert_no_seq_scan(db, seen, "memberships")
+
+
+def test_cohort_board_reads_one_cohort_not_the_whole_tables(
+    db: Database, history: population.Population
+) -> None:
+    pop = history
+
+    def board(s: Session) -> None:
+        cohort = s.get(Cohort, pop.cohort_id)
+        assert cohort is not None
+        teams = list(s.execute(select(Team).where(Team.cohort_id == cohort.id)).scalars())
+        rows = build_rows(s, cohort, teams, dash_dates(cohort), pop.start + timedelta(days=2))
+        assert len(rows) == len(pop.team_ids)
+
+    seen = run(db, board)
+    for table in ("measure_values", "messages", "pdsa_cycles", "aims"):
+        assert_no_seq_scan(db, seen, table)
+
+
+def test_every_tick_reads_agenda_rows_by_index(db: Database, pop: population.Population) -> None:
+    seen = run(db, lambda s: sync_agendas(s, population.PROMPT_AT, DispatchReport()))
+    assert_no_seq_scan(db, seen, "agenda")
