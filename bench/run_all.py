@@ -121,7 +121,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
     parser.add_argument(
-        "--only", default="inbound,fanout,dashboard,memory,analytics,growth,explain"
+        "--only",
+        default="inbound,fanout,dashboard,memory,analytics,growth,explain,multiprocess",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
@@ -154,6 +155,10 @@ def main() -> None:
         from bench import bench_memory
 
         add(bench_memory.run("postgresql", teams=500 if args.quick else 5000))
+    if "multiprocess" in only:
+        from bench import bench_multiprocess
+
+        add(bench_multiprocess.run(teams=250 if args.quick else 5000, serve=True))
     if "growth" in only:
         from bench import bench_growth
 
