@@ -18,16 +18,19 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from bots.errors import DeliveryError, ErrorKind
 from bots.ratelimit import RateLimiter, Ticket, limits_for
 from dash.actions import outbound
 from dash.context import AppContext
-from dash.models import OutboxItem, OutboxState, Person, Priority, Team
+from dash.models import Message, OutboxItem, OutboxState, Person, Priority, Team
 from dash.timeutil import utcnow
 
 log = logging.getLogger("bots.delivery")
@@ -79,6 +82,46 @@ class _Outcome:
     item: OutgoingItem
     provider_id: str | None = None
     error: DeliveryError | None = None
+
+
+class _GroupRecorder:
+    """Records finished sends together: whatever finished while one write ran goes in the next.
+
+    `record()` returns once the outcome is committed, so the caller's slot is not reused
+    before its result is in the database (the crash-duplicate bound stays the sends in
+    flight), while one transaction and one thread hop serve many sends under load.
+    """
+
+    def __init__(self, write: Callable[[list[_Outcome]], None]) -> None:
+        self._write = write
+        self._waiting: list[tuple[_Outcome, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, outcome: _Outcome) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((outcome, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_all())
+        await asyncio.shield(done)
+
+    async def _write_all(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    await asyncio.to_thread(self._write, [outcome for outcome, _ in batch])
+                finally:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._writer = None
+
+    async def close(self) -> None:
+        """Wait for a write in progress (a cancelled drain must not leave one behind)."""
+        writer = self._writer
+        if writer is not None:
+            await asyncio.gather(writer, return_exceptions=True)
 
 
 def backoff_seconds(attempts: int, base: float, maximum: float) -> float:
@@ -134,6 +177,7 @@ class DeliveryWorker:
         gate = asyncio.Semaphore(self.concurrency)
         in_flight: set[asyncio.Task[None]] = set()
         sending: set[int] = set()  # outbox ids of `in_flight`
+        recorder = _GroupRecorder(lambda outcomes: self._record_many(outcomes, now))
         try:
             while True:
                 at = now or utcnow()
@@ -146,7 +190,7 @@ class DeliveryWorker:
                     continue
                 for item, ticket in batch:
                     await gate.acquire()
-                    task = asyncio.create_task(self._send_and_record(item, ticket, now))
+                    task = asyncio.create_task(self._send_and_record(item, ticket, recorder))
                     in_flight.add(task)
                     sending.add(item.outbox_id)
                     task.add_done_callback(in_flight.discard)
@@ -162,12 +206,13 @@ class DeliveryWorker:
                 task.cancel()
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
+            await recorder.close()
 
     async def _send_and_record(
-        self, item: OutgoingItem, ticket: Ticket, now: datetime | None
+        self, item: OutgoingItem, ticket: Ticket, recorder: _GroupRecorder
     ) -> None:
         outcome = await self._send(item, ticket)
-        await asyncio.to_thread(self._record_one, outcome, now)
+        await recorder.record(outcome)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain, rest, repeat until `stop` is set; a failing pass is logged, not fatal."""
@@ -212,6 +257,9 @@ class DeliveryWorker:
             rows = outbound.due_outbox(
                 session, channels=sorted(self.senders), now=now, limit=self.batch_size * 4
             )
+            # Each row's message and person in one query apiece, not one lazy load per row
+            # (held here: the session's identity map keeps only weak references).
+            preloaded = self._preload(session, rows)
             for row in rows:
                 if row.id in sending:
                     continue
@@ -245,7 +293,19 @@ class DeliveryWorker:
                 claimed.append((self._detach(row, person), ticket))
                 if len(claimed) >= self.batch_size:
                     break
+            del preloaded
         return claimed
+
+    @staticmethod
+    def _preload(session: Any, rows: list[OutboxItem]) -> list[Any]:
+        message_ids = {row.message_id for row in rows}
+        person_ids = {row.person_id for row in rows if row.person_id is not None}
+        loaded: list[Any] = []
+        if message_ids:
+            loaded += session.scalars(select(Message).where(Message.id.in_(message_ids)))
+        if person_ids:
+            loaded += session.scalars(select(Person).where(Person.id.in_(person_ids)))
+        return loaded
 
     @staticmethod
     def _detach(row: OutboxItem, person: Person | None) -> OutgoingItem:
@@ -288,6 +348,30 @@ class DeliveryWorker:
         return _Outcome(item, provider_id=str(provider_id))
 
     # -- record ----------------------------------------------------------------------------
+    def _record_many(self, outcomes: list[_Outcome], now: datetime | None) -> None:
+        """Record finished sends in one transaction; one by one if that fails."""
+        if len(outcomes) > 1:
+            try:
+                with self.ctx.db.transaction() as session:
+                    ids = [outcome.item.outbox_id for outcome in outcomes]
+                    # Held for the loop: the session's identity map keeps only weak references.
+                    rows = list(
+                        session.scalars(
+                            select(OutboxItem)
+                            .where(OutboxItem.id.in_(ids))
+                            .options(selectinload(OutboxItem.message))
+                        )
+                    )
+                    at = now or utcnow()
+                    for outcome in outcomes:
+                        self._record(session, outcome, at)
+                    del rows
+                return
+            except Exception:
+                log.exception("recording %s results together failed; one by one", len(outcomes))
+        for outcome in outcomes:
+            self._record_one(outcome, now)
+
     def _record_one(self, outcome: _Outcome, now: datetime | None) -> None:
         try:
             with self.ctx.db.transaction() as session:
