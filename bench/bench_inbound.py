@@ -1,8 +1,8 @@
 """Inbound: signed webhooks through the real routes to a stored message and a queued reply.
 
 The app (dash.server.create_app, no background workers) runs under uvicorn in its own process
-on 127.0.0.1; an httpx client posts Telegram updates and Twilio SMS, signed exactly as the
-providers sign them, from people of 200 enrolled teams ("we tried the checklist on nights": the
+on 127.0.0.1; a lean HTTP/1.1 client (bench/loadgen.py) posts Telegram updates and Twilio SMS,
+signed exactly as the providers sign them, from people of 200 enrolled teams ("we tried the checklist on nights": the
 message is stored, acknowledged and flagged for the coach). Two phases per database:
   throughput: N messages with 32 in flight, messages/s;
   latency: 50 messages/s for a few seconds, p50/p99.
@@ -21,15 +21,15 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
 from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 
-from bench import population  # noqa: E402
+from bench import loadgen, population  # noqa: E402
 from bench.common import (  # noqa: E402
     Figure,
     configure,
@@ -90,51 +90,59 @@ class Load:
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Twilio-Signature": self.validator.compute_signature(url, params),
         }
-        return "/webhooks/twilio", headers, httpx.QueryParams(params).__str__().encode()
+        return "/webhooks/twilio", headers, urlencode(params).encode()
 
 
 def phone_of(chat: int) -> str:
     return f"+1202{chat % 10_000_000:07d}"
 
 
-async def _post(client: httpx.AsyncClient, load: Load, n: int, bare: bool) -> float:
-    path, headers, body = load.request(n)
-    started = time.perf_counter()
-    response = await client.post(path, headers=headers, content=body)
-    elapsed = time.perf_counter() - started
-    if response.status_code != 200:
-        raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:200]}")
+def _requests(load: Load, host: str, start: int, count: int) -> list[bytes]:
+    """`count` signed requests, built before the clock starts."""
+    return [
+        loadgen.encode(loadgen.Request(*load.request(n)), host) for n in range(start, start + count)
+    ]
+
+
+async def _send(pool: loadgen.Pool, raw: bytes) -> float:
+    status, body, elapsed = await pool.send(raw)
+    if status != 200:
+        raise RuntimeError(f"answered {status}: {body[:200]!r}")
     return elapsed
 
 
-async def throughput(origin: str, load: Load, count: int, bare: bool, limit: float) -> float:
+async def throughput(port: int, requests: list[bytes], limit: float) -> float:
     """Messages per second with 32 in flight (stops at `limit` seconds)."""
-    sem = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(base_url=origin, timeout=30) as client:
-        await _post(client, load, 0, bare)  # warm-up
+    pool = loadgen.Pool("127.0.0.1", port)
+    await _send(pool, requests[0])  # warm-up
+    queue = iter(requests[1:])
 
-        async def one(n: int) -> None:
-            async with sem:
-                await _post(client, load, n, bare)
+    async def worker() -> None:
+        for raw in queue:
+            await _send(pool, raw)
 
-        started = time.perf_counter()
-        await asyncio.wait_for(asyncio.gather(*(one(n) for n in range(count))), limit)
-        return count / (time.perf_counter() - started)
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(32))), limit)
+    rate = (len(requests) - 1) / (time.perf_counter() - started)
+    pool.close()
+    return rate
 
 
-async def latency(origin: str, load: Load, rate: float, seconds: float, bare: bool) -> list[float]:
+async def latency(port: int, requests: list[bytes], rate: float, limit: float) -> list[float]:
     """Each request's latency when sent at a steady `rate` per second."""
-    async with httpx.AsyncClient(base_url=origin, timeout=30) as client:
-        await _post(client, load, 1, bare)
-        tasks = []
-        started = time.perf_counter()
-        for n in range(int(rate * seconds)):
-            await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(_post(client, load, n, bare)))
-        return list(await asyncio.wait_for(asyncio.gather(*tasks), seconds + 30))
+    pool = loadgen.Pool("127.0.0.1", port)
+    await _send(pool, requests[0])
+    tasks = []
+    started = time.perf_counter()
+    for n, raw in enumerate(requests[1:]):
+        await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(_send(pool, raw)))
+    result = list(await asyncio.wait_for(asyncio.gather(*tasks), limit))
+    pool.close()
+    return result
 
 
-def run(kind: str, count: int = 2000, seconds: float = 6.0) -> list[Figure]:
+def run(kind: str, count: int = 2000, seconds: float = 6.0, workers: int = 1) -> list[Figure]:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     env = {
@@ -159,10 +167,13 @@ def run(kind: str, count: int = 2000, seconds: float = 6.0) -> list[Figure]:
     load = Load(origin, pop.reporter_chat_ids, ctx.telegram_webhook_secret)
     figures: list[Figure] = []
     results: dict[str, dict[str, Any]] = {}
+    host = f"127.0.0.1:{port}"
     for which in ("bare", "dash"):
-        with server_process(which, port):
-            rate = asyncio.run(throughput(origin, load, count, which == "bare", 120))
-            lat = asyncio.run(latency(origin, load, 50, seconds, which == "bare"))
+        burst = _requests(load, host, 0, count + 1)
+        steady = _requests(load, host, count + 1, int(50 * seconds) + 1)
+        with server_process(which, port, workers=workers):
+            rate = asyncio.run(throughput(port, burst, 120))
+            lat = asyncio.run(latency(port, steady, 50, seconds + 30))
         results[which] = {"rate": rate, "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
     with ctx.db.transaction() as s:
         stored = s.execute(
@@ -225,10 +236,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql"], action="append")
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn processes")
     args = parser.parse_args()
     print(f"load average {load_average()}")
     for kind in args.db or ["sqlite", "postgresql"]:
-        for figure in run(kind, args.count):
+        for figure in run(kind, args.count, workers=args.workers):
             print(figure.line(), flush=True)
 
 

@@ -115,10 +115,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def server_process(app: str, port: int, env: dict[str, str] | None = None) -> Iterator[Any]:
-    """`python bench/serve.py APP PORT` (uvicorn, one process) until the block ends."""
+def server_process(
+    app: str, port: int, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[Any]:
+    """`python bench/serve.py APP PORT WORKERS` (uvicorn) until the block ends."""
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "serve.py"), app, str(port)],
+        [sys.executable, str(ROOT / "bench" / "serve.py"), app, str(port), str(workers)],
         env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
     )

@@ -1,6 +1,7 @@
 """Serve one app for a benchmark: `python bench/serve.py dash|bare PORT` on 127.0.0.1.
 
-"dash" is dash.server.create_app without background workers (the webhooks and pages under
+With WORKERS > 1, uvicorn forks that many processes sharing the socket (`dash serve
+--workers`). "dash" is dash.server.create_app without background workers (the webhooks and pages under
 test), configured from the environment like `dash serve`. "bare" is the reference: a Starlette
 app whose endpoints read the request and answer small JSON, on the same uvicorn settings, so
 the ratio shows what our code costs above the framework's own limit.
@@ -41,8 +42,17 @@ def dash_app() -> Starlette:
 
 def main() -> None:
     which, port = sys.argv[1], int(sys.argv[2])
-    app = dash_app() if which == "dash" else bare_app()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    workers = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    factory = "bench.serve:dash_app" if which == "dash" else "bench.serve:bare_app"
+    uvicorn.run(
+        factory,
+        factory=True,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

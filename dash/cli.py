@@ -203,34 +203,58 @@ def serve(
         list[str] | None,
         typer.Option(
             "--role",
-            help="web, tick, delivery (repeat; default all three). Webhooks and /healthz are "
-            "always served.",
+            help="web, tick, delivery (repeat; default DASH_SERVE_ROLES, all three). Webhooks "
+            "and /healthz are always served.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes sharing the port, each running the roles (default DASH_SERVE_WORKERS).",
         ),
     ] = None,
 ) -> None:
-    """Run the dashboard, webhooks, scheduler and outbound delivery in one process."""
+    """Run the dashboard, webhooks, scheduler and outbound delivery."""
+    import os
+
     import uvicorn
 
     from dash import migrate
     from dash.context import AppContext
     from dash.logs import configure_logging
-    from dash.server import ROLES, create_app
+    from dash.server import create_app, parse_roles
     from dash.settings import get_settings
 
-    roles = tuple(dict.fromkeys(role or ROLES))
-    if set(roles) - set(ROLES):
-        raise UserError(f"unknown role in {', '.join(roles)}: use {', '.join(ROLES)}")
     settings = get_settings()
+    try:
+        roles = parse_roles(role or settings.serve_roles)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    processes = workers or settings.serve_workers
     configure_logging(settings.log_level)
     db = _database()
     migrate.upgrade(db)  # a fresh machine works with no set-up step
-    ctx = AppContext.from_settings(settings, db)
     typer.echo(
         f"Improvement Dash on http://{host}:{port} (public URL {settings.public_url}); "
-        f"roles: {', '.join(roles)}"
+        f"roles: {', '.join(roles)}; processes: {processes}"
     )
-    app_ = create_app(ctx, roles=roles)
-    uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
+    if processes == 1:
+        app_ = create_app(AppContext.from_settings(settings, db), roles=roles)
+        uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
+        return
+    db.dispose()
+    # Each worker reads its settings afresh: pass the roles chosen here down to them.
+    os.environ["DASH_SERVE_ROLES"] = ",".join(roles)
+    uvicorn.run(
+        "dash.server:app_from_settings",
+        factory=True,
+        workers=processes,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 _register_subcommands()

@@ -86,6 +86,27 @@ class Background:
         return self.scheduler is not None and self.scheduler.is_stuck(utcnow())
 
 
+def app_from_settings() -> Starlette:
+    """uvicorn's factory for `dash serve --workers N`: each worker process builds its own app
+    (and database pool) from the settings, running the roles in `serve_roles`."""
+    from dash.logs import configure_logging
+    from dash.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(AppContext.from_settings(settings), roles=parse_roles(settings.serve_roles))
+
+
+def parse_roles(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Roles from "web,tick" or a list of them, each once; ValueError for an unknown one."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    roles = tuple(dict.fromkeys(r.strip() for r in items if r.strip()))
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"unknown roles {sorted(unknown)}; use {', '.join(ROLES)}")
+    return roles
+
+
 def create_app(
     ctx: AppContext, *, background: bool = True, roles: tuple[str, ...] = ROLES
 ) -> Starlette:

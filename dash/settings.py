@@ -72,6 +72,16 @@ class Settings(BaseSettings):
     identical_outbound_cap: int = Field(
         default=3, description="Identical messages to one person per hour before the rest are held."
     )
+    serve_roles: str = Field(
+        default="web,tick,delivery",
+        description="What `dash serve` runs when no --role is given: web, tick, delivery (comma-separated).",
+    )
+    serve_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Processes `dash serve` starts on its port (uvicorn workers), each running the roles; "
+        "webhooks are stateless, so one per CPU multiplies inbound throughput.",
+    )
     tick_seconds: float = Field(
         default=20.0, description="How often the scheduler looks for due steps."
     )
