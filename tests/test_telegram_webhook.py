@@ -42,10 +42,6 @@ def post(ctx: AppContext, data: Any, secret: str | None) -> httpx.Response:
         return httpx.post(origin + URL, content=body, headers=telegram_headers(secret), timeout=30)
 
 
-def needs_engine() -> None:
-    pytest.importorskip("dash.engine", reason="the conversation engine has not landed yet")
-
-
 @pytest.mark.parametrize("secret", [None, "", "wrong-secret"])
 def test_without_the_secret_token_nothing_is_stored(
     tg: AppContext, db: Database, secret: str | None
@@ -80,8 +76,6 @@ def test_an_update_whose_ids_are_not_integers_is_a_400(
 def test_an_update_is_stored_and_answered_through_the_outbox(
     tg: AppContext, db: Database, fake_telegram: FakeTelegram
 ) -> None:
-    needs_engine()
-
     answer = post(tg, load_fixture("telegram_private_text"), tg.telegram_webhook_secret)
 
     assert answer.status_code == 200
@@ -94,7 +88,6 @@ def test_an_update_is_stored_and_answered_through_the_outbox(
 def test_a_repeated_update_counts_once(
     tg: AppContext, db: Database, fake_telegram: FakeTelegram
 ) -> None:
-    needs_engine()
     update = load_fixture("telegram_private_text")
 
     first = post(tg, update, tg.telegram_webhook_secret)
@@ -109,8 +102,6 @@ def test_a_repeated_update_counts_once(
 def test_a_button_press_is_acknowledged(
     tg: AppContext, db: Database, fake_telegram: FakeTelegram
 ) -> None:
-    needs_engine()
-
     answer = post(tg, load_fixture("telegram_callback_query"), tg.telegram_webhook_secret)
 
     assert answer.status_code == 200
@@ -120,7 +111,6 @@ def test_a_button_press_is_acknowledged(
 
 
 def test_database_down_answers_503_so_telegram_retries(tg: AppContext, tmp_path: Path) -> None:
-    needs_engine()
     down = AppContext(
         settings=tg.settings,
         db=Database(f"sqlite:///{tmp_path / 'missing-folder' / 'dash.db'}"),
