@@ -1,14 +1,15 @@
 """Inbound: signed webhooks through the real routes to a stored message and a queued reply.
 
-The app (dash.server.create_app, no background workers) runs under uvicorn in its own process
-on 127.0.0.1; a lean HTTP/1.1 client (bench/loadgen.py) posts Telegram updates and Twilio SMS,
-signed exactly as the providers sign them, from people of 200 enrolled teams ("we tried the checklist on nights": the
-message is stored, acknowledged and flagged for the coach). Two phases per database:
+The app (dash.server.create_app, no background workers) runs under uvicorn on 127.0.0.1, with
+one and then two worker processes (`dash serve --workers`); a lean HTTP/1.1 client
+(bench/loadgen.py) posts Telegram updates and Twilio SMS, signed exactly as the providers sign
+them, from people of 200 enrolled teams ("we tried the checklist on nights": the message is
+stored, acknowledged and flagged for the coach). Two phases per database and process count:
   throughput: N messages with 32 in flight, messages/s;
   latency: 50 messages/s for a few seconds, p50/p99.
 The reference is a bare Starlette endpoint on the same uvicorn settings (the framework's limit).
 
-Run: python bench/bench_inbound.py [--db sqlite|postgresql] [--count N]
+Run: python bench/bench_inbound.py [--db sqlite|postgresql] [--count N] [--workers 1 --workers 2]
 """
 
 from __future__ import annotations
@@ -142,7 +143,10 @@ async def latency(port: int, requests: list[bytes], rate: float, limit: float) -
     return result
 
 
-def run(kind: str, count: int = 2000, seconds: float = 6.0, workers: int = 1) -> list[Figure]:
+def run(
+    kind: str, count: int = 2000, seconds: float = 6.0, workers: tuple[int, ...] = (1, 2)
+) -> list[Figure]:
+    """Figures for each number of uvicorn processes in `workers` (bare endpoint alike)."""
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     env = {
@@ -166,15 +170,50 @@ def run(kind: str, count: int = 2000, seconds: float = 6.0, workers: int = 1) ->
             )
     load = Load(origin, pop.reporter_chat_ids, ctx.telegram_webhook_secret)
     figures: list[Figure] = []
-    results: dict[str, dict[str, Any]] = {}
     host = f"127.0.0.1:{port}"
-    for which in ("bare", "dash"):
-        burst = _requests(load, host, 0, count + 1)
-        steady = _requests(load, host, count + 1, int(50 * seconds) + 1)
-        with server_process(which, port, workers=workers):
-            rate = asyncio.run(throughput(port, burst, 120))
-            lat = asyncio.run(latency(port, steady, 50, seconds + 30))
-        results[which] = {"rate": rate, "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
+    posted = 0
+    for processes in workers:
+        label = f"{kind}, {processes} process{'es' if processes > 1 else ''}"
+        results: dict[str, dict[str, Any]] = {}
+        for which in ("bare", "dash"):
+            burst = _requests(load, host, 0, count + 1)
+            steady = _requests(load, host, count + 1, int(50 * seconds) + 1)
+            with server_process(which, port, workers=processes):
+                rate = asyncio.run(throughput(port, burst, 120))
+                lat = asyncio.run(latency(port, steady, 50, seconds + 30))
+            results[which] = {"rate": rate, "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
+        posted += len(burst) + len(steady)
+        d, b = results["dash"], results["bare"]
+        figures += [
+            Figure(
+                "inbound",
+                f"{label}: webhook messages stored and answered per second (32 in flight)",
+                d["rate"],
+                "msg/s",
+                b["rate"],
+                "bare Starlette endpoint",
+                ">= 300 msg/s",
+                d["rate"] >= 300,
+            ),
+            Figure(
+                "inbound",
+                f"{label}: p50 latency at 50 msg/s",
+                d["p50"] * 1000,
+                "ms",
+                b["p50"] * 1000,
+                "bare Starlette endpoint",
+            ),
+            Figure(
+                "inbound",
+                f"{label}: p99 latency at 50 msg/s",
+                d["p99"] * 1000,
+                "ms",
+                b["p99"] * 1000,
+                "bare Starlette endpoint",
+                "< 100 ms",
+                d["p99"] * 1000 < 100,
+            ),
+        ]
     with ctx.db.transaction() as s:
         stored = s.execute(
             select(func.count(Message.id)).where(Message.direction == "in")
@@ -182,49 +221,13 @@ def run(kind: str, count: int = 2000, seconds: float = 6.0, workers: int = 1) ->
         replies = s.execute(
             select(func.count(Message.id)).where(Message.direction == "out")
         ).scalar_one()
-    expected = count + 1 + int(50 * seconds) + 1
-    d, b = results["dash"], results["bare"]
-    figures.append(
-        Figure(
-            "inbound",
-            f"{kind}: webhook messages stored and answered per second (32 in flight)",
-            d["rate"],
-            "msg/s",
-            b["rate"],
-            "bare Starlette endpoint",
-            ">= 300 msg/s",
-            d["rate"] >= 300,
-        )
-    )
-    figures.append(
-        Figure(
-            "inbound",
-            f"{kind}: p50 latency at 50 msg/s",
-            d["p50"] * 1000,
-            "ms",
-            b["p50"] * 1000,
-            "bare Starlette endpoint",
-        )
-    )
-    figures.append(
-        Figure(
-            "inbound",
-            f"{kind}: p99 latency at 50 msg/s",
-            d["p99"] * 1000,
-            "ms",
-            b["p99"] * 1000,
-            "bare Starlette endpoint",
-            "< 100 ms",
-            d["p99"] * 1000 < 100,
-        )
-    )
     figures.append(
         Figure(
             "inbound",
             f"{kind}: inbound messages stored / sent (replies queued: {replies})",
             stored,
             "rows",
-            expected,
+            posted,
             "messages posted",
         )
     )
@@ -236,11 +239,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql"], action="append")
     parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn processes")
+    parser.add_argument(
+        "--workers", type=int, action="append", help="uvicorn processes (repeat; default 1 and 2)"
+    )
     args = parser.parse_args()
     print(f"load average {load_average()}")
     for kind in args.db or ["sqlite", "postgresql"]:
-        for figure in run(kind, args.count, workers=args.workers):
+        for figure in run(kind, args.count, workers=tuple(args.workers or (1, 2))):
             print(figure.line(), flush=True)
 
 
