@@ -5,6 +5,10 @@ a coach logs in through the real form and asks for each page repeatedly. The coh
 days ago, every team reported both measures most days, and each has a short thread. Reference:
 GET /healthz on the same server (framework, middleware and one database round trip).
 
+Load-independent figures, from the same population in process (Starlette's TestClient, no
+socket): SQL statements per page (StatementCounter) and CPU time per page (time.process_time,
+median), against the CPU time of GET /healthz measured the same way.
+
 Run: python bench/bench_dashboard.py [--db sqlite|postgresql] [--teams 200] [--repeat 20]
 """
 
@@ -17,6 +21,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,6 +31,7 @@ import httpx  # noqa: E402
 from bench import population  # noqa: E402
 from bench.common import (  # noqa: E402
     Figure,
+    StatementCounter,
     configure,
     database_url,
     free_port,
@@ -50,6 +56,40 @@ def _timed(client: httpx.Client, path: str, repeat: int) -> list[float]:
     return times
 
 
+def _log_in(client: Any) -> None:
+    page = client.get("/login")
+    match = CSRF.search(page.text)
+    assert match, "no CSRF field on /login"
+    answer = client.post(
+        "/login",
+        data={"email": "bench@example.org", "password": PASSWORD, "csrf": match.group(1)},
+    )
+    if answer.status_code != 303:
+        raise RuntimeError(f"log-in failed: {answer.status_code}")
+
+
+def _in_process(ctx: Any, paths: dict[str, str], repeat: int) -> dict[str, tuple[int, float]]:
+    """(SQL statements, median CPU ms) per page, served in this process by the same app."""
+    from starlette.testclient import TestClient
+
+    from dash.server import create_app
+
+    found = {}
+    with TestClient(create_app(ctx, background=False), follow_redirects=False) as client:
+        _log_in(client)
+        for name, path in paths.items():
+            client.get(path).raise_for_status()  # warm-up
+            with StatementCounter(ctx.db.engine) as counter:
+                client.get(path).raise_for_status()
+            cpu = []
+            for _ in range(repeat):
+                started = time.process_time()
+                client.get(path)
+                cpu.append(time.process_time() - started)
+            found[name] = (counter.count, statistics.median(cpu) * 1000)
+    return found
+
+
 def run(kind: str, teams: int = 200, repeat: int = 20) -> list[Figure]:
     from dash.actions.coaches import add_coach
     from dash.models import Cohort
@@ -67,22 +107,32 @@ def run(kind: str, teams: int = 200, repeat: int = 20) -> list[Figure]:
         cohort.coaches.append(coach)
     ctx.db.dispose()
     origin = f"http://127.0.0.1:{port}"
+    paths = {
+        "board": f"/cohorts/{pop.cohort_id}",
+        "team": f"/teams/{pop.team_ids[len(pop.team_ids) // 2]}",
+        "health": "/healthz",
+    }
     with server_process("dash", port), httpx.Client(base_url=origin, timeout=60) as client:
-        page = client.get("/login")
-        match = CSRF.search(page.text)
-        assert match, "no CSRF field on /login"
-        answer = client.post(
-            "/login",
-            data={"email": "bench@example.org", "password": PASSWORD, "csrf": match.group(1)},
-        )
-        if answer.status_code != 303:
-            raise RuntimeError(f"log-in failed: {answer.status_code}")
-        board = _timed(client, f"/cohorts/{pop.cohort_id}", repeat)
-        team = _timed(client, f"/teams/{pop.team_ids[len(pop.team_ids) // 2]}", repeat)
-        health = _timed(client, "/healthz", repeat)
+        _log_in(client)
+        board = _timed(client, paths["board"], repeat)
+        team = _timed(client, paths["team"], repeat)
+        health = _timed(client, paths["health"], repeat)
     ref = statistics.median(health) * 1000
     board_ms, team_ms = statistics.median(board) * 1000, statistics.median(team) * 1000
-    return [
+    cost = _in_process(ctx, paths, max(5, repeat // 2))
+    cpu_ref = cost["health"][1]
+    in_process = [
+        Figure(
+            "dashboard",
+            f"{kind}: {label}, in process: CPU per page ({cost[name][0]} SQL statements)",
+            cost[name][1],
+            "ms",
+            cpu_ref,
+            "GET /healthz, CPU in process",
+        )
+        for name, label in (("board", f"cohort board, {teams} teams"), ("team", "team page"))
+    ]
+    return [*in_process,
         Figure(
             "dashboard",
             f"{kind}: cohort board, {teams} teams x 14 days (median of {repeat}; "

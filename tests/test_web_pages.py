@@ -293,6 +293,12 @@ def test_the_board_shows_days_filters_and_sorts(world):
     board = client.get(f"/cohorts/{ids['mine']}").text
     assert board.index("3 South") < board.index("5 West")  # by name
     assert 'class="cell full"' in board and 'class="cell none"' in board
+    label = f"{first_day:%a} {first_day.day} {first_day:%b}"
+    west_row = board[board.index("5 West") :]
+    south_row = board[board.index("3 South") : board.index("5 West")]
+    n = len(west.cohort.measures)
+    assert f'title="{label}: {n} of {n} measures"><span class="sr-only">{label}: full' in west_row
+    assert f'title="{label}: 0 of {n} measures"><span class="sr-only">{label}: none' in south_row
     assert "75%" in board  # latest value of 5 West
     by_latest = client.get(f"/cohorts/{ids['mine']}?sort=latest").text
     assert by_latest.index("5 West") < by_latest.index("3 South")
@@ -467,4 +473,48 @@ def test_team_page_queries_do_not_grow_with_members_or_messages(world):
         say(ctx, "ana", f"hello {n}", n)
     page = client.get(f"/teams/{ids['west']}").text
     assert "Nurse 4" in page and "hello 4" in page
+    assert statements() == before
+
+
+def test_board_queries_do_not_grow_with_teams(world):
+    """The board reads each table once for the whole cohort, not once per team or day."""
+    from sqlalchemy import event
+
+    ctx, ids = world
+    client = coach_client(ctx)
+    seen: list[str] = []
+
+    def count(*args) -> None:
+        seen.append(args[2])
+
+    def statements() -> int:
+        seen.clear()
+        event.listen(ctx.db.engine, "before_cursor_execute", count)
+        try:
+            assert client.get(f"/cohorts/{ids['mine']}").status_code == 200
+        finally:
+            event.remove(ctx.db.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    before = statements()
+    with ctx.db.transaction() as s:
+        cohort = s.get(Team, ids["west"]).cohort
+        for n in range(4):
+            team = w.team(s, cohort, f"Ward {n}", members=[w.nurse(s, f"Nurse {n}", f"w{n}")])
+            for measure in cohort.measures:
+                s.add(
+                    MeasureValue(
+                        team_id=team.id,
+                        measure_id=measure.id,
+                        day=cohort.start_date,
+                        numerator=n,
+                        denominator=4,
+                        channel="console",
+                    )
+                )
+            s.add(PdsaCycle(team_id=team.id, number=1, state="planned", change_text="card"))
+    for n in range(4):
+        say(ctx, f"w{n}", "hello", n)
+    board = client.get(f"/cohorts/{ids['mine']}").text
+    assert all(f"Ward {n}" in board for n in range(4))
     assert statements() == before
