@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from dash.metrics import cohort_figures, team_figures
+from dash.metrics import cohort_figures, team_figures, teams_figures
 from dash.models import Aim, Cohort, MeasureValue, Message, PdsaCycle, Team
 from tests.test_agenda import make_cohort, make_team
 
@@ -235,9 +236,16 @@ def test_cohort_figures_equal_team_figures_team_by_team(db) -> None:
                 "Shift",
                 "Trend",
             ]
+            light = teams_figures(
+                s, cohort, [s.get(Team, f.team_id) for f in board], today, primary_signal_only=True
+            )
             for figures in board:
                 team = s.get(Team, figures.team_id)
                 assert figures == team_figures(s, team, today), (team.name, today)
+                # The board's variant: the same, but only the primary measure's signal is known.
+                first, *others = figures.measures
+                unknown = [replace(m, signal=None, signal_kind=None) for m in others]
+                assert light[team.id] == replace(figures, measures=[first, *unknown])
         seen = {f.team_name: f for f in cohort_figures(s, cohort, START + timedelta(days=7))}
         # The comparison covers what differs between the teams, not only empty figures.
         assert seen["Busy"].waiting_messages == 2 and seen["Busy"].goal == 0.8

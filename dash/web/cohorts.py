@@ -97,7 +97,7 @@ def build_rows(
     if not teams:
         return []
     in_cohort = select(Team.id).where(Team.cohort_id == cohort.id)
-    figures = teams_figures(db, cohort, teams, today)
+    figures = teams_figures(db, cohort, teams, today, primary_signal_only=True)
     counts: dict[tuple[int, date], int] = {
         (team_id, day): count
         for team_id, day, count in db.execute(
