@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from bench import population
+from bench import bench_growth, population
 from dash.actions.people import person_for
 from dash.context import AppContext
 from dash.db import Database
@@ -203,3 +203,20 @@ def test_cohort_board_reads_one_cohort_not_the_whole_tables(
 def test_every_tick_reads_agenda_rows_by_index(db: Database, pop: population.Population) -> None:
     seen = run(db, lambda s: sync_agendas(s, population.PROMPT_AT, DispatchReport()))
     assert_no_seq_scan(db, seen, "agenda")
+
+
+def test_a_ticks_digest_sync_reads_only_its_cohorts_digest_rows(db: Database) -> None:
+    # Each tick looks up every live cohort's digest rows (no team). Through the team index
+    # (team_id IS NULL) that read every cohort's digest rows, once per cohort: 5 million rows
+    # a tick at 10,000 teams in 400 cohorts (bench/explain_queries.py).
+    for n in range(4):
+        pop = population.build(
+            db, 50, compile_agendas=False, tag=f"c{n}", chat_base=population.REPORTER_BASE + 50 * n
+        )
+        bench_growth.add_agenda(db, pop, population.PROMPT_AT)
+    with db.transaction() as s:  # the digest rows, as the first tick writes them
+        sync_agendas(s, population.PROMPT_AT, DispatchReport())
+    seen = run(db, lambda s: sync_agendas(s, population.PROMPT_AT, DispatchReport()))
+    digests = [(st, p) for st, p in seen if "team_id IS NULL" in st and "FROM agenda" in st]
+    assert digests, "the tick sent no digest lookup"
+    assert_uses(db, digests, "agenda", "ix_agenda_cohort_wide")
