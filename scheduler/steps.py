@@ -11,6 +11,7 @@ reported all finish silently with a note.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -18,7 +19,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dash.actions.outbound import address_for, queue_message, team_people
+from dash.actions.outbound import (
+    Draft,
+    Recipient,
+    address_for,
+    queue_many,
+    queue_message,
+    team_people,
+    team_recipients,
+)
 from dash.actions.pdsa import ask_followup
 from dash.context import AppContext
 from dash.curriculum import Curriculum, load_curriculum
@@ -45,15 +54,9 @@ from dash.texts import language_of, render
 
 #: Rows of these kinds need the data of the day they are about.
 DATA_KINDS = ("daily_prompt", "nudge")
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """Who a step's message goes to: a person, or the team's Telegram group (person None)."""
-
-    person: Person | None
-    name: str
-    lang: str
+#: Kinds `run_batch` renders set-wise: thousands fall due at one instant, and their renderer
+#: does not branch on whether a message was queued.
+BATCHED_KINDS = ("daily_prompt",)
 
 
 @dataclass
@@ -78,6 +81,23 @@ class StepRun:
     curriculum: Curriculum
     team: Team | None
     outcome: StepOutcome = field(default_factory=StepOutcome)
+    # Preloaded by run_batch for a whole batch; None: read from the database when needed.
+    members: set[int] | None = None
+    preloaded_reporters: list[Person] | None = None
+    values: set[tuple[int, int, date]] | None = None
+    #: When set, `send` collects drafts here for run_batch to queue together.
+    drafts: list[Draft] | None = None
+    #: Texts rendered once per batch and reused: the same date label, title and measure
+    #: wording go to thousands of teams (rendering was most of a batched prompt's cost).
+    memo: dict[tuple[Any, ...], Any] | None = None
+
+    def remember(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """`make()`, computed once per batch for `key` (every time outside a batch)."""
+        if self.memo is None:
+            return make()
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
 
     # -- recipients ----------------------------------------------------------------------------
 
@@ -90,32 +110,23 @@ class StepRun:
         """The group chat (when the team has one) and each person not reached through it."""
         team = self.team
         assert team is not None
-        found: list[Recipient] = []
-        has_group = group and team.telegram_group_chat_id is not None
-        if has_group:
-            found.append(Recipient(None, team.name, self.team_language()))
-        members = set(
-            self.session.execute(
-                select(Membership.person_id).where(Membership.team_id == team.id)
-            ).scalars()
+        members = self.members
+        if members is None:
+            members = set(
+                self.session.execute(
+                    select(Membership.person_id).where(Membership.team_id == team.id)
+                ).scalars()
+            )
+        return team_recipients(
+            team, people, group_lang=self.team_language, members=members, group=group
         )
-        seen: set[int] = set()
-        for person in people:
-            if person.id in seen or person.opted_out:
-                continue
-            seen.add(person.id)
-            target = address_for(person)
-            if target is None:
-                continue
-            if has_group and target[0] == Channel.TELEGRAM.value and person.id in members:
-                continue  # they read the group
-            found.append(Recipient(person, person.name or team.name, language_of(person.language)))
-        return found
 
     def reporters(self) -> list[Person]:
         """The team's data reporters, else its key contact."""
         team = self.team
         assert team is not None
+        if self.preloaded_reporters is not None:
+            return self.preloaded_reporters
         people = team_people(self.session, team, (Role.DATA_REPORTER.value,))
         if people:
             return people
@@ -137,7 +148,10 @@ class StepRun:
             "unit_name": team.unit.name,
             "recipient_name": recipient.name,
             "coach_name": self.coach_name(),
-            "topic_title": self.curriculum.title.render(recipient.lang),
+            "topic_title": self.remember(
+                ("topic_title", self.curriculum.topic, recipient.lang),
+                lambda: self.curriculum.title.render(recipient.lang),
+            ),
         }
 
     def send(
@@ -148,60 +162,91 @@ class StepRun:
         *,
         payload: dict[str, Any] | None = None,
     ) -> bool:
-        """Render `kind` for `recipient` and queue it (BULK, deduplicated per row and person)."""
+        """Render `kind` for `recipient` and queue it (BULK, deduplicated per row and person).
+
+        In a batch (`drafts` set) the message is only collected and True returned; run_batch
+        queues and counts it, so only renderers that ignore the result are batched."""
         text = self.curriculum.render_message(kind, recipient.lang, **context)  # type: ignore[arg-type]
         extra = dict(payload or {})
-        team = self.team
-        if recipient.person is None:
-            assert team is not None and team.telegram_group_chat_id is not None
-            message = queue_message(
-                self.session,
-                channel=Channel.TELEGRAM.value,
-                address=str(team.telegram_group_chat_id),
-                text=text,
-                team=team,
-                priority=Priority.BULK,
-                kind=kind,
-                dedupe_key=f"agenda:{self.row.id}:group:{kind}",
-                payload=extra,
-            )
+        person = recipient.person
+        if person is None:
+            who = "group"
         else:
-            person = recipient.person
-            target = address_for(person)
-            if target is None:
-                return False
+            who = f"p{person.id}"
             template = self.curriculum.whatsapp_templates.get(kind)  # type: ignore[call-overload]
-            if target[0] == Channel.WHATSAPP.value and template is not None:
+            if recipient.channel == Channel.WHATSAPP.value and template is not None:
                 extra["template"] = {
                     "content_sid": template.sid_for(recipient.lang),
                     "variables": template.content_variables(context),
                 }
-            message = queue_message(
-                self.session,
-                channel=target[0],
-                address=target[1],
-                text=text,
-                person=person,
-                team=team,
-                priority=Priority.BULK,
-                kind=kind,
-                dedupe_key=f"agenda:{self.row.id}:p{person.id}:{kind}",
-                payload=extra,
-            )
-        if message is None:
+        draft = Draft(
+            channel=recipient.channel,
+            address=recipient.address,
+            text=text,
+            person=person,
+            team_id=self.team.id if self.team is not None else None,
+            priority=Priority.BULK,
+            kind=kind,
+            dedupe_key=f"agenda:{self.row.id}:{who}:{kind}",
+            payload=extra,
+        )
+        if self.drafts is not None:
+            self.drafts.append(draft)
+            return True
+        if not queue_many(self.session, [draft])[0]:
             return False
         self.outcome.queued += 1
         self.outcome.kinds.append(kind)
         return True
 
     def date_label(self, day: date, lang: str) -> str:
-        return render("agenda_date_label", lang, day=day)
+        return str(
+            self.remember(
+                ("date_label", day, lang), lambda: render("agenda_date_label", lang, day=day)
+            )
+        )
+
+    def measure_texts(self, key: str, lang: str, date_label: str, team_name: str) -> dict[str, str]:
+        """A measure's rendered name and definitions, and its daily question (`measure_prompt`)
+        as `MeasureDefinition.render_prompt` renders it.
+
+        In a batch each is rendered once per language and day, and once per team only when
+        its text uses the team's name (the question usually does, the definitions do not)."""
+        definition = self.curriculum.measure(key)
+
+        def uses_team(name: str, text: Any) -> bool:
+            return bool(
+                self.remember(
+                    ("uses_team_name", self.curriculum.topic, key, name),
+                    lambda: "team_name" in text.variables(),
+                )
+            )
+
+        base = ("measure", self.curriculum.topic, key, lang)
+        texts = (definition.name, definition.numerator, definition.denominator)
+        team_key = team_name if any(uses_team(str(i), t) for i, t in enumerate(texts)) else None
+        rendered: dict[str, str] = dict(
+            self.remember(
+                (*base, "definitions", team_key),
+                lambda: definition.as_context(lang, team_name=team_name),
+            )
+        )
+        prompt_key = team_name if team_key or uses_team("prompt", definition.prompt) else None
+        rendered["measure_prompt"] = self.remember(
+            (*base, "prompt", date_label, prompt_key),
+            lambda: definition.prompt.render(
+                lang, date_label=date_label, team_name=team_name, **rendered
+            ),
+        )
+        return rendered
 
     def measures(self) -> list[Measure]:
         return list(self.cohort.measures)  # ordered by position; loaded once per batch
 
     def has_value(self, measure: Measure, day: date) -> bool:
         assert self.team is not None
+        if self.values is not None:
+            return (self.team.id, measure.id, day) in self.values
         return (
             self.session.execute(
                 select(MeasureValue.id).where(
@@ -244,17 +289,15 @@ def _daily_prompt(run: StepRun) -> None:
     if run.has_value(measure, day):
         run.outcome.note = "data already in; no prompt needed"
         return
-    definition = run.curriculum.measure(key)
     team = run.team
     assert team is not None
     for recipient in run.recipients(run.reporters()):
         context = run.base_context(recipient)
         label = run.date_label(day, recipient.lang)
-        context.update(definition.as_context(recipient.lang, team_name=team.name))
+        texts = run.measure_texts(key, recipient.lang, label, team.name)
+        context.update(texts)
         context["date_label"] = label
-        context["measure_prompt"] = definition.render_prompt(
-            recipient.lang, date_label=label, team_name=team.name
-        )
+        context["measure_prompt"] = texts["measure_prompt"]
         # The engine reads this to know which measure and day an "N/D" answer is for.
         run.send(
             recipient,
@@ -554,3 +597,88 @@ def run_step(session: Session, ctx: AppContext, row: AgendaItem, now: datetime) 
     if run.outcome.note is None and run.outcome.queued == 0:
         run.outcome.note = "nobody reachable to send to"
     return run.outcome
+
+
+def _batch_people(
+    session: Session, team_ids: set[int]
+) -> tuple[dict[int, set[int]], dict[int, list[Person]], list[Person]]:
+    """Every membership of `team_ids` in one query: (member ids by team, data reporters who
+    did not opt out by team, in id order, every person loaded so the caller can hold them)."""
+    members: dict[int, set[int]] = {t: set() for t in team_ids}
+    reporters: dict[int, list[Person]] = {t: [] for t in team_ids}
+    loaded: list[Person] = []
+    for team_id, role, person in session.execute(
+        select(Membership.team_id, Membership.role, Person)
+        .join(Person, Membership.person_id == Person.id)
+        .where(Membership.team_id.in_(team_ids))
+        .order_by(Person.id)
+    ):
+        loaded.append(person)
+        members[team_id].add(person.id)
+        chosen = reporters[team_id]
+        if role == Role.DATA_REPORTER.value and not person.opted_out and person not in chosen:
+            chosen.append(person)
+    return members, reporters, loaded
+
+
+def run_batch(
+    session: Session, ctx: AppContext, rows: list[AgendaItem], now: datetime
+) -> dict[int, StepOutcome]:
+    """Render and queue many due rows of BATCHED_KINDS together, in the caller's transaction.
+
+    Why: 5,000 teams share a prompt time, and row by row each prompt cost ten statements.
+    Here the batch's memberships, reporters and existing values are read in one query each,
+    each row is rendered exactly as `run_step` renders it (same StepRun, same dedupe keys),
+    and all messages are queued by one `queue_many`. Returns each row's outcome by row id.
+    """
+    team_ids = {r.team_id for r in rows if r.team_id is not None}
+    members, reporters, _loaded = _batch_people(session, team_ids)  # held: identity map is weak
+    days = {date.fromisoformat(r.payload["day"]) for r in rows if "day" in r.payload}
+    values: set[tuple[int, int, date]] = set()
+    if team_ids and days:
+        values = {
+            (team_id, measure_id, day)
+            for team_id, measure_id, day in session.execute(
+                select(MeasureValue.team_id, MeasureValue.measure_id, MeasureValue.day).where(
+                    MeasureValue.team_id.in_(team_ids),
+                    MeasureValue.day.in_(days),
+                    MeasureValue.is_current.is_(True),
+                )
+            )
+        }
+    runs: list[StepRun] = []
+    memo: dict[tuple[Any, ...], Any] = {}
+    for row in rows:
+        if row.kind not in BATCHED_KINDS:
+            raise ValueError(f"step kind {row.kind!r} is not rendered in batches")
+        cohort = session.get(Cohort, row.cohort_id)
+        assert cohort is not None
+        team = session.get(Team, row.team_id) if row.team_id is not None else None
+        run = StepRun(
+            session=session,
+            ctx=ctx,
+            row=row,
+            now=now,
+            cohort=cohort,
+            curriculum=load_curriculum(cohort.topic),
+            team=team,
+            members=members.get(row.team_id) if row.team_id is not None else None,
+            preloaded_reporters=(reporters.get(row.team_id) or None)
+            if row.team_id is not None
+            else None,
+            values=values,
+            drafts=[],
+            memo=memo,
+        )
+        RENDERERS[row.kind](run)
+        runs.append(run)
+    drafts = [d for run in runs for d in run.drafts or []]
+    queued = iter(queue_many(session, drafts))
+    for run in runs:
+        for draft in run.drafts or []:
+            if next(queued):
+                run.outcome.queued += 1
+                run.outcome.kinds.append(draft.kind)
+        if run.outcome.note is None and run.outcome.queued == 0:
+            run.outcome.note = "nobody reachable to send to"
+    return {run.row.id: run.outcome for run in runs}

@@ -16,6 +16,10 @@ Rules applied to each claimed row, in this order:
    end, keeping its original deadline; if that deadline falls inside the quiet hours it is
    skipped instead.
 4. Otherwise the step runs (scheduler.steps) and the row is done.
+
+Rows of scheduler.steps.BATCHED_KINDS (daily prompts: thousands fall due at one instant) that
+pass rules 1-3 run together first, with a fixed number of statements per batch
+(steps.run_batch); if that batch raises, its rows run one by one, each in its own savepoint.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from scheduler.agenda import (
     sync_team,
     teams_needing_sync,
 )
-from scheduler.steps import run_step
+from scheduler.steps import BATCHED_KINDS, StepOutcome, run_batch, run_step
 
 log = logging.getLogger("scheduler.tick")
 
@@ -156,6 +160,15 @@ def process_row(
     session: Session, ctx: AppContext, row: AgendaItem, now: datetime, report: DispatchReport
 ) -> None:
     """Apply the rules of the module docstring to one claimed row."""
+    if ready_to_run(session, ctx, row, now, report):
+        run_one(session, ctx, row, now, report)
+
+
+def ready_to_run(
+    session: Session, ctx: AppContext, row: AgendaItem, now: datetime, report: DispatchReport
+) -> bool:
+    """Rules 1-3 of the module docstring: False when the row was skipped, cancelled or put
+    back to wait for quiet hours (already recorded), True when its step should run now."""
     deadline = row.due_at + timedelta(minutes=row.grace_minutes)
     if now > deadline:
         late = int((now - row.due_at).total_seconds() // 60)
@@ -166,11 +179,11 @@ def process_row(
             f"stale: {late} min late, grace {row.grace_minutes} min; not sent late",
         )
         report.skipped += 1
-        return
+        return False
     team = session.get(Team, row.team_id) if row.team_id is not None else None
     if team is not None and team.state != TeamState.ENROLLED.value:
         _finish(row, AgendaState.CANCELLED.value, now, f"team is {team.state}")
-        return
+        return False
     cohort = session.get(Cohort, row.cohort_id)
     assert cohort is not None
     start, end = quiet_hours(team, load_curriculum(cohort.topic), ctx.settings)
@@ -184,7 +197,7 @@ def process_row(
                 f"quiet hours {start:%H:%M}-{end:%H:%M} last past its grace period",
             )
             report.skipped += 1
-            return
+            return False
         row.state = AgendaState.PENDING.value
         row.grace_minutes = max(0, int((deadline - resume).total_seconds() // 60))
         row.due_at = resume
@@ -192,7 +205,14 @@ def process_row(
         row.claimed_at = None
         row.note = f"waits for quiet hours to end at {to_local(resume, cohort.timezone):%H:%M}"
         report.deferred += 1
-        return
+        return False
+    return True
+
+
+def run_one(
+    session: Session, ctx: AppContext, row: AgendaItem, now: datetime, report: DispatchReport
+) -> None:
+    """Run one ready row's step in a savepoint; a step that raises skips only its own row."""
     try:
         with session.begin_nested():
             outcome = run_step(session, ctx, row, now)
@@ -202,6 +222,29 @@ def process_row(
         report.failed += 1
         report.skipped += 1
         return
+    _record(row, outcome, now, report)
+
+
+def run_together(
+    session: Session, ctx: AppContext, rows: list[AgendaItem], now: datetime, report: DispatchReport
+) -> None:
+    """Run ready rows of BATCHED_KINDS as one batch (scheduler.steps.run_batch) in a savepoint;
+    if the batch raises, run each row alone so one bad row never holds up the others."""
+    if not rows:
+        return
+    try:
+        with session.begin_nested():
+            outcomes = run_batch(session, ctx, rows, now)
+    except Exception:
+        log.exception("a batch of %d agenda rows failed; running them one by one", len(rows))
+        for row in rows:
+            run_one(session, ctx, row, now, report)
+        return
+    for row in rows:
+        _record(row, outcomes[row.id], now, report)
+
+
+def _record(row: AgendaItem, outcome: StepOutcome, now: datetime, report: DispatchReport) -> None:
     _finish(row, AgendaState.DONE.value, now, outcome.note)
     report.done += 1
     report.sent += outcome.queued
@@ -244,15 +287,23 @@ def dispatch(ctx: AppContext, now: datetime, *, worker: str | None = None) -> Di
             break
         with ctx.db.transaction() as session:
             held = _load_batch(session, ids)  # noqa: F841 - keeps the batch in the identity map
-            for row_id in ids:
-                row = session.get(AgendaItem, row_id)
-                if (
-                    row is None
-                    or row.state != AgendaState.CLAIMED.value
-                    or row.claimed_by != worker
-                ):
-                    continue  # another ticker reclaimed it meanwhile
-                process_row(session, ctx, row, now, report)
+            mine = [
+                row
+                for row in (session.get(AgendaItem, row_id) for row_id in ids)
+                if row is not None
+                and row.state == AgendaState.CLAIMED.value
+                and row.claimed_by == worker  # else another ticker reclaimed it meanwhile
+            ]
+            # Batched kinds first (a nudge in the same batch then sees its prompt done).
+            together = [
+                row
+                for row in mine
+                if row.kind in BATCHED_KINDS and ready_to_run(session, ctx, row, now, report)
+            ]
+            run_together(session, ctx, together, now, report)
+            for row in mine:
+                if row.kind not in BATCHED_KINDS:
+                    process_row(session, ctx, row, now, report)
         if len(ids) < BATCH_SIZE:
             break
     if report.claimed or report.compiled:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from dash.models import (
@@ -163,6 +164,63 @@ def group_language(session: Session, team: Team) -> str:
     return max(sorted(counts), key=lambda k: counts[k]) if counts else "en"
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """One reader of a team message: a person, or the team's Telegram group (person None)."""
+
+    person: Person | None
+    channel: str
+    address: str
+    lang: str
+    name: str
+
+
+def team_recipients(
+    team: Team,
+    people: list[Person],
+    *,
+    group_lang: str | Callable[[], str],
+    members: set[int] | None = None,
+    group: bool = True,
+) -> list[Recipient]:
+    """The team's Telegram group (when it has one and `group`) and each of `people` who is not
+    reached through it, each once; opted-out and unreachable people are left out.
+
+    Shared by `queue_to_team` and the scheduler's steps so both pick recipients the same way.
+    A person reads the group instead when their channel is Telegram and they are a member
+    (`members`: the team's person ids; None means everyone in `people` is one).
+    `group_lang` is the group's language, or a function computing it only when needed.
+    """
+    from dash.texts import language_of
+
+    found: list[Recipient] = []
+    has_group = group and team.telegram_group_chat_id is not None
+    if has_group:
+        lang = group_lang if isinstance(group_lang, str) else group_lang()
+        found.append(
+            Recipient(
+                None, Channel.TELEGRAM.value, str(team.telegram_group_chat_id), lang, team.name
+            )
+        )
+    seen: set[int] = set()
+    for person in people:
+        if person.id in seen or person.opted_out:
+            continue
+        seen.add(person.id)
+        target = address_for(person)
+        if target is None:
+            continue
+        is_member = members is None or person.id in members
+        if has_group and target[0] == Channel.TELEGRAM.value and is_member:
+            continue  # they read the group
+        found.append(
+            Recipient(
+                person, target[0], target[1], language_of(person.language), person.name or team.name
+            )
+        )
+    return found
+
+
 def queue_to_team(
     session: Session,
     team: Team,
@@ -177,44 +235,149 @@ def queue_to_team(
     `text` is the same text for everyone, or a function of (person, language) rendering it
     per reader (person None for the group, which reads its members' majority language).
     `dedupe_key`, when given, is suffixed per recipient so each gets it at most once."""
-    from dash.texts import language_of
-
-    def text_for(person: Person | None, lang: str) -> str:
-        return text if isinstance(text, str) else text(person, lang)
-
     base_key = kwargs.pop("dedupe_key", None)
     sent: list[Message] = []
-    if team.telegram_group_chat_id is not None:
+    recipients = team_recipients(
+        team,
+        team_people(session, team, roles),
+        group_lang=lambda: group_language(session, team),
+    )
+    for recipient in recipients:
+        person = recipient.person
+        suffix = "group" if person is None else f"p{person.id}"
         msg = queue_message(
             session,
-            channel=Channel.TELEGRAM.value,
-            address=str(team.telegram_group_chat_id),
-            text=text_for(None, group_language(session, team)),
-            team=team,
-            dedupe_key=f"{base_key}:group" if base_key else None,
-            **kwargs,
-        )
-        if msg is not None:
-            sent.append(msg)
-    for person in team_people(session, team, roles):
-        target = address_for(person)
-        if target is None:
-            continue
-        if target[0] == Channel.TELEGRAM.value and team.telegram_group_chat_id is not None:
-            continue  # they read the group
-        msg = queue_message(
-            session,
-            channel=target[0],
-            address=target[1],
-            text=text_for(person, language_of(person.language)),
+            channel=recipient.channel,
+            address=recipient.address,
+            text=text if isinstance(text, str) else text(person, recipient.lang),
             person=person,
             team=team,
-            dedupe_key=f"{base_key}:p{person.id}" if base_key else None,
+            dedupe_key=f"{base_key}:{suffix}" if base_key else None,
             **kwargs,
         )
         if msg is not None:
             sent.append(msg)
     return sent
+
+
+def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert message rows in one statement; their ids in the same order.
+
+    SQLite cannot promise the order of a multi-row RETURNING, so SQLAlchemy would send one
+    INSERT per row; there the transaction holds the only write lock (BEGIN IMMEDIATE, see
+    dash.db), so the next ids are known and given explicitly."""
+    if session.get_bind().dialect.name == "sqlite":
+        last = session.execute(select(func.coalesce(func.max(Message.id), 0))).scalar_one()
+        ids = list(range(int(last) + 1, int(last) + 1 + len(rows)))
+        session.execute(insert(Message), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
+        return ids
+    result = session.execute(
+        insert(Message).returning(Message.id, sort_by_parameter_order=True), rows
+    )
+    return [int(i) for i in result.scalars()]
+
+
+@dataclass
+class Draft:
+    """One outbound message to queue with `queue_many` (the fields of `queue_message`)."""
+
+    channel: str
+    address: str
+    text: str
+    person: Person | None = None
+    team_id: int | None = None
+    priority: int = Priority.REPLY
+    kind: str = "reply"
+    dedupe_key: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def queue_many(session: Session, drafts: list[Draft]) -> list[bool]:
+    """Queue many messages with a fixed number of statements, in the caller's transaction.
+
+    Same rules as `queue_message`, applied set-wise (why: a tick queues thousands of prompts
+    at one instant and one round trip per check per message dominated): opted-out people and
+    dedupe keys already queued (or repeated within `drafts`) are left out; identical text to
+    one address past the hourly cap is kept but held, counting the drafts queued before it.
+    Returns, per draft, whether it was queued.
+    """
+    keys = [d.dedupe_key for d in drafts if d.dedupe_key is not None]
+    taken: set[str] = set()
+    if keys:
+        taken = set(
+            session.execute(
+                select(OutboxItem.dedupe_key).where(OutboxItem.dedupe_key.in_(keys))
+            ).scalars()
+        )
+    chosen: list[Draft] = []
+    result: list[bool] = []
+    for draft in drafts:
+        ok = not (draft.person is not None and draft.person.opted_out)
+        if ok and draft.dedupe_key is not None:
+            ok = draft.dedupe_key not in taken
+            taken.add(draft.dedupe_key)
+        result.append(ok)
+        if ok:
+            chosen.append(draft)
+    if not chosen:
+        return result
+    settings = get_settings()
+    now = utcnow()
+    recent: dict[tuple[str, str, str], int] = {}
+    for channel, address, text, count in session.execute(
+        select(Message.channel, Message.address, Message.text, func.count(Message.id))
+        .where(
+            Message.direction == "out",
+            Message.channel.in_({d.channel for d in chosen}),
+            Message.address.in_({d.address for d in chosen}),
+            Message.text.in_({d.text for d in chosen}),
+            Message.created_at >= now - timedelta(hours=1),
+        )
+        .group_by(Message.channel, Message.address, Message.text)
+    ):
+        recent[(channel, address, text)] = int(count)
+    held: list[bool] = []
+    for draft in chosen:
+        same = (draft.channel, draft.address, draft.text)
+        held.append(recent.get(same, 0) >= settings.identical_outbound_cap)
+        recent[same] = recent.get(same, 0) + 1
+    messages = [
+        {
+            "team_id": d.team_id,
+            "person_id": d.person.id if d.person else None,
+            "direction": "out",
+            "channel": d.channel,
+            "address": d.address,
+            "text": d.text,
+            "kind": d.kind,
+            "status": MessageStatus.HELD.value if h else MessageStatus.QUEUED.value,
+            "media": d.payload.get("media"),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for d, h in zip(chosen, held, strict=True)
+    ]
+    message_ids = _insert_messages(session, messages)
+    session.execute(
+        insert(OutboxItem),
+        [
+            {
+                "message_id": message_id,
+                "channel": d.channel,
+                "address": d.address,
+                "person_id": d.person.id if d.person else None,
+                "team_id": d.team_id,
+                "priority": d.priority,
+                "state": OutboxState.HELD.value if h else OutboxState.QUEUED.value,
+                "dedupe_key": d.dedupe_key,
+                "payload": d.payload,
+                "next_attempt_at": now,
+                "last_error": "identical message cap reached" if h else None,
+            }
+            for message_id, d, h in zip(message_ids, chosen, held, strict=True)
+        ],
+    )
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,4 +645,3 @@ def record_delivery_status(
         message.error_code = error_code
         message.error_detail = error_detail or message.error_detail
     return message
-

@@ -1,0 +1,60 @@
+"""queue_many: the set-wise queue behind the scheduler's fan-out keeps queue_message's rules."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from dash.actions.outbound import Draft, queue_many, queue_message
+from dash.models import Message, OutboxItem, Person
+from dash.settings import get_settings
+from dash.timeutil import utcnow
+
+
+def _person(s, name: str, **kwargs) -> Person:
+    person = Person(name=name, console_address=f"console:{name.lower()}", **kwargs)
+    s.add(person)
+    s.flush()
+    return person
+
+
+def test_queue_many_queues_each_once_in_order_and_leaves_out_stopped_people(db) -> None:
+    with db.transaction() as s:
+        ana, bo = _person(s, "Ana"), _person(s, "Bo", opted_out_at=utcnow())
+        drafts = [
+            Draft("console", "console:ana", "First", person=ana, dedupe_key="k:1"),
+            Draft("console", "console:bo", "Never", person=bo, dedupe_key="k:2"),
+            Draft("console", "console:ana", "Second", person=ana, dedupe_key="k:3"),
+            Draft("console", "console:ana", "Repeat", person=ana, dedupe_key="k:1"),
+        ]
+        assert queue_many(s, drafts) == [True, False, True, False]
+    with db.transaction() as s:
+        # A second run (a reclaimed agenda row) queues nothing again.
+        assert queue_many(s, [Draft("console", "console:ana", "First", dedupe_key="k:1")]) == [
+            False
+        ]
+        rows = list(s.execute(select(OutboxItem).order_by(OutboxItem.id)).scalars())
+        assert [(o.dedupe_key, o.message.text, o.state) for o in rows] == [
+            ("k:1", "First", "queued"),
+            ("k:3", "Second", "queued"),
+        ]
+        assert all(o.message.person_id == o.person_id for o in rows)
+
+
+def test_queue_many_holds_identical_text_past_the_hourly_cap(db) -> None:
+    cap = get_settings().identical_outbound_cap
+    with db.transaction() as s:
+        queue_message(s, channel="console", address="console:loop", text="Same")
+        drafts = [Draft("console", "console:loop", "Same") for _ in range(cap)]
+        drafts.append(Draft("console", "console:other", "Same"))
+        assert all(queue_many(s, drafts))
+    with db.transaction() as s:
+        looped = list(
+            s.execute(
+                select(Message).where(Message.address == "console:loop").order_by(Message.id)
+            ).scalars()
+        )
+        assert [m.status for m in looped] == ["queued"] * cap + ["held"]
+        other = s.execute(select(Message).where(Message.address == "console:other")).scalar_one()
+        assert other.status == "queued"
+        held = s.execute(select(OutboxItem).where(OutboxItem.state == "held")).scalar_one()
+        assert held.last_error == "identical message cap reached"
