@@ -297,7 +297,8 @@ def run(teams: int = 10_000, big: int = 1_000, show_all: bool = False) -> list[F
                 "explain",
                 f"{name}: {len(mine)} statements, slowest {max(p.ms for p in mine):.2f} ms, "
                 f"{sum(p.rows_read for p in mine):,} rows read, "
-                f"{len(flagged)} seq scans of a big table",
+                f"{len(flagged)} seq scans of a big table; indexes: "
+                f"{', '.join(sorted({i for p in mine for i in p.indexes})) or 'none'}",
                 sum(p.ms for p in mine),
                 "ms",
             )
