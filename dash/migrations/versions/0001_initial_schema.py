@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 06:51:36.401044
+Create Date: 2026-11-27 09:07:54.952336
 """
 from collections.abc import Sequence
 
@@ -192,6 +192,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('agenda', schema=None) as batch_op:
         batch_op.create_index('ix_agenda_cohort', ['cohort_id'], unique=False)
+        batch_op.create_index('ix_agenda_cohort_wide', ['cohort_id', 'kind'], unique=False, sqlite_where=sa.text('team_id IS NULL'), postgresql_where=sa.text('team_id IS NULL'))
         batch_op.create_index('ix_agenda_due', ['state', 'due_at'], unique=False)
 
     op.create_table('aims',
@@ -487,6 +488,7 @@ def downgrade() -> None:
     op.drop_table('aims')
     with op.batch_alter_table('agenda', schema=None) as batch_op:
         batch_op.drop_index('ix_agenda_due')
+        batch_op.drop_index('ix_agenda_cohort_wide', sqlite_where=sa.text('team_id IS NULL'), postgresql_where=sa.text('team_id IS NULL'))
         batch_op.drop_index('ix_agenda_cohort')
 
     op.drop_table('agenda')
