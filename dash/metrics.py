@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import functools
 import statistics
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -96,6 +97,9 @@ class TeamFigures:
     pdsa_to_review: int
     waiting_messages: int
     measures: list[MeasureFigures]
+    #: How many of the cohort's measures have a current value, per day that has any (the
+    #: board's day cells).
+    reported_per_day: dict[date, int] = field(default_factory=dict)
 
     @property
     def completeness(self) -> float | None:
@@ -250,11 +254,14 @@ def _figures(
 ) -> TeamFigures:
     """The figures of one team from its loaded rows: the one computation both loaders share."""
     current = [v for v in values if v.is_current]
-    by_measure_day = {(v.measure_id, v.day): v for v in current}
     measure_ids = frame.measure_ids
+    wanted = set(measure_ids)
+    # One current value per (measure, day) (a partial unique index), so this counts measures.
+    per_day = Counter(v.day for v in current if v.measure_id in wanted)
+    n_measures = len(measure_ids)
 
     def complete(day: date) -> bool:
-        return bool(measure_ids) and all((m, day) in by_measure_day for m in measure_ids)
+        return n_measures > 0 and per_day.get(day, 0) == n_measures
 
     asked = [d for d in frame.asked if d < today or (d == today and complete(d))]
     with_data = [d for d in asked if complete(d)]
@@ -319,6 +326,7 @@ def _figures(
         ),
         waiting_messages=waiting,
         measures=figures,
+        reported_per_day=dict(per_day),
     )
 
 

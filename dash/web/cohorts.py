@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from dash.exports import COLUMNS, write_export
 from dash.metrics import teams_figures
-from dash.models import AssessmentRating, Cohort, MeasureValue, Message, Team
+from dash.models import AssessmentRating, Cohort, Message, Team
 from dash.models.teams import TeamState
 from dash.timeutil import local_date, utcnow
 from dash.web.access import cohort_for
@@ -98,14 +98,6 @@ def build_rows(
         return []
     in_cohort = select(Team.id).where(Team.cohort_id == cohort.id)
     figures = teams_figures(db, cohort, teams, today, primary_signal_only=True)
-    counts: dict[tuple[int, date], int] = {
-        (team_id, day): count
-        for team_id, day, count in db.execute(
-            select(MeasureValue.team_id, MeasureValue.day, func.count(MeasureValue.id))
-            .where(MeasureValue.team_id.in_(in_cohort), MeasureValue.is_current.is_(True))
-            .group_by(MeasureValue.team_id, MeasureValue.day)
-        )
-    }
     scores: dict[int, float] = {}
     for rating in db.execute(
         select(AssessmentRating)
@@ -130,9 +122,11 @@ def build_rows(
     rows = []
     for team in teams:
         team_id = team.id  # an ORM attribute read: once per row, not once per cell
+        team_figures = figures[team_id]
+        reported = team_figures.reported_per_day  # from the values teams_figures loaded
         row = Row(team=team)
         for day in days:
-            got = counts.get((team_id, day), 0)
+            got = reported.get(day, 0)
             if day > today:
                 status = "future"
             elif expected and got >= expected:
@@ -143,7 +137,6 @@ def build_rows(
                 status = "none"
             row.cells.append(Cell(day, status, got, expected))
         row.cells_html = cells_markup(row.cells, built_cells)
-        team_figures = figures[team_id]
         row.completeness = team_figures.completeness
         row.pdsa, row.pdsa_finished = team_figures.pdsa_started, team_figures.pdsa_finished
         primary = team_figures.primary
