@@ -150,8 +150,8 @@ def _drain(worker: Any, want: int, limit: float) -> tuple[int, float]:
         while done < want and time.perf_counter() - started < limit:
             sent = await worker.drain_once()
             done += sent
-            if not sent:
-                await asyncio.sleep(0.01)
+            if not sent or worker.limited:  # rest as `run` does: until the limits allow
+                await asyncio.sleep(worker.pause_after_pass(0.01))
         elapsed = time.perf_counter() - started
         stop.set()
         await worker.close()

@@ -28,6 +28,7 @@ _Handler.disable_nagle_algorithm = True
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-second", type=float, default=None)
+    parser.add_argument("--times", action="store_true", help="also print every arrival")
     args = parser.parse_args()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -48,6 +49,7 @@ def main() -> None:
                     "max_per_second": fake.max_sends_per_second(ok_only=True),
                     "first": min(ok, default=0.0),
                     "last": max(ok, default=0.0),
+                    **({"times": sorted(ok)} if args.times else {}),
                 }
             ),
             flush=True,

@@ -19,8 +19,13 @@ from dataclasses import dataclass
 
 from dash.settings import Settings
 
-# Added to every window: the provider clocks a send when it arrives, not when we started it.
-WINDOW_MARGIN_SECONDS = 0.05
+# Added to every window, for clock granularity. The provider clocks a send when it arrives;
+# a send counts here from when it started until it settles, then from when it landed (its
+# answer came back, so it had arrived): the next one cannot reach the provider inside the
+# window of the last. A wider margin costs a margin per window of pacing (0.05 s was 5%).
+WINDOW_MARGIN_SECONDS = 0.01
+#: A send not settled after this long (its ticket was lost) stops holding its place.
+IN_FLIGHT_HOLD_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -43,21 +48,39 @@ class Limit:
         return cls(key, count, 60.0 * count / rate)
 
 
+class _Stamp:
+    """One send's instant under one limit; `settled` once its answer came back."""
+
+    __slots__ = ("at", "settled")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.settled = False
+
+    def counted_at(self, now: float) -> float:
+        """A send still out counts as happening now: it may arrive at any moment."""
+        if self.settled or now - self.at > IN_FLIGHT_HOLD_SECONDS:
+            return self.at
+        return now
+
+
 class Ticket:
     """One send counted under some limits; `settle()` moves its instant to when it landed.
 
     The provider counts a send when it arrives, which can be well after we started it (a
-    new connection, a busy pool). Settling on completion keeps the window honest.
+    new connection, a busy pool). Until it settles it counts as "now"; settling on
+    completion keeps the window honest.
     """
 
-    def __init__(self, stamps: list[list[float]], clock: Callable[[], float]) -> None:
+    def __init__(self, stamps: list[_Stamp], clock: Callable[[], float]) -> None:
         self._stamps = stamps
         self._clock = clock
 
     def settle(self) -> None:
         now = self._clock()
         for stamp in self._stamps:
-            stamp[0] = max(stamp[0], now)
+            stamp.at = max(stamp.at, now)
+            stamp.settled = True
 
 
 class RateLimiter:
@@ -68,7 +91,7 @@ class RateLimiter:
     ) -> None:
         self.bulk_share = bulk_share
         self.clock = clock
-        self._sent: dict[str, deque[list[float]]] = {}
+        self._sent: dict[str, deque[_Stamp]] = {}
         self._paused_until: dict[str, float] = {}
 
     def _allowed_count(self, limit: Limit, bulk: bool) -> int:
@@ -80,9 +103,16 @@ class RateLimiter:
         """Instants of sends still inside `limit`'s window, oldest first."""
         log = self._sent.setdefault(limit.key, deque())
         horizon = now - (limit.window + WINDOW_MARGIN_SECONDS)
-        while log and log[0][0] <= horizon:
+        while log and log[0].settled and log[0].at <= horizon:
             log.popleft()
-        return sorted(stamp[0] for stamp in log if stamp[0] > horizon)
+        return sorted(t for t in (stamp.counted_at(now) for stamp in log) if t > horizon)
+
+    def headroom(self, limit: Limit, *, bulk: bool = False) -> int:
+        """How many more sends `limit` allows right now (0 while paused)."""
+        now = self.clock()
+        if self._paused_until.get(limit.key, 0.0) > now:
+            return 0
+        return max(0, self._allowed_count(limit, bulk) - len(self._recent(limit, now)))
 
     def wait_time(self, limits: Sequence[Limit], *, bulk: bool = False) -> float:
         """Seconds until one more send under every limit in `limits` is allowed (0 = now)."""
@@ -103,9 +133,9 @@ class RateLimiter:
         if self.wait_time(limits, bulk=bulk) > 0:
             return None
         now = self.clock()
-        stamps: list[list[float]] = []
+        stamps: list[_Stamp] = []
         for limit in limits:
-            stamp = [now]
+            stamp = _Stamp(now)
             self._sent.setdefault(limit.key, deque()).append(stamp)
             stamps.append(stamp)
         return Ticket(stamps, self.clock)
@@ -119,11 +149,17 @@ class RateLimiter:
         """Drop logs of keys not used for a while, so chats seen once do not pile up."""
         now = self.clock()
         for key in [
-            k for k, log in self._sent.items() if not log or log[-1][0] < now - older_than
+            k for k, log in self._sent.items() if not log or log[-1].at < now - older_than
         ]:
             del self._sent[key]
         for key in [k for k, t in self._paused_until.items() if t < now]:
             del self._paused_until[key]
+
+
+def channel_limit(settings: Settings, channel: str) -> Limit | None:
+    """The limit every send on `channel` counts against (the bot, the sender number)."""
+    limits = limits_for(settings, channel, "")
+    return limits[0] if limits else None
 
 
 def limits_for(settings: Settings, channel: str, address: str) -> list[Limit]:
