@@ -97,10 +97,9 @@ def queue_message(
         created_at=now,
     )
     session.add(message)
-    session.flush()
-    session.add(
+    session.add(  # both written by the next flush, the message first (no flush of its own)
         OutboxItem(
-            message_id=message.id,
+            message=message,
             channel=channel,
             address=address,
             person_id=person.id if person else None,
