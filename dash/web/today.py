@@ -5,13 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy.orm import Session, joinedload
 from starlette.responses import Response
 
-from dash.models import Measure, MeasureValue, Message, PdsaCycle, PdsaState, Person, Team
+from dash.curriculum import load_curriculum
+from dash.models import (
+    Cohort,
+    Measure,
+    MeasureValue,
+    Message,
+    PdsaCycle,
+    PdsaState,
+    Person,
+    Team,
+)
 from dash.models.teams import TeamState
 from dash.privacy import mask_identifiers
+from dash.schedule import asked_days, baseline_days
 from dash.timeutil import local_date, utcnow
 from dash.web.access import limit_cohorts, visible_cohorts
 from dash.web.pages import Page
@@ -36,27 +47,31 @@ class Item:
 
 
 def enrolled_teams(db: Session, user: Person) -> list[Team]:
-    query = select(Team).where(Team.state == TeamState.ENROLLED.value).order_by(Team.name)
-    return list(db.execute(limit_cohorts(query, user, Team.cohort_id)).scalars())
+    """The coach's enrolled teams by name, with their cohorts and measures loaded alongside
+    (two more statements in all, rather than one per cohort when a team first reads them)."""
+    query = (
+        select(Team)
+        .where(Team.state == TeamState.ENROLLED.value)
+        .order_by(Team.name)
+        .options(joinedload(Team.cohort).selectinload(Cohort.measures))
+    )
+    return list(db.execute(limit_cohorts(query, user, Team.cohort_id)).unique().scalars())
 
 
 def waiting_threads(db: Session, user: Person) -> list[Item]:
     """One item per team with messages waiting for a coach: since the oldest, with a preview."""
     query = (
-        select(Message)
+        select(Message, Team)
         .join(Team, Team.id == Message.team_id)
         .where(Message.needs_reply.is_(True))
         .order_by(Message.created_at, Message.id)
     )
     items: dict[int, Item] = {}
     counts: dict[int, int] = {}
-    for message in db.execute(limit_cohorts(query, user, Team.cohort_id)).scalars():
-        assert message.team_id is not None
-        counts[message.team_id] = counts.get(message.team_id, 0) + 1
-        if message.team_id not in items:
-            team = db.get(Team, message.team_id)
-            assert team is not None
-            items[message.team_id] = Item(
+    for message, team in db.execute(limit_cohorts(query, user, Team.cohort_id)):
+        counts[team.id] = counts.get(team.id, 0) + 1
+        if team.id not in items:
+            items[team.id] = Item(
                 "thread", team, message.created_at, "", mask_identifiers(message.text)[:160]
             )
     for team_id, item in items.items():
@@ -72,23 +87,48 @@ def dash_days(team: Team, today: date) -> list[date]:
     return [d for d in (today - timedelta(days=1), today) if start <= d <= end]
 
 
+def _current_values(
+    db: Session, teams: list[Team], *conditions: ColumnElement[bool]
+) -> list[Row[tuple[int, int, date, int, int]]]:
+    """Current (team, measure, day, numerator, denominator) rows of `teams` in one query."""
+    if not teams:
+        return []
+    return list(
+        db.execute(
+            select(
+                MeasureValue.team_id,
+                MeasureValue.measure_id,
+                MeasureValue.day,
+                MeasureValue.numerator,
+                MeasureValue.denominator,
+            ).where(
+                MeasureValue.team_id.in_([team.id for team in teams]),
+                MeasureValue.is_current.is_(True),
+                *conditions,
+            )
+        )
+    )
+
+
 def missing_data(db: Session, teams: list[Team], now: datetime) -> list[Item]:
-    """Measures with no value for yesterday (urgent) or today (not over yet) in the unit's zone."""
+    """Measures with no value for yesterday (urgent) or today (not over yet) in the unit's zone.
+
+    The values of every team's yesterday and today come in one query (days differ by zone)."""
+    days_of = {team.id: dash_days(team, local_date(now, team.cohort.timezone)) for team in teams}
+    wanted = sorted({day for days in days_of.values() for day in days})
+    have: dict[tuple[int, date], set[int]] = {}
+    if wanted:
+        for team_id, measure_id, day, _, _ in _current_values(
+            db, teams, MeasureValue.day.in_(wanted)
+        ):
+            have.setdefault((team_id, day), set()).add(measure_id)
     items: list[Item] = []
     for team in teams:
         today = local_date(now, team.cohort.timezone)
         measures: list[Measure] = team.cohort.measures
-        for day in dash_days(team, today):
-            have = set(
-                db.execute(
-                    select(MeasureValue.measure_id).where(
-                        MeasureValue.team_id == team.id,
-                        MeasureValue.day == day,
-                        MeasureValue.is_current.is_(True),
-                    )
-                ).scalars()
-            )
-            missing = [m.name for m in measures if m.id not in have]
+        for day in days_of[team.id]:
+            reported = have.get((team.id, day), set())
+            missing = [m.name for m in measures if m.id not in reported]
             if not missing:
                 continue
             label = "yesterday" if day < today else "today (so far)"
@@ -106,15 +146,13 @@ def missing_data(db: Session, teams: list[Team], now: datetime) -> list[Item]:
 
 def plans_to_review(db: Session, user: Person) -> list[Item]:
     query = (
-        select(PdsaCycle)
+        select(PdsaCycle, Team)
         .join(Team, Team.id == PdsaCycle.team_id)
         .where(PdsaCycle.reviewed_at.is_(None), PdsaCycle.state != PdsaState.PLANNING.value)
         .order_by(PdsaCycle.updated_at)
     )
     items = []
-    for cycle in db.execute(limit_cohorts(query, user, Team.cohort_id)).scalars():
-        team = db.get(Team, cycle.team_id)
-        assert team is not None
+    for cycle, team in db.execute(limit_cohorts(query, user, Team.cohort_id)):
         items.append(
             Item(
                 "plan",
@@ -137,42 +175,85 @@ def pending_signoffs(db: Session, user: Person) -> list[Item]:
     return items
 
 
-def new_signals(db: Session, teams: list[Team], now: datetime) -> list[Item]:
-    """Teams whose primary run chart shows a signal that includes one of the last two days."""
-    from dash.chartdata import measure_series, primary_measure
+def primary_of(cohort: Cohort) -> Measure | None:
+    """`dash.chartdata.primary_measure` from the cohort's loaded measures (position order)."""
+    measures: list[Measure] = cohort.measures
+    return next((m for m in measures if m.primary), measures[0] if measures else None)
 
+
+def series_signal(
+    cohort: Cohort, today: date, by_day: dict[date, float | None]
+) -> tuple[list[str], date | None]:
+    """The run-chart rules that fire (shift, trend, runs) and the latest plotted day of the
+    series `dash.chartdata.measure_series` builds from these current values: the same days,
+    gaps and frozen baseline centre (tests/test_today.py checks the two agree)."""
+    from dash.analytics import runs_analysis  # numpy and scipy: only when a list is built
+
+    curriculum = load_curriculum(cohort.topic)
+    asked = asked_days(cohort, curriculum)
+    baseline = set(baseline_days(cohort, curriculum))
+    first, last = asked[0], min(asked[-1], today)
+    if by_day:
+        first = min(first, min(by_day))
+        last = max(last, max(by_day))
+    days = (
+        [first + timedelta(days=i) for i in range((last - first).days + 1)] if last >= first else []
+    )
+    values = [by_day.get(day) for day in days]
+    n_baseline = sum(1 for d in days if d in baseline)
+    baseline_has_data = any(v is not None for v in values[:n_baseline])
+    runs = runs_analysis(values, freeze=n_baseline if baseline_has_data else None)
+    fired = [
+        name
+        for name, rule in (("shift", runs.shift), ("trend", runs.trend), ("runs", runs.runs_signal))
+        if rule
+    ]
+    plotted = [day for day, value in zip(days, values, strict=True) if value is not None]
+    return fired, plotted[-1] if plotted else None
+
+
+def new_signals(db: Session, teams: list[Team], now: datetime) -> list[Item]:
+    """Teams whose primary run chart shows a signal that includes one of the last two days.
+
+    The primary measure's values of every team come in one query; each series is analysed
+    in memory exactly as the chart's own (`series_signal`)."""
+    from dash.chartdata import measure_name
+
+    primary = {team.id: primary_of(team.cohort) for team in teams}
+    measure_ids = sorted({m.id for m in primary.values() if m is not None})
+    by_team: dict[int, dict[date, float | None]] = {team.id: {} for team in teams}
+    if measure_ids:
+        for team_id, measure_id, day, numerator, denominator in _current_values(
+            db, teams, MeasureValue.measure_id.in_(measure_ids)
+        ):
+            measure = primary[team_id]
+            if measure is not None and measure.id == measure_id:
+                by_team[team_id][day] = numerator / denominator if denominator else None
     items = []
     for team in teams:
-        measure = primary_measure(db, team.cohort_id)
+        measure = primary[team.id]
         if measure is None:
             continue
         today = local_date(now, team.cohort.timezone)
-        series = measure_series(db, team, measure, today=today)
-        latest = series.latest
-        if series.signal and latest is not None and latest[0] >= today - timedelta(days=1):
-            rules = [
-                name
-                for name, fired in (
-                    ("shift", series.shift),
-                    ("trend", series.trend),
-                    ("runs", series.runs_signal),
-                )
-                if fired
-            ]
+        fired, latest = series_signal(team.cohort, today, by_team[team.id])
+        if fired and latest is not None and latest >= today - timedelta(days=1):
+            name = measure_name(measure, team.cohort.topic, "en")
             items.append(
                 Item(
                     "signal",
                     team,
                     None,
-                    f"Run chart signal on {series.measure_name}",
-                    "Non-random change (" + ", ".join(rules) + "): worth a word with the team.",
+                    f"Run chart signal on {name}",
+                    "Non-random change (" + ", ".join(fired) + "): worth a word with the team.",
                 )
             )
     return items
 
 
 def needs_me(db: Session, user: Person, now: datetime | None = None) -> list[Item]:
-    """Everything on the coach's plate, most urgent first (then oldest first)."""
+    """Everything on the coach's plate, most urgent first (then oldest first).
+
+    A constant number of queries whatever the number of teams (tests/test_today.py)."""
     now = now or utcnow()
     teams = enrolled_teams(db, user)
     items = [
