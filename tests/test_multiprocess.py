@@ -40,8 +40,10 @@ postgres_only = [
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAMS = 500  # two measures each: 1,000 prompts
-#: The bot-wide limit for this run (Telegram's is 30/s; raised so the test takes seconds).
-LIMIT = 150
+#: The bot-wide limit for this run: Telegram's own order (30/s), below what one sender manages,
+#: so the limit binds and the test sees whether three processes together keep to it (at 150/s
+#: it never bound: the processes sent ~40-70/s, bench/bench_multiprocess.py).
+LIMIT = 25
 
 
 def _start_workers(settings: Settings, fake: FakeTelegram, n: int, *extra: str) -> list:
