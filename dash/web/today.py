@@ -90,24 +90,31 @@ def dash_days(team: Team, today: date) -> list[date]:
 def _current_values(
     db: Session, teams: list[Team], *conditions: ColumnElement[bool]
 ) -> list[Row[tuple[int, int, date, int, int]]]:
-    """Current (team, measure, day, numerator, denominator) rows of `teams` in one query."""
+    """Current (team, measure, day, numerator, denominator) rows of `teams` in one query.
+
+    Selected through the teams' cohorts (a handful of ids), not a list of team ids, so an
+    admin's thousands of teams stay within the drivers' bound-parameter limits."""
     if not teams:
         return []
-    return list(
-        db.execute(
-            select(
-                MeasureValue.team_id,
-                MeasureValue.measure_id,
-                MeasureValue.day,
-                MeasureValue.numerator,
-                MeasureValue.denominator,
-            ).where(
-                MeasureValue.team_id.in_([team.id for team in teams]),
-                MeasureValue.is_current.is_(True),
-                *conditions,
-            )
+    wanted = {team.id for team in teams}
+    in_cohorts = select(Team.id).where(
+        Team.cohort_id.in_(sorted({team.cohort_id for team in teams})),
+        Team.state == TeamState.ENROLLED.value,
+    )
+    rows = db.execute(
+        select(
+            MeasureValue.team_id,
+            MeasureValue.measure_id,
+            MeasureValue.day,
+            MeasureValue.numerator,
+            MeasureValue.denominator,
+        ).where(
+            MeasureValue.team_id.in_(in_cohorts),
+            MeasureValue.is_current.is_(True),
+            *conditions,
         )
     )
+    return [row for row in rows if row.team_id in wanted]
 
 
 def missing_data(db: Session, teams: list[Team], now: datetime) -> list[Item]:
@@ -181,17 +188,21 @@ def primary_of(cohort: Cohort) -> Measure | None:
     return next((m for m in measures if m.primary), measures[0] if measures else None)
 
 
+def asked_and_baseline(cohort: Cohort) -> tuple[list[date], frozenset[date]]:
+    """The cohort's asked days and its baseline days: the frame of every team's series."""
+    curriculum = load_curriculum(cohort.topic)
+    return asked_days(cohort, curriculum), frozenset(baseline_days(cohort, curriculum))
+
+
 def series_signal(
-    cohort: Cohort, today: date, by_day: dict[date, float | None]
+    frame: tuple[list[date], frozenset[date]], today: date, by_day: dict[date, float | None]
 ) -> tuple[list[str], date | None]:
     """The run-chart rules that fire (shift, trend, runs) and the latest plotted day of the
     series `dash.chartdata.measure_series` builds from these current values: the same days,
     gaps and frozen baseline centre (tests/test_today.py checks the two agree)."""
     from dash.analytics import runs_analysis  # numpy and scipy: only when a list is built
 
-    curriculum = load_curriculum(cohort.topic)
-    asked = asked_days(cohort, curriculum)
-    baseline = set(baseline_days(cohort, curriculum))
+    asked, baseline = frame
     first, last = asked[0], min(asked[-1], today)
     if by_day:
         first = min(first, min(by_day))
@@ -229,13 +240,14 @@ def new_signals(db: Session, teams: list[Team], now: datetime) -> list[Item]:
             measure = primary[team_id]
             if measure is not None and measure.id == measure_id:
                 by_team[team_id][day] = numerator / denominator if denominator else None
+    frames = {team.cohort_id: asked_and_baseline(team.cohort) for team in teams}
     items = []
     for team in teams:
         measure = primary[team.id]
         if measure is None:
             continue
         today = local_date(now, team.cohort.timezone)
-        fired, latest = series_signal(team.cohort, today, by_team[team.id])
+        fired, latest = series_signal(frames[team.cohort_id], today, by_team[team.id])
         if fired and latest is not None and latest >= today - timedelta(days=1):
             name = measure_name(measure, team.cohort.topic, "en")
             items.append(
