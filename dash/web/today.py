@@ -47,8 +47,8 @@ class Item:
 
 
 def enrolled_teams(db: Session, user: Person) -> list[Team]:
-    """The coach's enrolled teams by name, with their cohorts and measures loaded alongside
-    (two more statements in all, rather than one per cohort when a team first reads them)."""
+    """The coach's enrolled teams by name, their cohorts joined in and the cohorts' measures
+    in one more statement (rather than two lazy loads per cohort when a team first reads them)."""
     query = (
         select(Team)
         .where(Team.state == TeamState.ENROLLED.value)
