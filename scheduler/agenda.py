@@ -8,6 +8,12 @@ cancelled; done, skipped and claimed rows are left alone) and records the cohort
 version on the team, so editing a cohort (postpone a session, move the time) reaches every team
 on the next tick.
 
+What a tick re-compiles is found by two indexed queries, so a tick with nothing changed costs
+the same for 10 teams as for 10,000: cohorts whose `sync_version` (bumped by any change of
+their schedule or coaches) is not the `synced_version` compiled last (ix_cohorts_sync_due), and
+teams enrolled but never compiled or left with a compiled agenda (ix_teams_agenda_due). Only
+those cohorts' teams and digests are re-planned.
+
 Step keys (stable across versions, so a rewrite updates rather than duplicates):
   session:<n>:reminder, session:<n>:followup     one per session
   daily:<YYYY-MM-DD>:<measure key>               one per measure per asked day (baseline too)
@@ -19,20 +25,23 @@ Step keys (stable across versions, so a rewrite updates rather than duplicates):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from dash.curriculum import Curriculum, load_curriculum
 from dash.models import AgendaItem, AgendaState, Cohort, PdsaCycle, PdsaState, Team, TeamState
+from dash.models.cohorts import COHORT_SYNC_DUE
+from dash.models.teams import TEAM_AGENDA_DUE
 from dash.schedule import asked_days, dash_days, last_day, session_slots
 from dash.timeutil import local_to_utc, to_local
 
 #: Team states whose agenda is live; any other state has its pending rows cancelled.
+#: (dash.models.teams.TEAM_AGENDA_DUE, an index predicate, spells the same state out.)
 LIVE_TEAM_STATES = (TeamState.ENROLLED.value,)
 #: Coach digests go out on each day of the Dash and the morning after it ends.
 DIGEST_DAYS_AFTER_END = 1
@@ -307,12 +316,15 @@ def _team_rows(session: Session, team_id: int) -> dict[str, AgendaItem]:
 
 
 def sync_team(session: Session, team: Team) -> SyncResult:
-    """Compile (or re-compile) `team`'s agenda for its cohort's current schedule version."""
+    """Compile (or re-compile) `team`'s agenda for its cohort's current schedule version; a
+    team that left has its pending rows cancelled and its agenda_version cleared (so a later
+    re-enrolment compiles afresh)."""
     cohort = team.cohort
     curriculum = load_curriculum(cohort.topic)
     existing = _team_rows(session, team.id)
     if team.state not in LIVE_TEAM_STATES:
         result = _apply(session, existing, [], cohort=cohort, team_id=team.id)
+        team.agenda_version = None
     else:
         result = _apply(
             session,
@@ -322,34 +334,92 @@ def sync_team(session: Session, team: Team) -> SyncResult:
             team_id=team.id,
             keep_prefixes=("pdsa:",),
         )
-    team.agenda_version = cohort.schedule_version
+        team.agenda_version = cohort.schedule_version
     session.flush()
     return result
 
 
-def teams_needing_sync(session: Session) -> list[Team]:
-    """Enrolled teams whose agenda is not compiled for their cohort's schedule version, and
-    teams that left with rows still pending (locked, skipping rows another ticker holds)."""
-    stale_version = (Team.agenda_version.is_(None)) | (
-        Team.agenda_version != Cohort.schedule_version
-    )
-    live = (
-        select(Team)
+def _locked(session: Session, query: Any, of: Any) -> Any:
+    """FOR UPDATE SKIP LOCKED on PostgreSQL (two tickers never compile the same thing);
+    SQLite has a single writer."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True, of=of)
+    return query
+
+
+def cohorts_to_sync(session: Session) -> list[Cohort]:
+    """Cohorts changed since the scheduler last compiled them (their schedule or coaches), by
+    the partial index ix_cohorts_sync_due: none on an idle tick, however many cohorts run."""
+    query = select(Cohort).where(text(COHORT_SYNC_DUE)).order_by(Cohort.id)
+    return list(session.execute(_locked(session, query, Cohort)).scalars())
+
+
+def teams_needing_sync(session: Session, rescheduled: Sequence[Cohort] = ()) -> list[Team]:
+    """Teams enrolled but never compiled and teams that left with a compiled agenda (index
+    ix_teams_agenda_due), and the enrolled teams of the `rescheduled` cohorts whose agenda is
+    for an older schedule version; locked, skipping teams another ticker holds."""
+    queries = [select(Team).where(text(TEAM_AGENDA_DUE))]
+    if rescheduled:
+        queries.append(
+            select(Team)
+            .join(Cohort, Cohort.id == Team.cohort_id)
+            .where(
+                Team.cohort_id.in_([c.id for c in rescheduled]),
+                Team.state.in_(LIVE_TEAM_STATES),
+                Team.agenda_version != Cohort.schedule_version,
+            )
+        )
+    teams: dict[int, Team] = {}
+    # Sorted here, not by ORDER BY: for that SQLite walks all teams in id order, no index.
+    for query in queries:
+        for team in session.execute(_locked(session, query, Team)).scalars():
+            teams.setdefault(team.id, team)
+    return [teams[team_id] for team_id in sorted(teams)]
+
+
+def cohorts_behind(session: Session, cohort_ids: Iterable[int]) -> set[int]:
+    """Of `cohort_ids`, those with an enrolled team still compiled for an older schedule
+    version (one another transaction held during this sync): not yet synced."""
+    ids = list(cohort_ids)
+    if not ids:
+        return set()
+    rows = session.execute(
+        select(Team.cohort_id)
         .join(Cohort, Cohort.id == Team.cohort_id)
-        .where(Team.state.in_(LIVE_TEAM_STATES), stale_version)
+        .where(
+            Team.cohort_id.in_(ids),
+            Team.state.in_(LIVE_TEAM_STATES),
+            Team.agenda_version != Cohort.schedule_version,
+        )
+        .distinct()
     )
-    left = select(Team).where(
-        Team.state.not_in(LIVE_TEAM_STATES),
-        select(AgendaItem.id)
-        .where(AgendaItem.team_id == Team.id, AgendaItem.state == AgendaState.PENDING.value)
-        .exists(),
-    )
-    teams: list[Team] = []
-    for query in (live, left):
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=Team)
-        teams.extend(session.execute(query.order_by(Team.id)).scalars())
-    return teams
+    return set(rows.scalars())
+
+
+def locked_cohorts(session: Session, cohort_ids: Iterable[int]) -> list[Cohort]:
+    """The cohorts of `cohort_ids`, locked like cohorts_to_sync."""
+    ids = sorted(set(cohort_ids))
+    if not ids:
+        return []
+    query = select(Cohort).where(Cohort.id.in_(ids)).order_by(Cohort.id)
+    return list(session.execute(_locked(session, query, Cohort)).scalars())
+
+
+def wants_digests(session: Session, cohort: Cohort, now: datetime) -> bool:
+    """A cohort has digest rows while it has an enrolled team and has not long ended."""
+    if now > _digests_end(cohort) + DIGEST_SYNC_MARGIN:
+        return False
+    live = session.execute(
+        select(Team.id)
+        .where(Team.cohort_id == cohort.id, Team.state.in_(LIVE_TEAM_STATES))
+        .limit(1)
+    ).first()
+    return live is not None
+
+
+def _digests_end(cohort: Cohort) -> datetime:
+    curriculum = load_curriculum(cohort.topic)
+    return local_to_utc(last_day(cohort, curriculum), time(0), cohort.timezone)
 
 
 def sync_coach_digests(session: Session, cohort: Cohort) -> SyncResult:
@@ -386,28 +456,6 @@ def sync_story_digests(session: Session, cohort: Cohort) -> SyncResult:
     existing = {row.step_key: row for row in rows}
     planned = plan_story_digests(cohort, load_curriculum(cohort.topic))
     return _apply(session, existing, planned, cohort=cohort, team_id=None)
-
-
-def cohorts_for_digests(session: Session, today_utc: datetime) -> list[Cohort]:
-    """Cohorts with an enrolled team that have not long ended (locked on PostgreSQL)."""
-    query = (
-        select(Cohort)
-        .where(
-            select(Team.id)
-            .where(Team.cohort_id == Cohort.id, Team.state.in_(LIVE_TEAM_STATES))
-            .exists()
-        )
-        .order_by(Cohort.id)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Cohort)
-    cohorts = []
-    for cohort in session.execute(query).scalars():
-        curriculum = load_curriculum(cohort.topic)
-        end = local_to_utc(last_day(cohort, curriculum), time(0), cohort.timezone)
-        if today_utc <= end + DIGEST_SYNC_MARGIN:
-            cohorts.append(cohort)
-    return cohorts
 
 
 def sync_pdsa_followups(session: Session) -> SyncResult:

@@ -39,13 +39,17 @@ from dash.models import AgendaItem, AgendaState, Cohort, Team, TeamState
 from dash.schedule import quiet_hours
 from dash.timeutil import end_of_quiet_hours, in_quiet_hours, to_local
 from scheduler.agenda import (
+    LIVE_TEAM_STATES,
     SyncResult,
-    cohorts_for_digests,
+    cohorts_behind,
+    cohorts_to_sync,
+    locked_cohorts,
     sync_coach_digests,
     sync_pdsa_followups,
     sync_story_digests,
     sync_team,
     teams_needing_sync,
+    wants_digests,
 )
 from scheduler.steps import BATCHED_KINDS, StepOutcome, run_batch, run_step
 
@@ -99,13 +103,25 @@ def worker_id() -> str:
 
 
 def sync_agendas(session: Session, now: datetime, report: DispatchReport) -> None:
-    """Compile stale team agendas, coach digests and PDSA follow-ups (caller's transaction)."""
-    for team in teams_needing_sync(session):
+    """Compile what changed since the last tick (caller's transaction): the agendas and digests
+    of cohorts whose schedule or coaches changed, teams that enrolled or left (a first enrolled
+    team also brings its cohort's digests), then PDSA follow-ups. Nothing changed: two indexed
+    queries that find nothing, whatever the number of cohorts and teams."""
+    changed = cohorts_to_sync(session)
+    enrolled_in: set[int] = set()
+    for team in teams_needing_sync(session, changed):
         report.add_sync(sync_team(session, team))
         report.compiled += 1
-    for cohort in cohorts_for_digests(session, now):
-        report.add_sync(sync_coach_digests(session, cohort))
-        report.add_sync(sync_story_digests(session, cohort))
+        if team.state in LIVE_TEAM_STATES:
+            enrolled_in.add(team.cohort_id)
+    behind = cohorts_behind(session, [c.id for c in changed])
+    cohorts = changed + locked_cohorts(session, enrolled_in - {c.id for c in changed})
+    for cohort in cohorts:
+        if wants_digests(session, cohort, now):
+            report.add_sync(sync_coach_digests(session, cohort))
+            report.add_sync(sync_story_digests(session, cohort))
+        if cohort.id not in behind:  # else a team was held elsewhere: try again next tick
+            cohort.synced_version = cohort.sync_version
     report.add_sync(sync_pdsa_followups(session))
 
 

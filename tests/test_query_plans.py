@@ -216,6 +216,8 @@ def test_a_ticks_digest_sync_reads_only_its_cohorts_digest_rows(db: Database) ->
         bench_growth.add_agenda(db, pop, population.PROMPT_AT)
     with db.transaction() as s:  # the digest rows, as the first tick writes them
         sync_agendas(s, population.PROMPT_AT, DispatchReport())
+        for cohort in s.execute(select(Cohort)).scalars():  # changed: the next tick re-syncs
+            cohort.synced_version = None
     seen = run(db, lambda s: sync_agendas(s, population.PROMPT_AT, DispatchReport()))
     digests = [(st, p) for st, p in seen if "team_id IS NULL" in st and "FROM agenda" in st]
     assert digests, "the tick sent no digest lookup"

@@ -5,12 +5,26 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dash.models.base import Base, BigId
 from dash.models.people import Person
 from dash.timeutil import utcnow
+
+#: Cohorts the scheduler has to compile (partial index: an idle tick finds none by index).
+COHORT_SYNC_DUE = "synced_version IS NULL OR synced_version <> sync_version"
 
 cohort_coaches = Table(
     "cohort_coaches",
@@ -27,6 +41,12 @@ class Cohort(Base):
     __table_args__ = (
         CheckConstraint("schedule_version >= 1", name="schedule_version"),
         CheckConstraint("session_minutes BETWEEN 10 AND 180", name="session_minutes"),
+        Index(
+            "ix_cohorts_sync_due",
+            "id",
+            postgresql_where=text(COHORT_SYNC_DUE),
+            sqlite_where=text(COHORT_SYNC_DUE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -41,6 +61,14 @@ class Cohort(Base):
     join_link: Mapped[str | None] = mapped_column(String(500))
     enrolment_code: Mapped[str] = mapped_column(String(32), unique=True)
     schedule_version: Mapped[int] = mapped_column(default=1)
+    sync_version: Mapped[int] = mapped_column(
+        default=1,
+        doc="Bumped (by the events below) by every change the scheduler compiles the cohort's "
+        "rows from: its schedule (with schedule_version) and its coaches.",
+    )
+    synced_version: Mapped[int | None] = mapped_column(
+        doc="The sync_version the scheduler last compiled the cohort for; None = never."
+    )
     session_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -53,6 +81,16 @@ class Cohort(Base):
     @property
     def weekdays(self) -> list[int]:
         return [int(d) for d in self.session_weekdays.split(",") if d != ""]
+
+
+def _bump_sync_version(target: Cohort, *_: Any) -> None:
+    """Any edit of the coaches or the schedule, by whatever path, re-syncs the cohort."""
+    target.sync_version = (target.sync_version or 1) + 1
+
+
+event.listen(Cohort.coaches, "append", _bump_sync_version)
+event.listen(Cohort.coaches, "remove", _bump_sync_version)
+event.listen(Cohort.schedule_version, "set", _bump_sync_version)
 
 
 class Measure(Base):

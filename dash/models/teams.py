@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -44,6 +45,14 @@ def _in(column: str, values: type[StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
+#: Teams whose agenda the scheduler has to (re)compile or cancel whatever their cohort does:
+#: enrolled and never compiled, or left with a compiled agenda (partial index ix_teams_agenda_due).
+TEAM_AGENDA_DUE = (
+    "(state = 'enrolled' AND agenda_version IS NULL) "
+    "OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"
+)
+
+
 class Team(Base):
     """One unit taking part in one cohort; its row is also its enrolment."""
 
@@ -52,6 +61,12 @@ class Team(Base):
         UniqueConstraint("cohort_id", "unit_id"),
         CheckConstraint(_in("state", TeamState), name="state"),
         Index("ix_teams_cohort_state", "cohort_id", "state"),
+        Index(
+            "ix_teams_agenda_due",
+            "cohort_id",
+            postgresql_where=text(TEAM_AGENDA_DUE),
+            sqlite_where=text(TEAM_AGENDA_DUE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -68,7 +83,8 @@ class Team(Base):
     telegram_group_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     needs_coach_since: Mapped[datetime | None]
     agenda_version: Mapped[int | None] = mapped_column(
-        doc="The cohort schedule version the team's agenda was compiled for; None = not yet."
+        doc="The cohort schedule version the team's agenda was compiled for; None = not yet, "
+        "or the team left and its pending rows were cancelled."
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     enrolled_at: Mapped[datetime | None]
