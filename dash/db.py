@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -47,6 +49,45 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+class SqliteWriteLock:
+    """One writer at a time on an SQLite file: threads queue on an RLock, processes on an flock
+    of `<database>.write.lock`.
+
+    SQLite itself makes a second writer wait in its busy handler, which sleeps in steps of up
+    to 100 ms: under a burst of webhooks that turned 10 ms of work into seconds of p99, and two
+    `dash serve` workers slower than one. A blocked flock wakes as soon as the holder lets go.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0  # nested transactions of the holding thread
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self.path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            fd = self._file() if self._depth == 0 else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 class Database:
     """One engine and its session factory; passed around instead of globals."""
 
@@ -54,11 +95,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer, and every transaction here takes the write lock at BEGIN.
-        # Threads of one process queue on this lock instead of in SQLite's busy handler,
-        # which sleeps in steps of up to 100 ms: under a burst of webhooks that turned 10 ms
-        # of work into seconds of p99 latency. Other processes still meet the busy timeout.
-        self._sqlite_writer = threading.RLock() if self.is_sqlite else None
+        # Every transaction here takes SQLite's write lock at BEGIN: queue for it up front.
+        self._sqlite_writer: SqliteWriteLock | None = None
+        if self.is_sqlite:
+            database = self.engine.url.database
+            on_disk = database not in (None, "", ":memory:") and "mode=memory" not in self.url
+            self._sqlite_writer = SqliteWriteLock(f"{database}.write.lock" if on_disk else None)
 
     @property
     def is_sqlite(self) -> bool:
@@ -71,7 +113,7 @@ class Database:
             with self.sessions() as session, session.begin():
                 yield session
             return
-        with self._sqlite_writer, self.sessions() as session, session.begin():
+        with self._sqlite_writer.held(), self.sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
