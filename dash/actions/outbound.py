@@ -97,7 +97,7 @@ def queue_message(
         created_at=now,
     )
     session.add(message)
-    session.add(  # both written by the next flush, the message first (no flush of its own)
+    session.add(  # one flush below writes both, the message first
         OutboxItem(
             message=message,
             channel=channel,
@@ -112,6 +112,7 @@ def queue_message(
             last_error="identical message cap reached" if held else None,
         )
     )
+    session.flush()  # callers read message.id
     return message
 
 
