@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from dash.curriculum import Curriculum, load_curriculum
 from dash.models import AgendaItem, AgendaState, Cohort, PdsaCycle, PdsaState, Team, TeamState
 from dash.models.cohorts import COHORT_SYNC_DUE
+from dash.models.pdsa import PDSA_FOLLOWUP_DUE
 from dash.models.teams import TEAM_AGENDA_DUE
 from dash.schedule import asked_days, dash_days, last_day, session_slots
 from dash.timeutil import local_to_utc, to_local
@@ -458,35 +459,57 @@ def sync_story_digests(session: Session, cohort: Cohort) -> SyncResult:
     return _apply(session, existing, planned, cohort=cohort, team_id=None)
 
 
-def sync_pdsa_followups(session: Session) -> SyncResult:
-    """A follow-up row for every planned cycle with a test date, of every enrolled team.
+def sync_pdsa_followups(
+    session: Session, teams: Iterable[int] = (), cohorts: Iterable[int] = ()
+) -> SyncResult:
+    """A follow-up row for each planned cycle with a test date not compiled for that date yet
+    (index ix_pdsa_cycles_followup_due), and for every planned cycle of `teams` (just
+    (re)compiled) and of `cohorts` (their time zone or schedule changed); enrolled teams only.
 
-    Scanned each tick rather than hooked into the PDSA conversation, so the engine need not
+    Found each tick rather than hooked into the PDSA conversation, so the engine need not
     know the scheduler exists: a plan completed at 15:02 gets its row on the next tick. A
     changed test date moves a row that has not gone out; a cycle already reported is silent
     when its row comes due (see scheduler.steps).
     """
     result = SyncResult()
-    cycles = session.execute(
-        select(PdsaCycle, Team)
-        .join(Team, Team.id == PdsaCycle.team_id)
-        .where(
-            PdsaCycle.state == PdsaState.PLANNED.value,
-            PdsaCycle.test_date.is_not(None),
-            Team.state.in_(LIVE_TEAM_STATES),
-        )
-        .order_by(PdsaCycle.id)
-    ).all()
-    for cycle, team in cycles:
+    team_ids, cohort_ids = sorted(set(teams)), sorted(set(cohorts))
+    wanted = [text(PDSA_FOLLOWUP_DUE)]
+    planned = (PdsaCycle.state == PdsaState.PLANNED.value, PdsaCycle.test_date.is_not(None))
+    if team_ids:
+        wanted.append(and_(PdsaCycle.team_id.in_(team_ids), *planned))
+    if cohort_ids:
+        in_cohorts = select(Team.id).where(Team.cohort_id.in_(cohort_ids))
+        wanted.append(and_(PdsaCycle.team_id.in_(in_cohorts), *planned))
+    cycles = list(session.execute(select(PdsaCycle).where(or_(*wanted))).scalars())
+    if not cycles:
+        return result
+    by_team = {
+        team.id: team
+        for team in session.execute(
+            select(Team).where(Team.id.in_({c.team_id for c in cycles}))
+        ).scalars()
+    }
+    live = [c for c in cycles if by_team[c.team_id].state in LIVE_TEAM_STATES]
+    existing = (
+        {
+            (row.team_id, row.step_key): row
+            for row in session.execute(
+                select(AgendaItem).where(
+                    AgendaItem.team_id.in_({c.team_id for c in live}),
+                    AgendaItem.step_key.startswith("pdsa:"),
+                )
+            ).scalars()
+        }
+        if live
+        else {}
+    )
+    for cycle in sorted(live, key=lambda c: c.id):
+        team = by_team[cycle.team_id]
         cohort = team.cohort
         step = pdsa_followup_step(cohort, load_curriculum(cohort.topic), cycle)
         if step is None:
             continue
-        row = session.execute(
-            select(AgendaItem).where(
-                AgendaItem.team_id == team.id, AgendaItem.step_key == step.step_key
-            )
-        ).scalar_one_or_none()
+        row = existing.get((team.id, step.step_key))
         result += _apply(
             session,
             {step.step_key: row} if row is not None else {},
@@ -496,4 +519,13 @@ def sync_pdsa_followups(session: Session) -> SyncResult:
             cancel_missing=False,
         )
     session.flush()
+    # Core, so the cycle's updated_at (what the team last did) is left as it was; a team that
+    # is not enrolled is marked too: it comes back through `teams` when it is compiled again.
+    table = PdsaCycle.__table__
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("cycle_id"))
+        .values(followup_for=bindparam("compiled_for"), updated_at=table.c.updated_at),
+        [{"cycle_id": c.id, "compiled_for": c.test_date} for c in cycles],
+    )
     return result

@@ -105,15 +105,17 @@ def worker_id() -> str:
 def sync_agendas(session: Session, now: datetime, report: DispatchReport) -> None:
     """Compile what changed since the last tick (caller's transaction): the agendas and digests
     of cohorts whose schedule or coaches changed, teams that enrolled or left (a first enrolled
-    team also brings its cohort's digests), then PDSA follow-ups. Nothing changed: two indexed
-    queries that find nothing, whatever the number of cohorts and teams."""
+    team also brings its cohort's digests), then PDSA follow-ups. Nothing changed: three
+    indexed queries that find nothing, whatever the number of cohorts, teams and cycles."""
     changed = cohorts_to_sync(session)
     enrolled_in: set[int] = set()
+    compiled: list[int] = []
     for team in teams_needing_sync(session, changed):
         report.add_sync(sync_team(session, team))
         report.compiled += 1
         if team.state in LIVE_TEAM_STATES:
             enrolled_in.add(team.cohort_id)
+            compiled.append(team.id)
     behind = cohorts_behind(session, [c.id for c in changed])
     cohorts = changed + locked_cohorts(session, enrolled_in - {c.id for c in changed})
     for cohort in cohorts:
@@ -122,7 +124,7 @@ def sync_agendas(session: Session, now: datetime, report: DispatchReport) -> Non
             report.add_sync(sync_story_digests(session, cohort))
         if cohort.id not in behind:  # else a team was held elsewhere: try again next tick
             cohort.synced_version = cohort.sync_version
-    report.add_sync(sync_pdsa_followups(session))
+    report.add_sync(sync_pdsa_followups(session, compiled, [c.id for c in changed]))
 
 
 def claim_due(

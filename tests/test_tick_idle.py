@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bench.common import StatementCounter
 from dash.actions.assignments import assign_coach, unassign_coach
 from dash.actions.cohorts import postpone_session, update_cohort
-from dash.models import AgendaItem, Cohort, Person, Team, TeamState
+from dash.models import AgendaItem, Cohort, PdsaCycle, Person, Team, TeamState
 from scheduler.tick import dispatch
 from tests.test_agenda import add_person, make_cohort, make_team, rows_of
 
@@ -155,6 +155,55 @@ def test_a_team_that_leaves_and_comes_back_gets_its_agenda_again(ctx) -> None:
         assert states == {"pending"}
 
 
+def _plan_cycles(ctx, cohort_ids: list[int], test_date: date = date(2026, 12, 9)) -> list[int]:
+    """A planned PDSA cycle with a test date for every team of `cohort_ids`."""
+    ids = []
+    with ctx.db.transaction() as s:
+        teams = s.execute(select(Team).where(Team.cohort_id.in_(cohort_ids))).scalars()
+        for team in teams:
+            cycle = PdsaCycle(
+                team_id=team.id,
+                number=1,
+                state="planned",
+                change_text="Huddle at 07:00",
+                test_date=test_date,
+            )
+            s.add(cycle)
+            s.flush()
+            ids.append(cycle.id)
+    return ids
+
+
+def test_planned_pdsa_cycles_do_not_make_the_idle_tick_grow(ctx) -> None:
+    _plan_cycles(ctx, _add_cohorts(ctx, 2))
+    assert dispatch(ctx, QUIET).rows_added > 0
+    two = _idle_statements(ctx, QUIET + timedelta(minutes=1))
+    _plan_cycles(ctx, _add_cohorts(ctx, 8))
+    dispatch(ctx, QUIET + timedelta(minutes=2))
+    assert _idle_statements(ctx, QUIET + timedelta(minutes=3)) == two
+
+
+def test_a_moved_test_date_moves_the_follow_up_and_keeps_the_cycles_updated_at(ctx) -> None:
+    (cycle_id,) = _plan_cycles(ctx, _add_cohorts(ctx, 1, teams=1))
+    dispatch(ctx, QUIET)
+    with ctx.db.transaction() as s:
+        cycle = s.get(PdsaCycle, cycle_id)
+        assert rows_of(s, s.get(Team, cycle.team_id))["pdsa:1:followup"].local_day == date(
+            2026, 12, 10
+        )
+        cycle.test_date = date(2026, 12, 14)
+        s.flush()
+        updated_at = cycle.updated_at
+    report = dispatch(ctx, QUIET + timedelta(minutes=1))
+    assert report.rows_updated == 1
+    with ctx.db.transaction() as s:
+        cycle = s.get(PdsaCycle, cycle_id)
+        followup = rows_of(s, s.get(Team, cycle.team_id))["pdsa:1:followup"]
+        assert followup.local_day == date(2026, 12, 15)
+        assert followup.payload["test_date"] == "2026-12-14"
+        assert cycle.updated_at == updated_at  # the team's last activity is not the tick's
+
+
 @pytest.mark.postgres_only
 @pytest.mark.skipif(
     not os.environ.get("DASH_TEST_DATABASE_URL", "").startswith("postgresql"),
@@ -165,13 +214,14 @@ def test_an_idle_tick_finds_what_changed_through_the_partial_indexes(ctx) -> Non
     partial indexes of what is due (which hold nothing when nothing changed)."""
     from tests.test_query_plans import captured, plan_of
 
-    _add_cohorts(ctx, 2)
+    _plan_cycles(ctx, _add_cohorts(ctx, 2))
     dispatch(ctx, QUIET)
     with captured(ctx.db) as seen:
         dispatch(ctx, QUIET + timedelta(minutes=1))
     wanted = {  # table: (the index, a phrase of its predicate in the query)
         "cohorts": ("ix_cohorts_sync_due", "synced_version <> sync_version"),
         "teams": ("ix_teams_agenda_due", "agenda_version IS NULL"),
+        "pdsa_cycles": ("ix_pdsa_cycles_followup_due", "followup_for IS NULL"),
     }
     found = set()
     for statement, params in seen:

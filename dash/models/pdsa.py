@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dash.models.base import Base, BigId
@@ -20,6 +20,14 @@ class PdsaState(StrEnum):
     ACTED = "acted"  # Act decided: cycle closed
 
 
+#: Planned cycles whose follow-up row the scheduler has not compiled for their test date
+#: (partial index ix_pdsa_cycles_followup_due: an idle tick finds none by index).
+PDSA_FOLLOWUP_DUE = (
+    "state = 'planned' AND test_date IS NOT NULL "
+    "AND (followup_for IS NULL OR followup_for <> test_date)"
+)
+
+
 class PdsaCycle(Base):
     __tablename__ = "pdsa_cycles"
     __table_args__ = (
@@ -29,6 +37,12 @@ class PdsaCycle(Base):
         ),
         CheckConstraint("act IS NULL OR act IN ('adopt', 'adapt', 'abandon')", name="act"),
         Index("ix_pdsa_cycles_team_state", "team_id", "state"),
+        Index(
+            "ix_pdsa_cycles_followup_due",
+            "team_id",
+            postgresql_where=text(PDSA_FOLLOWUP_DUE),
+            sqlite_where=text(PDSA_FOLLOWUP_DUE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -41,6 +55,9 @@ class PdsaCycle(Base):
     plan_who_where_when: Mapped[str] = mapped_column(Text, default="")
     plan_measure: Mapped[str] = mapped_column(Text, default="")
     test_date: Mapped[date | None]
+    followup_for: Mapped[date | None] = mapped_column(
+        doc="The test date the scheduler compiled this cycle's follow-up row for."
+    )
     do_notes: Mapped[str] = mapped_column(Text, default="")
     study_notes: Mapped[str] = mapped_column(Text, default="")
     act: Mapped[str | None] = mapped_column(String(8))

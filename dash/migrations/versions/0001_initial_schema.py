@@ -33,6 +33,8 @@ def upgrade() -> None:
     sa.Column('join_link', sa.String(length=500), nullable=True),
     sa.Column('enrolment_code', sa.String(length=32), nullable=False),
     sa.Column('schedule_version', sa.Integer(), nullable=False),
+    sa.Column('sync_version', sa.Integer(), nullable=False),
+    sa.Column('synced_version', sa.Integer(), nullable=True),
     sa.Column('session_overrides', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql').with_variant(sqlite.JSON(), 'sqlite'), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('created_at', dash.models.base.UTCDateTime(), nullable=False),
@@ -41,6 +43,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cohorts')),
     sa.UniqueConstraint('enrolment_code', name=op.f('uq_cohorts_enrolment_code'))
     )
+    with op.batch_alter_table('cohorts', schema=None) as batch_op:
+        batch_op.create_index('ix_cohorts_sync_due', ['id'], unique=False, sqlite_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'), postgresql_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'))
+
     op.create_table('instance_values',
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('value', sa.Text(), nullable=False),
@@ -163,6 +168,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('telegram_group_chat_id', name=op.f('uq_teams_telegram_group_chat_id'))
     )
     with op.batch_alter_table('teams', schema=None) as batch_op:
+        batch_op.create_index('ix_teams_agenda_due', ['cohort_id'], unique=False, sqlite_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"), postgresql_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"))
         batch_op.create_index('ix_teams_cohort_state', ['cohort_id', 'state'], unique=False)
 
     op.create_table('agenda',
@@ -302,6 +308,7 @@ def upgrade() -> None:
     sa.Column('plan_who_where_when', sa.Text(), nullable=False),
     sa.Column('plan_measure', sa.Text(), nullable=False),
     sa.Column('test_date', sa.Date(), nullable=True),
+    sa.Column('followup_for', sa.Date(), nullable=True),
     sa.Column('do_notes', sa.Text(), nullable=False),
     sa.Column('study_notes', sa.Text(), nullable=False),
     sa.Column('act', sa.String(length=8), nullable=True),
@@ -322,6 +329,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('team_id', 'number', name=op.f('uq_pdsa_cycles_team_id_number'))
     )
     with op.batch_alter_table('pdsa_cycles', schema=None) as batch_op:
+        batch_op.create_index('ix_pdsa_cycles_followup_due', ['team_id'], unique=False, sqlite_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"), postgresql_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"))
         batch_op.create_index('ix_pdsa_cycles_team_state', ['team_id', 'state'], unique=False)
 
     op.create_table('pending_questions',
@@ -461,6 +469,7 @@ def downgrade() -> None:
     op.drop_table('pending_questions')
     with op.batch_alter_table('pdsa_cycles', schema=None) as batch_op:
         batch_op.drop_index('ix_pdsa_cycles_team_state')
+        batch_op.drop_index('ix_pdsa_cycles_followup_due', sqlite_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"), postgresql_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"))
 
     op.drop_table('pdsa_cycles')
     with op.batch_alter_table('messages', schema=None) as batch_op:
@@ -494,6 +503,7 @@ def downgrade() -> None:
     op.drop_table('agenda')
     with op.batch_alter_table('teams', schema=None) as batch_op:
         batch_op.drop_index('ix_teams_cohort_state')
+        batch_op.drop_index('ix_teams_agenda_due', sqlite_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"), postgresql_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"))
 
     op.drop_table('teams')
     op.drop_table('units')
@@ -504,5 +514,8 @@ def downgrade() -> None:
     op.drop_table('people')
     op.drop_table('organisations')
     op.drop_table('instance_values')
+    with op.batch_alter_table('cohorts', schema=None) as batch_op:
+        batch_op.drop_index('ix_cohorts_sync_due', sqlite_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'), postgresql_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'))
+
     op.drop_table('cohorts')
     # ### end Alembic commands ###
