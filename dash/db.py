@@ -69,7 +69,10 @@ class SqliteWriteLock:
         if self.path is None:
             return None
         if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                return None  # no folder (yet): SQLite itself reports the database unreachable
             self._pid = os.getpid()
         return self._fd
 
