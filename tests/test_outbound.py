@@ -58,3 +58,27 @@ def test_queue_many_holds_identical_text_past_the_hourly_cap(db) -> None:
         assert other.status == "queued"
         held = s.execute(select(OutboxItem).where(OutboxItem.state == "held")).scalar_one()
         assert held.last_error == "identical message cap reached"
+
+
+def test_queue_message_holds_identical_text_past_the_hourly_cap_within_and_across_transactions(
+    db,
+) -> None:
+    """Two bots answering each other: the same text to one address, over and over."""
+    cap = get_settings().identical_outbound_cap
+    with db.transaction() as s:
+        first = [
+            queue_message(s, channel="console", address="console:loop", text="Same")
+            for _ in range(cap - 1)
+        ]
+    with db.transaction() as s:
+        last_allowed = queue_message(s, channel="console", address="console:loop", text="Same")
+        looped = queue_message(s, channel="console", address="console:loop", text="Same")
+        other = queue_message(s, channel="console", address="console:loop", text="Different")
+    assert all(m is not None and m.id for m in [*first, last_allowed, looped, other])
+    with db.transaction() as s:
+        states = s.execute(
+            select(Message.text, OutboxItem.state)
+            .join(OutboxItem, OutboxItem.message_id == Message.id)
+            .order_by(Message.id)
+        ).all()
+    assert states == [("Same", "queued")] * cap + [("Same", "held"), ("Different", "queued")]
