@@ -4,12 +4,16 @@ Each benchmark measures the project and its reference on this machine in the sam
 reports both, so the ratio means something even on a busy machine. Only the block between the
 `figures` markers of docs/PERFORMANCE.md is rewritten; the analysis around it is kept.
 
-Run: python bench/run_all.py [--quick] [--only inbound,fanout,dashboard,memory,analytics]
+Run: python bench/run_all.py [--quick] [--only inbound,fanout,dashboard,memory,analytics,multiprocess,growth,explain]
+Figures are kept per benchmark in docs/performance-figures.json, so `--only` refreshes some and keeps
+the latest of the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import platform
 import random
@@ -27,7 +31,19 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 from bench.common import ROOT, Figure, load_average  # noqa: E402
 
 DOC = ROOT / "docs" / "PERFORMANCE.md"
+#: Every benchmark's latest figures, so a run of some (`--only`) keeps the others' in the doc.
+STORE = ROOT / "docs" / "performance-figures.json"
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
+ORDER = (
+    "analytics",
+    "inbound",
+    "dashboard",
+    "fan-out",
+    "memory",
+    "multi-process",
+    "growth",
+    "explain",
+)
 
 
 def analytics(points: int = 10_000, repeat: int = 50) -> list[Figure]:
@@ -87,7 +103,6 @@ def machine() -> list[str]:
         for p in ("sqlalchemy", "psycopg", "starlette", "uvicorn", "httpx", "python-telegram-bot")
     )
     return [
-        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average at the end {load_average()}",
         f"- Machine: {os.cpu_count()} CPUs ({cpu}), {mem_gb:.0f} GB RAM, {platform.platform()}",
         f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, PostgreSQL {pg}",
         f"- {versions}",
@@ -109,8 +124,41 @@ def table(figures: list[Figure]) -> list[str]:
     return lines
 
 
+def merge(figures: list[Figure], when: str) -> tuple[list[Figure], dict[str, str]]:
+    """This run's figures, plus the stored ones of benchmarks it did not run."""
+    stored = json.loads(STORE.read_text(encoding="utf-8")) if STORE.exists() else {}
+    fresh = {f.bench for f in figures}
+    runs = {b: r for b, r in stored.get("runs", {}).items() if b not in fresh}
+    kept = [Figure(**f) for f in stored.get("figures", []) if f["bench"] not in fresh]
+    runs.update(dict.fromkeys(fresh, when))
+    merged = sorted(
+        kept + figures, key=lambda f: ORDER.index(f.bench) if f.bench in ORDER else len(ORDER)
+    )
+    STORE.write_text(
+        json.dumps({"runs": runs, "figures": [dataclasses.asdict(f) for f in merged]}, indent=1)
+        + "\n",
+        encoding="utf-8",
+    )
+    return merged, runs
+
+
 def write(figures: list[Figure], command: str) -> None:
-    block = [START, "", f"Written by `{command}`.", "", *machine(), "", *table(figures), "", END]
+    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average at the end {load_average()}"
+    merged, runs = merge(figures, when)
+    ran = [f"- {bench}: {runs[bench]}" for bench in ORDER if bench in runs]
+    block = [
+        START,
+        "",
+        f"Written by `python bench/run_all.py` (last: `{command}`); each benchmark's latest run:",
+        "",
+        *ran,
+        "",
+        *machine(),
+        "",
+        *table(merged),
+        "",
+        END,
+    ]
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else f"# Performance\n\n{START}\n{END}\n"
     head, rest = text.split(START, 1)
     tail = rest.split(END, 1)[1]
