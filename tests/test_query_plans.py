@@ -22,7 +22,8 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from bench import bench_growth, population
+from bench import bench_claim, bench_growth, population
+from dash.actions.outbound import due_outbox
 from dash.actions.people import person_for
 from dash.context import AppContext
 from dash.db import Database
@@ -222,3 +223,38 @@ def test_a_ticks_digest_sync_reads_only_its_cohorts_digest_rows(db: Database) ->
     digests = [(st, p) for st, p in seen if "team_id IS NULL" in st and "FROM agenda" in st]
     assert digests, "the tick sent no digest lookup"
     assert_uses(db, digests, "agenda", "ix_agenda_cohort_wide")
+
+
+def test_outbox_claim_stops_at_its_limit_whatever_the_backlog(
+    ctx: AppContext, db: Database
+) -> None:
+    # 2,000 rows waiting, two per chat: the claim walks the queued rows in send order and
+    # stops after about twice its limit (each chat's second row waits behind its first),
+    # probing each chat through the live-row index; it never reads and sorts the backlog.
+    bench_claim.fill(ctx, 2000)
+    seen = run(db, lambda s: due_outbox(s, channels=["telegram"], now=utcnow(), limit=50))
+    claims = statements_on(seen, "outbox")
+    assert claims, "the claim sent no query on outbox"
+    walked = 0
+    with db.engine.connect() as conn:
+        for statement, params in claims:
+            raw = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+            plan = raw.scalar()
+            nodes = list(walk((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]))
+            assert not any(n["Node Type"] == "Seq Scan" for n in nodes), statement
+            scans = [n for n in nodes if n.get("Index Name") == "ix_outbox_queued_order"]
+            if scans:
+                walked += 1
+                assert not any(n["Node Type"] == "Sort" for n in nodes), "the backlog was sorted"
+                assert scans[0]["Actual Rows"] <= 2 * 50 + 1, "the claim read past its limit"
+                names = {n.get("Index Name") for n in nodes}
+                assert "ix_outbox_live_chat" in names, "the chat probe is not an index lookup"
+        conn.rollback()
+    assert walked, "no claim walked the queued rows in send order (ix_outbox_queued_order)"
+
+
+def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of the plan."""
+    yield node
+    for child in node.get("Plans", []):
+        yield from walk(child)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dash.models.base import Base, BigId
@@ -98,6 +98,13 @@ class Priority:
     BULK = 1
 
 
+#: The partial-index predicates of the outbox; due_outbox repeats them word for word (as
+#: literals, not parameters) so both planners can prove the index applies.
+OUTBOX_QUEUED = "state = 'queued'"
+OUTBOX_SENDING = "state = 'sending'"
+OUTBOX_LIVE = "state IN ('queued', 'sending')"
+
+
 class OutboxItem(Base):
     """A delivery job for one outbound message; the worker claims, sends, records."""
 
@@ -109,6 +116,33 @@ class OutboxItem(Base):
         CheckConstraint("priority IN (0, 1)", name="priority"),
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_outbox_due", "state", "channel", "priority", "next_attempt_at"),
+        # The claim (dash.actions.outbound.due_outbox) walks queued rows in send order and
+        # stops at its limit, probing each row's chat for an earlier live row: both partial
+        # indexes hold only rows still on their way, so a claim costs the same whatever the
+        # backlog or the history of sent rows.
+        Index(
+            "ix_outbox_queued_order",
+            "channel",
+            "priority",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text(OUTBOX_QUEUED),
+            sqlite_where=text(OUTBOX_QUEUED),
+        ),
+        Index(
+            "ix_outbox_live_chat",
+            "channel",
+            "address",
+            "id",
+            postgresql_where=text(OUTBOX_LIVE),
+            sqlite_where=text(OUTBOX_LIVE),
+        ),
+        Index(
+            "ix_outbox_lease",
+            "claimed_until",
+            postgresql_where=text(OUTBOX_SENDING),
+            sqlite_where=text(OUTBOX_SENDING),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
