@@ -73,15 +73,22 @@ def queue_message(
     team_id = team.id if isinstance(team, Team) else team
     settings = get_settings()
     now = utcnow()
-    recent_same = session.execute(
-        select(func.count(Message.id)).where(
-            Message.direction == "out",
-            Message.channel == channel,
-            Message.address == address,
-            Message.text == text,
-            Message.created_at >= now - timedelta(hours=1),
+    # On the session's connection, without the ORM's autoflush: messages queued here are
+    # flushed as they are queued, so the count is complete, and the caller's pending
+    # changes go out with this message's own flush instead of one of their own.
+    recent_same = (
+        session.connection()
+        .execute(
+            select(func.count(Message.id)).where(
+                Message.direction == "out",
+                Message.channel == channel,
+                Message.address == address,
+                Message.text == text,
+                Message.created_at >= now - timedelta(hours=1),
+            )
         )
-    ).scalar_one()
+        .scalar_one()
+    )
     held = recent_same >= settings.identical_outbound_cap
     message = Message(
         team_id=team_id,
