@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 09:07:54.952336
+Create Date: 2026-11-27 09:57:58.072351
 """
 from collections.abc import Sequence
 
@@ -44,7 +44,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('enrolment_code', name=op.f('uq_cohorts_enrolment_code'))
     )
     with op.batch_alter_table('cohorts', schema=None) as batch_op:
-        batch_op.create_index('ix_cohorts_sync_due', ['id'], unique=False, sqlite_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'), postgresql_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'))
+        batch_op.create_index('ix_cohorts_sync_due', ['id'], unique=False, postgresql_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'), sqlite_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'))
 
     op.create_table('instance_values',
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -168,7 +168,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('telegram_group_chat_id', name=op.f('uq_teams_telegram_group_chat_id'))
     )
     with op.batch_alter_table('teams', schema=None) as batch_op:
-        batch_op.create_index('ix_teams_agenda_due', ['cohort_id'], unique=False, sqlite_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"), postgresql_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"))
+        batch_op.create_index('ix_teams_agenda_due', ['cohort_id'], unique=False, postgresql_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"), sqlite_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"))
         batch_op.create_index('ix_teams_cohort_state', ['cohort_id', 'state'], unique=False)
 
     op.create_table('agenda',
@@ -329,7 +329,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('team_id', 'number', name=op.f('uq_pdsa_cycles_team_id_number'))
     )
     with op.batch_alter_table('pdsa_cycles', schema=None) as batch_op:
-        batch_op.create_index('ix_pdsa_cycles_followup_due', ['team_id'], unique=False, sqlite_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"), postgresql_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"))
+        batch_op.create_index('ix_pdsa_cycles_followup_due', ['team_id'], unique=False, postgresql_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"), sqlite_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"))
         batch_op.create_index('ix_pdsa_cycles_team_state', ['team_id', 'state'], unique=False)
 
     op.create_table('pending_questions',
@@ -426,6 +426,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_due', ['state', 'channel', 'priority', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_outbox_lease', ['claimed_until'], unique=False, postgresql_where=sa.text("state = 'sending'"), sqlite_where=sa.text("state = 'sending'"))
+        batch_op.create_index('ix_outbox_live_chat', ['channel', 'address', 'id'], unique=False, postgresql_where=sa.text("state IN ('queued', 'sending')"), sqlite_where=sa.text("state IN ('queued', 'sending')"))
+        batch_op.create_index('ix_outbox_queued_order', ['channel', 'priority', 'next_attempt_at', 'id'], unique=False, postgresql_where=sa.text("state = 'queued'"), sqlite_where=sa.text("state = 'queued'"))
 
     op.create_table('signoffs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -457,6 +460,9 @@ def downgrade() -> None:
 
     op.drop_table('signoffs')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_queued_order', postgresql_where=sa.text("state = 'queued'"), sqlite_where=sa.text("state = 'queued'"))
+        batch_op.drop_index('ix_outbox_live_chat', postgresql_where=sa.text("state IN ('queued', 'sending')"), sqlite_where=sa.text("state IN ('queued', 'sending')"))
+        batch_op.drop_index('ix_outbox_lease', postgresql_where=sa.text("state = 'sending'"), sqlite_where=sa.text("state = 'sending'"))
         batch_op.drop_index('ix_outbox_due')
 
     op.drop_table('outbox')
@@ -469,7 +475,7 @@ def downgrade() -> None:
     op.drop_table('pending_questions')
     with op.batch_alter_table('pdsa_cycles', schema=None) as batch_op:
         batch_op.drop_index('ix_pdsa_cycles_team_state')
-        batch_op.drop_index('ix_pdsa_cycles_followup_due', sqlite_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"), postgresql_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"))
+        batch_op.drop_index('ix_pdsa_cycles_followup_due', postgresql_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"), sqlite_where=sa.text("state = 'planned' AND test_date IS NOT NULL AND (followup_for IS NULL OR followup_for <> test_date)"))
 
     op.drop_table('pdsa_cycles')
     with op.batch_alter_table('messages', schema=None) as batch_op:
@@ -503,7 +509,7 @@ def downgrade() -> None:
     op.drop_table('agenda')
     with op.batch_alter_table('teams', schema=None) as batch_op:
         batch_op.drop_index('ix_teams_cohort_state')
-        batch_op.drop_index('ix_teams_agenda_due', sqlite_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"), postgresql_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"))
+        batch_op.drop_index('ix_teams_agenda_due', postgresql_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"), sqlite_where=sa.text("(state = 'enrolled' AND agenda_version IS NULL) OR (state <> 'enrolled' AND agenda_version IS NOT NULL)"))
 
     op.drop_table('teams')
     op.drop_table('units')
@@ -515,7 +521,7 @@ def downgrade() -> None:
     op.drop_table('organisations')
     op.drop_table('instance_values')
     with op.batch_alter_table('cohorts', schema=None) as batch_op:
-        batch_op.drop_index('ix_cohorts_sync_due', sqlite_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'), postgresql_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'))
+        batch_op.drop_index('ix_cohorts_sync_due', postgresql_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'), sqlite_where=sa.text('synced_version IS NULL OR synced_version <> sync_version'))
 
     op.drop_table('cohorts')
     # ### end Alembic commands ###
