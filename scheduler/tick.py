@@ -29,9 +29,11 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import flag_modified
 
 from dash.context import AppContext
 from dash.curriculum import load_curriculum
@@ -57,8 +59,9 @@ log = logging.getLogger("scheduler.tick")
 
 #: A row claimed longer ago than this by a process that never finished it is claimed again.
 CLAIM_LEASE = timedelta(minutes=5)
-#: Rows claimed and run per transaction.
-BATCH_SIZE = 100
+#: Rows claimed and run per transaction: 100 → 250 took 10,000 prompts from ~12 s to ~9 s
+#: (fewer claims, loads and commits); three ticks still share 1,000 rows (test_multiprocess).
+BATCH_SIZE = 250
 #: A tick stops after this many batches; the next tick continues (keeps one tick bounded).
 MAX_BATCHES = 50
 
@@ -130,27 +133,30 @@ def sync_agendas(session: Session, now: datetime, report: DispatchReport) -> Non
 def claim_due(
     session: Session, now: datetime, *, worker: str, limit: int = BATCH_SIZE
 ) -> tuple[list[int], int]:
-    """Claim up to `limit` due rows (and rows whose claim lease expired): (ids, reclaimed)."""
-    query = (
-        select(AgendaItem)
-        .where(
-            or_(
-                and_(
-                    AgendaItem.state == AgendaState.PENDING.value,
-                    AgendaItem.due_at <= now,
-                ),
-                and_(
-                    AgendaItem.state == AgendaState.CLAIMED.value,
-                    AgendaItem.claimed_at < now - CLAIM_LEASE,
-                ),
-            )
-        )
-        .order_by(AgendaItem.due_at, AgendaItem.id)
-        .limit(limit)
+    """Claim up to `limit` due rows (and rows whose claim lease expired): (ids, reclaimed).
+
+    Two queries merged here, not one with an OR of the states: each is an index-ordered walk
+    (ix_agenda_pending_order; the few claimed rows through ix_agenda_due) that stops at
+    `limit`, so a claim costs the same with 100 or 10,000 rows due at one instant.
+    """
+    lock = session.get_bind().dialect.name == "postgresql"
+
+    def due(*conditions: Any) -> list[AgendaItem]:
+        query = select(AgendaItem).where(*conditions).order_by(AgendaItem.due_at, AgendaItem.id)
+        query = query.limit(limit)
+        if lock:
+            query = query.with_for_update(skip_locked=True)
+        return list(session.execute(query).scalars())
+
+    found = due(
+        # a literal, as in the partial index's predicate, so the planner can use the index
+        AgendaItem.state == literal(AgendaState.PENDING.value, literal_execute=True),
+        AgendaItem.due_at <= now,
+    ) + due(
+        AgendaItem.state == AgendaState.CLAIMED.value,
+        AgendaItem.claimed_at < now - CLAIM_LEASE,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(session.execute(query).scalars())
+    rows = sorted(found, key=lambda row: (row.due_at, row.id))[:limit]
     reclaimed = 0
     for row in rows:
         if row.state == AgendaState.CLAIMED.value:
@@ -172,6 +178,9 @@ def _finish(row: AgendaItem, state: str, now: datetime, note: str | None) -> Non
     row.state = state
     row.finished_at = now
     row.note = note[:200] if note else None
+    # Always written, even when unchanged: rows finished together then share one column set
+    # and the flush sends them as one executemany, not one UPDATE per row.
+    flag_modified(row, "note")
 
 
 def process_row(

@@ -35,6 +35,16 @@ class AgendaItem(Base):
             "state IN ('pending', 'claimed', 'done', 'skipped', 'cancelled')", name="state"
         ),
         Index("ix_agenda_due", "state", "due_at"),
+        # The tick's claim walks pending rows in (due_at, id) order and stops at its batch:
+        # thousands of prompts share one due_at, so without id in the index every claim read
+        # and sorted all of them (10,000 prompts: 100 claims of the whole backlog).
+        Index(
+            "ix_agenda_pending_order",
+            "due_at",
+            "id",
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
         Index("ix_agenda_cohort", "cohort_id"),
         # Every tick syncs each live cohort's digest rows (team_id NULL): without this the
         # lookup walked all cohorts' team-less rows, 5 million rows a tick at 10,000 teams.

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 09:57:58.072351
+Create Date: 2026-11-27 10:09:15.381093
 """
 from collections.abc import Sequence
 
@@ -200,6 +200,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_agenda_cohort', ['cohort_id'], unique=False)
         batch_op.create_index('ix_agenda_cohort_wide', ['cohort_id', 'kind'], unique=False, sqlite_where=sa.text('team_id IS NULL'), postgresql_where=sa.text('team_id IS NULL'))
         batch_op.create_index('ix_agenda_due', ['state', 'due_at'], unique=False)
+        batch_op.create_index('ix_agenda_pending_order', ['due_at', 'id'], unique=False, sqlite_where=sa.text("state = 'pending'"), postgresql_where=sa.text("state = 'pending'"))
 
     op.create_table('aims',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -502,6 +503,7 @@ def downgrade() -> None:
 
     op.drop_table('aims')
     with op.batch_alter_table('agenda', schema=None) as batch_op:
+        batch_op.drop_index('ix_agenda_pending_order', sqlite_where=sa.text("state = 'pending'"), postgresql_where=sa.text("state = 'pending'"))
         batch_op.drop_index('ix_agenda_due')
         batch_op.drop_index('ix_agenda_cohort_wide', sqlite_where=sa.text('team_id IS NULL'), postgresql_where=sa.text('team_id IS NULL'))
         batch_op.drop_index('ix_agenda_cohort')
