@@ -210,11 +210,11 @@ def main() -> None:
     if "growth" in only:
         from bench import bench_growth
 
-        add(
-            bench_growth.run(
-                "postgresql", (10, 100, 1000) if args.quick else (10, 100, 1000, 10_000)
-            )[0]
+        grown, growth_table = bench_growth.run(
+            "postgresql", (10, 100, 1000) if args.quick else (10, 100, 1000, 10_000)
         )
+        add(grown)
+        print(bench_growth.markdown(growth_table), flush=True)  # the growth section's table
     if "explain" in only:
         from bench import explain_queries
 

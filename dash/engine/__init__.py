@@ -85,7 +85,7 @@ def _storable(inbound: InboundMessage) -> InboundMessage:
 
 def _store(ctx: AppContext, inbound: InboundMessage) -> tuple[int | None, bool]:
     # A Core INSERT … RETURNING: the row is written and committed before anything else
-    # happens, without the ORM's unit of work (a third of the cost of storing it).
+    # happens, without an ORM object and flush that nothing here would use.
     row = {
         "direction": "in",
         "channel": inbound.channel,
