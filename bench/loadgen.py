@@ -66,11 +66,18 @@ class Pool:
     async def send(self, raw: bytes) -> tuple[int, bytes, float]:
         """Status, body and latency in seconds (from the write to the last byte)."""
         conn = self.idle.pop() if self.idle else None
-        if conn is None:
+        started = time.perf_counter()
+        try:
+            if conn is None:
+                raise ConnectionResetError("no idle connection")
+            status, body = await conn.send(raw)
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            # The server closed an idle keep-alive connection before reading the request
+            # (uvicorn does after 5 s): send it again on a new one, as HTTP clients do.
             conn = await Connection.open(self.host, self.port)
             self.every.append(conn)
-        started = time.perf_counter()
-        status, body = await conn.send(raw)
+            started = time.perf_counter()
+            status, body = await conn.send(raw)
         elapsed = time.perf_counter() - started
         self.idle.append(conn)
         return status, body, elapsed

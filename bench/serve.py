@@ -35,9 +35,11 @@ def bare_app() -> Starlette:
 
 def dash_app() -> Starlette:
     from dash.context import AppContext
-    from dash.server import create_app
+    from dash.server import create_app, settle_heap
 
-    return create_app(AppContext.from_settings(), background=False)
+    app = create_app(AppContext.from_settings(), background=False)
+    settle_heap()  # as `dash serve` does
+    return app
 
 
 def main() -> None:

@@ -223,7 +223,7 @@ def serve(
     from dash import migrate
     from dash.context import AppContext
     from dash.logs import configure_logging
-    from dash.server import create_app, parse_roles
+    from dash.server import create_app, parse_roles, settle_heap
     from dash.settings import get_settings
 
     settings = get_settings()
@@ -241,6 +241,7 @@ def serve(
     )
     if processes == 1:
         app_ = create_app(AppContext.from_settings(settings, db), roles=roles)
+        settle_heap()
         uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
         return
     db.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -86,6 +87,15 @@ class Background:
         return self.scheduler is not None and self.scheduler.is_stuck(utcnow())
 
 
+def settle_heap() -> None:
+    """Move everything loaded at start (the engine, matplotlib, scipy: ~200,000 objects) out of
+    the garbage collector's reach: each full collection walked them all, a 130 ms pause
+    (measured) for every request in flight. Call once, when the app is built and before it
+    serves; objects made later are collected as usual."""
+    gc.collect()
+    gc.freeze()
+
+
 def app_from_settings() -> Starlette:
     """uvicorn's factory for `dash serve --workers N`: each worker process builds its own app
     (and database pool) from the settings, running the roles in `serve_roles`."""
@@ -94,7 +104,9 @@ def app_from_settings() -> Starlette:
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    return create_app(AppContext.from_settings(settings), roles=parse_roles(settings.serve_roles))
+    app = create_app(AppContext.from_settings(settings), roles=parse_roles(settings.serve_roles))
+    settle_heap()
+    return app
 
 
 def parse_roles(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
