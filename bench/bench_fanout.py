@@ -39,6 +39,7 @@ from bench.common import (  # noqa: E402
     database_url,
     load_average,
 )
+from dash.heap import settle_heap  # noqa: E402
 
 
 class FakeProcess:
@@ -71,6 +72,7 @@ def render_and_queue(ctx: Any, teams: int) -> list[Figure]:
     pop = population.build(ctx.db, teams, compile_agendas=False)
     due = population.add_due_prompts(ctx.db, pop, population.PROMPT_AT - timedelta(minutes=1))
     kind = ctx.db.engine.dialect.name
+    settle_heap()  # as `dash worker` and `dash serve` do before they start
     queued = 0
     with StatementCounter(ctx.db.engine) as counter:
         started = time.perf_counter()
@@ -195,6 +197,7 @@ def delivery(ctx_url: str, queued_ctx: Any, limit_seconds: float = 60) -> list[F
         get_settings.cache_clear()
         ctx = AppContext.from_settings(get_settings(), queued_ctx.db)
         worker = DeliveryWorker(ctx, {"telegram": TelegramSender(ctx)})
+        settle_heap()  # as `dash worker` and `dash serve` do before they start
         sent, elapsed = _drain(worker, waiting, limit_seconds)
         ref_rate = asyncio.run(
             _reference_sends(fake.base_url, fake.token, min(sent, 3000), MAX_CONCURRENT_SENDS)
@@ -236,6 +239,7 @@ def delivery(ctx_url: str, queued_ctx: Any, limit_seconds: float = 60) -> list[F
                     s, channel="telegram", address=str(800_000_000 + n), text=f"Limited {n}"
                 )
         worker = DeliveryWorker(ctx, {"telegram": TelegramSender(ctx)})
+        settle_heap()
         _drain(worker, count, 60)
     stats = fake.stats
     span = stats["last"] - stats["first"]

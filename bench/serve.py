@@ -35,7 +35,8 @@ def bare_app() -> Starlette:
 
 def dash_app() -> Starlette:
     from dash.context import AppContext
-    from dash.server import create_app, settle_heap
+    from dash.heap import settle_heap
+    from dash.server import create_app
 
     app = create_app(AppContext.from_settings(), background=False)
     settle_heap()  # as `dash serve` does

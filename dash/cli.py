@@ -222,8 +222,9 @@ def serve(
 
     from dash import migrate
     from dash.context import AppContext
+    from dash.heap import settle_heap
     from dash.logs import configure_logging
-    from dash.server import create_app, parse_roles, settle_heap
+    from dash.server import create_app, parse_roles
     from dash.settings import get_settings
 
     settings = get_settings()

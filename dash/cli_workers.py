@@ -291,6 +291,7 @@ def worker_command(
     you like: ticks share the work, and each channel account sends from one process at a time."""
     from dash import migrate
     from dash.db import database_from
+    from dash.heap import settle_heap
     from dash.logs import configure_logging
     from dash.settings import get_settings
 
@@ -305,10 +306,22 @@ def worker_command(
         if migrate.current_revision(db) != migrate.head_revision(db):
             raise UserError("the database is not initialised or is out of date: run `dash init`")
         ctx = AppContext.from_settings(settings, db)
+        _load_role_modules(roles)
+        settle_heap()
         typer.echo(f"dash worker: {', '.join(roles)} (stop with Ctrl-C or SIGTERM)", err=True)
         asyncio.run(_until_signalled(ctx, roles, standby_seconds, lease_seconds))
     finally:
         db.dispose()
+
+
+def _load_role_modules(roles: tuple[str, ...]) -> None:
+    """Import what the roles run now, so that settle_heap() freezes it with the rest."""
+    if "tick" in roles:
+        import scheduler.runner  # noqa: F401
+    if "delivery" in roles:
+        import bots.registry  # noqa: F401
+        import bots.telegram  # noqa: F401
+        import bots.twilio  # noqa: F401
 
 
 async def _until_signalled(

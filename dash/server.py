@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from dash.context import AppContext
+from dash.heap import settle_heap
 from dash.logs import RequestIdMiddleware
 from dash.timeutil import utcnow
 
@@ -85,15 +85,6 @@ class Background:
 
     def scheduler_stuck(self) -> bool:
         return self.scheduler is not None and self.scheduler.is_stuck(utcnow())
-
-
-def settle_heap() -> None:
-    """Move everything loaded at start (the engine, matplotlib, scipy: ~200,000 objects) out of
-    the garbage collector's reach: each full collection walked them all, a 130 ms pause
-    (measured) for every request in flight. Call once, when the app is built and before it
-    serves; objects made later are collected as usual."""
-    gc.collect()
-    gc.freeze()
 
 
 def app_from_settings() -> Starlette:
