@@ -184,12 +184,21 @@ class DeliveryWorker:
         in_flight: set[asyncio.Task[None]] = set()
         sending: set[int] = set()  # outbox ids of `in_flight`
         recorder = _GroupRecorder(lambda outcomes: self._record_many(outcomes, now))
+        finished = 0  # sends whose result is recorded; one may make its chat's next message due
+
+        def count_finished(_task: asyncio.Task[None]) -> None:
+            nonlocal finished
+            finished += 1
+
         try:
             while True:
                 at = now or utcnow()
+                seen = finished
                 batch = await asyncio.to_thread(self._claim, at, frozenset(sending))
                 if not batch:
                     if not in_flight:
+                        if finished != seen:
+                            continue  # a send finished while that claim read: look again
                         return total
                     # A finished send may make its chat's next message due: claim again then.
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -204,6 +213,7 @@ class DeliveryWorker:
                         lambda _task, outbox_id=item.outbox_id: sending.discard(outbox_id)
                     )
                     task.add_done_callback(lambda _task: gate.release())
+                    task.add_done_callback(count_finished)
                 total += len(batch)
         finally:
             # Cancelled (the worker is stopping): the sends still out are abandoned, and
