@@ -13,6 +13,7 @@ points; signals come from dash.analytics.
 
 from __future__ import annotations
 
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -111,6 +112,44 @@ def primary_measure(session: Session, cohort_id: int) -> Measure | None:
     return measures[0] if measures else None
 
 
+@dataclass(frozen=True)
+class DayPoints:
+    """One point per day and the run-chart rules' verdict on them: what `measure_series`, the
+    coach's Today list and the team figures each build from a team's current values."""
+
+    days: list[date]
+    values: list[float | None]
+    baseline_days: int
+    baseline_frozen: bool
+    analysis: RunsAnalysis
+
+
+def day_points(
+    asked: Sequence[date],
+    baseline: Container[date],
+    today: date,
+    by_day: Mapping[date, float | None],
+) -> DayPoints:
+    """The series of current values `by_day` (None for 0/0) over the asked days up to `today`.
+
+    One home for the chart's rules, so every caller judges a series alike: one point per day
+    from the first asked day (or earlier data) to the last asked day up to today (or later
+    data), None where nothing is reported; the centre frozen over the baseline days when they
+    carry data (qicharts2's `freeze`), else the median of all points."""
+    first, last = asked[0], min(asked[-1], today)
+    if by_day:  # data outside the Dash (early baseline, sustain days) is still shown
+        first = min(first, min(by_day))
+        last = max(last, max(by_day))
+    days = (
+        [first + timedelta(days=i) for i in range((last - first).days + 1)] if last >= first else []
+    )
+    values = [by_day.get(day) for day in days]
+    n_baseline = sum(1 for d in days if d in baseline)
+    baseline_frozen = any(v is not None for v in values[:n_baseline])
+    runs = runs_analysis(values, freeze=n_baseline if baseline_frozen else None)
+    return DayPoints(days, values, n_baseline, baseline_frozen, runs)
+
+
 def measure_series(
     session: Session,
     team: Team,
@@ -126,7 +165,6 @@ def measure_series(
     curriculum = load_curriculum(cohort.topic)
     asked = asked_days(cohort, curriculum)
     baseline = set(baseline_days(cohort, curriculum))
-    first, last = asked[0], min(asked[-1], today)
     rows = list(
         session.execute(
             select(MeasureValue).where(
@@ -136,19 +174,8 @@ def measure_series(
             )
         ).scalars()
     )
-    by_day = {row.day: row.value for row in rows}
-    if by_day:  # data outside the Dash (early baseline, sustain days) is still shown
-        first = min(first, min(by_day))
-        last = max(last, max(by_day))
-    days = (
-        [first + timedelta(days=i) for i in range((last - first).days + 1)] if last >= first else []
-    )
-    values = [by_day.get(day) for day in days]
-
-    # Freeze the centre over the baseline days when they carry data (qicharts2's `freeze`).
-    n_baseline = sum(1 for d in days if d in baseline)
-    baseline_has_data = any(v is not None for v in values[:n_baseline])
-    runs = runs_analysis(values, freeze=n_baseline if baseline_has_data else None)
+    points = day_points(asked, baseline, today, {row.day: row.value for row in rows})
+    runs = points.analysis
 
     aim = (
         session.execute(
@@ -176,10 +203,10 @@ def measure_series(
         measure_name=measure_name(measure, cohort.topic, lang),
         better=measure.better,
         goal=aim.goal if aim is not None else measure.goal,
-        days=days,
-        values=values,
-        baseline_days=n_baseline,
-        baseline_frozen=baseline_has_data,
+        days=points.days,
+        values=points.values,
+        baseline_days=points.baseline_days,
+        baseline_frozen=points.baseline_frozen,
         centre=runs.centre,
         runs_signal=bool(runs.runs_signal),
         shift=bool(runs.shift),

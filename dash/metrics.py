@@ -180,36 +180,18 @@ def _signal_kind(shift: object, trend: object, runs: object) -> tuple[bool, str 
 
 
 def _in_memory_signal(cohort: Cohort, curriculum: Curriculum, today: date) -> SignalOf:
-    """The signal of `dash.chartdata.measure_series`, computed from already loaded values.
-
-    Same series: one point per day from the first asked day (or earlier data) to the last
-    asked day up to today (or later data), None where nothing is current, 0/0 as None; the
-    centre frozen over the baseline days when they carry data. tests/test_metrics.py compares
-    it with the chart's own series team by team, so the two cannot drift apart.
+    """The signal of `dash.chartdata.measure_series`, computed from already loaded values by
+    the same `dash.chartdata.day_points` (tests/test_metrics.py compares the two team by team).
     """
     try:
-        import dash.chartdata  # noqa: F401  (the same availability as team_figures' signal)
-        from dash.analytics import runs_analysis
+        from dash.chartdata import day_points
     except ImportError:  # the analytics package is not installed in this build
         return lambda measure, rows: (None, None)
     asked = asked_days(cohort, curriculum)
-    baseline = set(baseline_days(cohort, curriculum))
+    baseline = frozenset(baseline_days(cohort, curriculum))
 
     def signal_of(measure: Measure, rows: list[_Value]) -> tuple[bool | None, str | None]:
-        first, last = asked[0], min(asked[-1], today)
-        by_day = {row.day: row.value for row in rows}
-        if by_day:
-            first = min(first, min(by_day))
-            last = max(last, max(by_day))
-        days = (
-            [first + timedelta(days=i) for i in range((last - first).days + 1)]
-            if last >= first
-            else []
-        )
-        values = [by_day.get(day) for day in days]
-        n_baseline = sum(1 for d in days if d in baseline)
-        baseline_has_data = any(v is not None for v in values[:n_baseline])
-        runs = runs_analysis(values, freeze=n_baseline if baseline_has_data else None)
+        runs = day_points(asked, baseline, today, {row.day: row.value for row in rows}).analysis
         return _signal_kind(runs.shift, runs.trend, runs.runs_signal)
 
     return signal_of

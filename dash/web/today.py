@@ -198,28 +198,21 @@ def series_signal(
     frame: tuple[list[date], frozenset[date]], today: date, by_day: dict[date, float | None]
 ) -> tuple[list[str], date | None]:
     """The run-chart rules that fire (shift, trend, runs) and the latest plotted day of the
-    series `dash.chartdata.measure_series` builds from these current values: the same days,
-    gaps and frozen baseline centre (tests/test_today.py checks the two agree)."""
-    from dash.analytics import runs_analysis  # numpy and scipy: only when a list is built
+    series `dash.chartdata.day_points` builds from these current values: the chart's own
+    (tests/test_today.py checks the two agree)."""
+    from dash.chartdata import day_points  # numpy, scipy, matplotlib: only when a list is built
 
     asked, baseline = frame
-    first, last = asked[0], min(asked[-1], today)
-    if by_day:
-        first = min(first, min(by_day))
-        last = max(last, max(by_day))
-    days = (
-        [first + timedelta(days=i) for i in range((last - first).days + 1)] if last >= first else []
-    )
-    values = [by_day.get(day) for day in days]
-    n_baseline = sum(1 for d in days if d in baseline)
-    baseline_has_data = any(v is not None for v in values[:n_baseline])
-    runs = runs_analysis(values, freeze=n_baseline if baseline_has_data else None)
+    points = day_points(asked, baseline, today, by_day)
+    runs = points.analysis
     fired = [
         name
         for name, rule in (("shift", runs.shift), ("trend", runs.trend), ("runs", runs.runs_signal))
         if rule
     ]
-    plotted = [day for day, value in zip(days, values, strict=True) if value is not None]
+    plotted = [
+        day for day, value in zip(points.days, points.values, strict=True) if value is not None
+    ]
     return fired, plotted[-1] if plotted else None
 
 
