@@ -575,20 +575,28 @@ RENDERERS = {
 }
 
 
-def run_step(session: Session, ctx: AppContext, row: AgendaItem, now: datetime) -> StepOutcome:
-    """Render and queue one due row's messages in the caller's transaction."""
+def _step_run(
+    session: Session, ctx: AppContext, row: AgendaItem, now: datetime, **preloaded: Any
+) -> StepRun:
+    """The StepRun of one due row, its cohort, team and curriculum looked up, so `run_step`
+    and `run_batch` render a row from the same inputs (`preloaded`: run_batch's extras)."""
     cohort = session.get(Cohort, row.cohort_id)
     assert cohort is not None
-    team = session.get(Team, row.team_id) if row.team_id is not None else None
-    run = StepRun(
+    return StepRun(
         session=session,
         ctx=ctx,
         row=row,
         now=now,
         cohort=cohort,
         curriculum=load_curriculum(cohort.topic),
-        team=team,
+        team=session.get(Team, row.team_id) if row.team_id is not None else None,
+        **preloaded,
     )
+
+
+def run_step(session: Session, ctx: AppContext, row: AgendaItem, now: datetime) -> StepOutcome:
+    """Render and queue one due row's messages in the caller's transaction."""
+    run = _step_run(session, ctx, row, now)
     renderer = RENDERERS.get(row.kind)
     if renderer is None:
         run.outcome.note = f"unknown step kind {row.kind!r}"
@@ -651,17 +659,11 @@ def run_batch(
     for row in rows:
         if row.kind not in BATCHED_KINDS:
             raise ValueError(f"step kind {row.kind!r} is not rendered in batches")
-        cohort = session.get(Cohort, row.cohort_id)
-        assert cohort is not None
-        team = session.get(Team, row.team_id) if row.team_id is not None else None
-        run = StepRun(
-            session=session,
-            ctx=ctx,
-            row=row,
-            now=now,
-            cohort=cohort,
-            curriculum=load_curriculum(cohort.topic),
-            team=team,
+        run = _step_run(
+            session,
+            ctx,
+            row,
+            now,
             members=members.get(row.team_id) if row.team_id is not None else None,
             preloaded_reporters=(reporters.get(row.team_id) or None)
             if row.team_id is not None
