@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -29,30 +27,12 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import event, select, text  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from bench import bench_growth  # noqa: E402
 from bench.common import Figure, configure, database_url  # noqa: E402
-
-Captured = list[tuple[str, Any]]
-
-
-@contextmanager
-def capture(db: Any) -> Iterator[Captured]:
-    """The single (not executemany) SELECT/UPDATE/DELETE statements sent in the block."""
-    seen: Captured = []
-
-    def listen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool):
-        verb = statement.lstrip().split(None, 1)[0].upper()
-        if verb in ("SELECT", "UPDATE", "DELETE", "WITH") and not many:
-            seen.append((statement, params))
-
-    event.listen(db.engine, "before_cursor_execute", listen)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listen)
+from dash import dbplans  # noqa: E402
 
 
 @dataclass
@@ -73,41 +53,32 @@ class Plan:
         return [t for t in self.seq_scans if sizes.get(t, 0) > big]
 
 
-def _walk(node: dict[str, Any], plan: dict[str, Any]) -> None:
-    loops = int(node.get("Actual Loops", 1) or 1)
-    kind = node["Node Type"]
-    if "Index Name" in node:
-        plan["indexes"].append(node["Index Name"])
-    if kind == "Seq Scan":
-        plan["seq"].append(node["Relation Name"])
-    if "Relation Name" in node:
-        removed = int(node.get("Rows Removed by Filter", 0)) + int(
-            node.get("Rows Removed by Index Recheck", 0)
-        )
-        plan["read"] += (int(node.get("Actual Rows", 0)) + removed) * loops
-    for child in node.get("Plans", []):
-        _walk(child, plan)
-
-
 def explain(db: Any, path: str, statement: str, params: Any) -> Plan:
     """EXPLAIN (ANALYZE, BUFFERS) `statement` in a transaction rolled back."""
-    with db.engine.connect() as conn:
-        raw = conn.exec_driver_sql(
-            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, params
-        ).scalar()
-        conn.rollback()
-    entry = (raw if isinstance(raw, list) else json.loads(raw))[0]
+    entry = dbplans.explain(db, statement, params, analyze=True, buffers=True)
     top = entry["Plan"]
-    found: dict[str, Any] = {"indexes": [], "seq": [], "read": 0}
-    _walk(top, found)
+    indexes: set[str] = set()
+    seq: set[str] = set()
+    read = 0
+    for node in dbplans.plan_nodes(top):
+        if "Index Name" in node:
+            indexes.add(node["Index Name"])
+        if node["Node Type"] == "Seq Scan":
+            seq.add(node["Relation Name"])
+        if "Relation Name" in node:
+            removed = int(node.get("Rows Removed by Filter", 0)) + int(
+                node.get("Rows Removed by Index Recheck", 0)
+            )
+            loops = int(node.get("Actual Loops", 1) or 1)
+            read += (int(node.get("Actual Rows", 0)) + removed) * loops
     buffers = int(top.get("Shared Hit Blocks", 0)) + int(top.get("Shared Read Blocks", 0))
     return Plan(
         path=path,
         statement=statement,
         top=top["Node Type"],
-        indexes=sorted(set(found["indexes"])),
-        seq_scans=sorted(set(found["seq"])),
-        rows_read=found["read"],
+        indexes=sorted(indexes),
+        seq_scans=sorted(seq),
+        rows_read=read,
         rows_returned=int(top.get("Actual Rows", 0)),
         ms=float(entry.get("Execution Time", 0.0)),
         buffers=buffers,
@@ -268,7 +239,7 @@ def run(teams: int = 10_000, big: int = 1_000, show_all: bool = False) -> list[F
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in sorted(sizes.items()) if n > big))
     plans: list[Plan] = []
     for name, go in hot_paths(ctx, grown):
-        with capture(ctx.db) as seen:
+        with dbplans.captured(ctx.db, verbs=("SELECT", "UPDATE", "DELETE", "WITH")) as seen:
             go()
         done: set[str] = set()
         for statement, params in seen:

@@ -9,15 +9,13 @@ the table size. (With seq scans allowed a planner rightly prefers them on tiny t
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bench import population
@@ -25,6 +23,7 @@ from dash.actions.outbound import due_outbox, queue_message
 from dash.actions.threads import waiting_messages
 from dash.chartdata import measure_series
 from dash.db import Database
+from dash.dbplans import captured, explain, plan_nodes
 from dash.models import Measure, Person, Team
 from dash.timeutil import utcnow
 from dash.web.teams import thread
@@ -51,54 +50,26 @@ def pop(db: Database) -> population.Population:
     return pop
 
 
-@contextmanager
-def captured(db: Database) -> Iterator[list[tuple[str, Any]]]:
-    """The SELECT statements (with parameters) sent while the block runs."""
-    seen: list[tuple[str, Any]] = []
-
-    def listen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool):
-        if statement.lstrip().upper().startswith("SELECT") and not many:
-            seen.append((statement, params))
-
-    event.listen(db.engine, "before_cursor_execute", listen)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listen)
-
-
-def plans(db: Database, run: Callable[[Session], object]) -> list[tuple[str, str]]:
-    """(statement, plan as JSON text) for each SELECT `run` sends; its changes rolled back."""
+def plans(db: Database, run: Callable[[Session], object]) -> list[tuple[str, dict[str, Any]]]:
+    """(statement, top plan node) for each SELECT `run` sends, explained with sequential scans
+    disabled; its changes rolled back."""
     with captured(db) as seen, db.sessions() as s:
         run(s)
         s.rollback()
-    found = []
-    with db.engine.connect() as conn:
-        conn.exec_driver_sql("SET enable_seqscan = off")
-        for statement, params in seen:
-            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params).scalar()
-            found.append((statement, json.dumps(plan)))
-        conn.rollback()
-    return found
+    return [(st, explain(db, st, params, seqscan=False)["Plan"]) for st, params in seen]
 
 
-def weak_reads(plan_json: str, table: str, columns: tuple[str, ...]) -> list[str]:
+def weak_reads(plan: dict[str, Any], table: str, columns: tuple[str, ...]) -> list[str]:
     """Nodes of the plan that read `table` without an index condition on one of `columns`: a
     sequential scan, or an index walked on other columns only (which still visits every row
     of, say, one channel, and grows with the table)."""
     bad: list[str] = []
-
-    def walk(node: dict[str, Any]) -> None:
+    for node in plan_nodes(plan):
         if node.get("Relation Name") == table:
             kind = node["Node Type"]
             cond = node.get("Index Cond", "") + node.get("Recheck Cond", "")
             if kind == "Seq Scan" or not any(c in cond for c in columns):
                 bad.append(f"{kind} {node.get('Index Name', '')} {cond}".strip())
-        for child in node.get("Plans", []):
-            walk(child)
-
-    for entry in json.loads(plan_json):
-        walk(entry["Plan"])
     return bad
 
 

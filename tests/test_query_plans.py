@@ -11,15 +11,13 @@ index can serve the query. tests/test_indexes.py covers the thread, Today and cl
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bench import bench_claim, bench_growth, population
@@ -27,6 +25,7 @@ from dash.actions.outbound import due_outbox
 from dash.actions.people import person_for
 from dash.context import AppContext
 from dash.db import Database
+from dash.dbplans import Captured, captured, explain, plan_nodes
 from dash.engine import handle_inbound
 from dash.inbound import InboundMessage
 from dash.models import Cohort, Person, Team
@@ -41,8 +40,6 @@ pytestmark = [
         reason="EXPLAIN plans are PostgreSQL's",
     ),
 ]
-
-Captured = list[tuple[str, Any]]
 
 
 @pytest.fixture
@@ -62,37 +59,14 @@ def history(db: Database, pop: population.Population) -> population.Population:
     return pop
 
 
-@contextmanager
-def captured(db: Database) -> Iterator[Captured]:
-    """The single SELECT statements (with parameters) sent while the block runs."""
-    seen: Captured = []
-
-    def listen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool):
-        if statement.lstrip().upper().startswith("SELECT") and not many:
-            seen.append((statement, params))
-
-    event.listen(db.engine, "before_cursor_execute", listen)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listen)
-
-
 def plan_of(db: Database, statement: str, params: Any, *, seqscan: bool) -> dict[str, Any]:
-    with db.engine.connect() as conn:
-        if not seqscan:
-            conn.exec_driver_sql("SET enable_seqscan = off")
-        raw = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params).scalar()
-        conn.rollback()
-    return (raw if isinstance(raw, list) else json.loads(raw))[0]["Plan"]
+    """The top node of the statement's plan (tests/test_tick_idle.py reads plans this way)."""
+    return explain(db, statement, params, seqscan=seqscan)["Plan"]
 
 
 def reads(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every node of the plan that reads a table."""
-    if "Relation Name" in node:
-        yield node
-    for child in node.get("Plans", []):
-        yield from reads(child)
+    return (n for n in plan_nodes(node) if "Relation Name" in n)
 
 
 def statements_on(seen: Captured, table: str) -> Captured:
@@ -236,25 +210,14 @@ def test_outbox_claim_stops_at_its_limit_whatever_the_backlog(
     claims = statements_on(seen, "outbox")
     assert claims, "the claim sent no query on outbox"
     walked = 0
-    with db.engine.connect() as conn:
-        for statement, params in claims:
-            raw = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
-            plan = raw.scalar()
-            nodes = list(walk((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]))
-            assert not any(n["Node Type"] == "Seq Scan" for n in nodes), statement
-            scans = [n for n in nodes if n.get("Index Name") == "ix_outbox_queued_order"]
-            if scans:
-                walked += 1
-                assert not any(n["Node Type"] == "Sort" for n in nodes), "the backlog was sorted"
-                assert scans[0]["Actual Rows"] <= 2 * 50 + 1, "the claim read past its limit"
-                names = {n.get("Index Name") for n in nodes}
-                assert "ix_outbox_live_chat" in names, "the chat probe is not an index lookup"
-        conn.rollback()
+    for statement, params in claims:
+        nodes = list(plan_nodes(explain(db, statement, params, analyze=True)["Plan"]))
+        assert not any(n["Node Type"] == "Seq Scan" for n in nodes), statement
+        scans = [n for n in nodes if n.get("Index Name") == "ix_outbox_queued_order"]
+        if scans:
+            walked += 1
+            assert not any(n["Node Type"] == "Sort" for n in nodes), "the backlog was sorted"
+            assert scans[0]["Actual Rows"] <= 2 * 50 + 1, "the claim read past its limit"
+            names = {n.get("Index Name") for n in nodes}
+            assert "ix_outbox_live_chat" in names, "the chat probe is not an index lookup"
     assert walked, "no claim walked the queued rows in send order (ix_outbox_queued_order)"
-
-
-def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every node of the plan."""
-    yield node
-    for child in node.get("Plans", []):
-        yield from walk(child)
