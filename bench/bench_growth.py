@@ -108,39 +108,13 @@ def add_agenda(db: Any, pop: population.Population, now: datetime) -> int:
     rows due before `now` done as earlier ticks would have left them; the daily prompts of the
     day after the history are left out (`add_prompts_after_history` adds them for the cohort
     whose prompts are measured)."""
-    from dash.curriculum import load_curriculum
-    from dash.models import AgendaItem, Cohort
-    from scheduler.agenda import plan_team
-
     prompt_day = pop.start + timedelta(days=HISTORY_DAYS)
-    with db.transaction() as s:
-        cohort = s.get(Cohort, pop.cohort_id)
-        assert cohort is not None
-        steps = [
-            step
-            for step in plan_team(cohort, load_curriculum(cohort.topic))
-            if not (step.kind == "daily_prompt" and step.local_day == prompt_day)
-        ]
-        rows = [
-            {
-                "cohort_id": cohort.id,
-                "team_id": team_id,
-                "step_key": step.step_key,
-                "kind": step.kind,
-                "due_at": step.due_at,
-                "local_day": step.local_day,
-                "grace_minutes": step.grace_minutes,
-                "payload": step.payload,
-                "version": cohort.schedule_version,
-                "state": "done" if step.due_at < now else "pending",
-                "finished_at": step.due_at if step.due_at < now else None,
-            }
-            for team_id in pop.team_ids
-            for step in steps
-        ]
-        for start in range(0, len(rows), 5000):
-            s.execute(insert(AgendaItem), rows[start : start + 5000])
-        return len(rows)
+    return population.add_planned_steps(
+        db,
+        pop,
+        lambda step: not (step.kind == "daily_prompt" and step.local_day == prompt_day),
+        done_before=now,
+    )
 
 
 def grow(ctx: Any, grown: Grown, teams: int, cohort_size: int = COHORT_SIZE) -> None:
@@ -232,43 +206,19 @@ def idle_tick_cost(ctx: Any, at: datetime, repeat: int = 3) -> Cost:
 
 
 def add_prompts_after_history(db: Any, pop: population.Population, at: datetime) -> int:
-    """Agenda rows for the daily prompts of the day after the history, due at `at`.
+    """Agenda rows for the daily prompts of the day after the history, due just before `at`.
 
-    The scheduler's own plan (`plan_team`) for that day, as `population.add_due_prompts` does
-    for the first day (whose data the history already holds: those prompts would finish
-    silently and measure nothing).
+    The scheduler's own plan for that day, as `population.add_due_prompts` writes the first
+    day's (whose data the history already holds: those prompts would finish silently and
+    measure nothing).
     """
-    from dash.curriculum import load_curriculum
-    from dash.models import AgendaItem, Cohort
-    from scheduler.agenda import plan_team
-
     day = pop.start + timedelta(days=HISTORY_DAYS)
-    with db.transaction() as s:
-        cohort = s.get(Cohort, pop.cohort_id)
-        assert cohort is not None
-        steps = [
-            step
-            for step in plan_team(cohort, load_curriculum(cohort.topic))
-            if step.kind == "daily_prompt" and step.local_day == day
-        ]
-        rows = [
-            {
-                "cohort_id": cohort.id,
-                "team_id": team_id,
-                "step_key": step.step_key,
-                "kind": step.kind,
-                "due_at": at - timedelta(minutes=1),
-                "local_day": step.local_day,
-                "grace_minutes": step.grace_minutes,
-                "payload": step.payload,
-                "version": cohort.schedule_version,
-                "state": "pending",
-            }
-            for team_id in pop.team_ids
-            for step in steps
-        ]
-        s.execute(insert(AgendaItem), rows)
-        return len(rows)
+    return population.add_planned_steps(
+        db,
+        pop,
+        lambda step: step.kind == "daily_prompt" and step.local_day == day,
+        due_at=at - timedelta(minutes=1),
+    )
 
 
 def prompt_cost(ctx: Any, grown: Grown, at: datetime, idle: Cost) -> tuple[Cost, Cost]:

@@ -14,8 +14,10 @@ Each team: a key contact, one data reporter, one member and a leader, all on Tel
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -34,6 +36,9 @@ from dash.models import (
     TeamState,
     Unit,
 )
+
+if TYPE_CHECKING:
+    from scheduler.agenda import PlannedStep
 
 START = date(2026, 12, 7)
 TIMEZONE = "America/New_York"
@@ -238,12 +243,20 @@ def settle_before(db: Database, instant: datetime) -> int:
         return int(result.rowcount or 0)
 
 
-def add_due_prompts(db: Database, pop: Population, at: datetime) -> int:
-    """Agenda rows for the first day's daily prompts of every team, due at `at`.
+def add_planned_steps(
+    db: Database,
+    pop: Population,
+    wanted: Callable[[PlannedStep], bool],
+    *,
+    due_at: datetime | None = None,
+    done_before: datetime | None = None,
+) -> int:
+    """Agenda rows, for every team, of the steps of the scheduler's own plan (`plan_team`)
+    that `wanted` keeps, written in executemany chunks; how many.
 
-    The rows are the scheduler's own plan (`plan_team`) for that day, written in one
-    executemany and moved to `at`, for populations built without compiled agendas: a run at
-    real time then has exactly these to send.
+    One home for the agendas the benchmarks write without `sync_team` (one team at a time
+    would dominate a 10,000-team build): `due_at` moves every row to that instant; rows due
+    before `done_before` are left done, as the ticks before it would have left them.
     """
     from dash.curriculum import load_curriculum
     from dash.models import AgendaItem, Cohort
@@ -252,30 +265,43 @@ def add_due_prompts(db: Database, pop: Population, at: datetime) -> int:
     with db.transaction() as s:
         cohort = s.get(Cohort, pop.cohort_id)
         assert cohort is not None
-        steps = [
-            step
-            for step in plan_team(cohort, load_curriculum(cohort.topic))
-            if step.kind == "daily_prompt" and step.local_day == pop.start
-        ]
+        planned = []
+        for step in plan_team(cohort, load_curriculum(cohort.topic)):
+            if wanted(step):
+                due = due_at or step.due_at
+                planned.append((step, due, done_before is not None and due < done_before))
         rows = [
             {
                 "cohort_id": cohort.id,
                 "team_id": team_id,
                 "step_key": step.step_key,
                 "kind": step.kind,
-                "due_at": at,
+                "due_at": due,
                 "local_day": step.local_day,
                 "grace_minutes": step.grace_minutes,
                 "payload": step.payload,
                 "version": cohort.schedule_version,
-                "state": "pending",
+                "state": "done" if done else "pending",
+                "finished_at": due if done else None,
             }
             for team_id in pop.team_ids
-            for step in steps
+            for step, due, done in planned
         ]
         for start in range(0, len(rows), 5000):
             s.execute(insert(AgendaItem), rows[start : start + 5000])
         return len(rows)
+
+
+def add_due_prompts(db: Database, pop: Population, at: datetime) -> int:
+    """Agenda rows for the first day's daily prompts of every team, due at `at`, for
+    populations built without compiled agendas: a run at real time then has exactly these
+    to send."""
+    return add_planned_steps(
+        db,
+        pop,
+        lambda step: step.kind == "daily_prompt" and step.local_day == pop.start,
+        due_at=at,
+    )
 
 
 def midday_zone(now: datetime) -> str:
