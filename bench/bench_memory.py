@@ -12,7 +12,6 @@ Run: python bench/bench_memory.py [--db sqlite|postgresql] [--teams 5000]
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -26,7 +25,6 @@ import psutil  # noqa: E402
 
 from bench import population  # noqa: E402
 from bench.common import (  # noqa: E402
-    ROOT,
     Figure,
     configure,
     database_url,
@@ -34,7 +32,7 @@ from bench.common import (  # noqa: E402
     load_average,
     server_process,
     stamp_head,
-    wait_listening,
+    started,
 )
 
 
@@ -48,15 +46,10 @@ def run(kind: str, teams: int = 5000, settle: float = 8.0) -> list[Figure]:
     pop = population.build(ctx.db, teams, compile_agendas=False)
     stamp_head(ctx.db)
     ctx.db.dispose()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dash", "serve", "--port", str(port)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_listening(port, proc)
+    serve = [sys.executable, "-m", "dash", "serve", "--port", str(port)]
+    with started(
+        serve, port=port, stop_timeout=30, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as proc:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             client.get("/healthz").raise_for_status()
             client.get("/login")
@@ -64,12 +57,6 @@ def run(kind: str, teams: int = 5000, settle: float = 8.0) -> list[Figure]:
             time.sleep(settle)  # several scheduler ticks and delivery passes
             client.get("/healthz").raise_for_status()
         serve_mb = rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     ref_port = free_port()
     with server_process("bare", ref_port) as bare:
         httpx.get(f"http://127.0.0.1:{ref_port}/page").raise_for_status()

@@ -39,8 +39,9 @@ from bench import population  # noqa: E402
 from bench.common import (  # noqa: E402
     PG_URL,
     ROOT,
-    SECRET,
+    FakeProvider,
     Figure,
+    child_env,
     configure,
     free_port,
     load_average,
@@ -95,29 +96,12 @@ def _fake_main(per_second: float) -> None:
         )
 
 
-class FakeProcess:
-    """This module in --fake-provider mode: .base_url, .token, then .stats after the block."""
-
-    def __init__(self, per_second: float) -> None:
-        self.args = [sys.executable, str(Path(__file__).resolve()), FAKE_FLAG, str(per_second)]
-        self.stats: dict[str, Any] = {}
-
-    def __enter__(self) -> FakeProcess:
-        self.proc = subprocess.Popen(
-            self.args,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        assert self.proc.stdout is not None
-        info = json.loads(self.proc.stdout.readline())
-        self.base_url, self.token = info["base_url"], info["token"]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=120)
-        self.stats = json.loads(out.strip().splitlines()[-1])
+def fake_process(per_second: float) -> FakeProvider:
+    """This module in --fake-provider mode, as a context manager (bench.common.FakeProvider)."""
+    return FakeProvider(
+        [sys.executable, str(Path(__file__).resolve()), FAKE_FLAG, str(per_second)],
+        stop_timeout=120,
+    )
 
 
 # -- the workers --------------------------------------------------------------------------------
@@ -161,20 +145,15 @@ def scenario(processes: int, kind: str, teams: int, limit: float, time_limit: fl
     pop = population.build(db, teams, timezone=population.midday_zone(now), compile_agendas=False)
     due = population.add_due_prompts(db, pop, now - timedelta(seconds=30))
     result: dict[str, Any] = {"processes": processes, "kind": kind, "due": due}
-    with FakeProcess(limit) as fake:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
-        env.update(
-            DASH_DATABASE_URL=PG_URL,
-            DASH_SECRET_KEY=SECRET,
-            DASH_TELEGRAM_TOKEN=fake.token,
-            DASH_TELEGRAM_API_BASE=fake.base_url,
-            DASH_TELEGRAM_PER_SECOND=str(limit),
-            DASH_TELEGRAM_PER_CHAT_PER_SECOND="1",
-            DASH_BULK_SHARE="1.0",
-            DASH_TICK_SECONDS="1",
-            DASH_DELIVERY_POLL_SECONDS="0.2",
-            DASH_LOG_LEVEL="WARNING",
-            PYTHONPATH=str(ROOT),
+    with fake_process(limit) as fake:
+        env = child_env(  # on top of configure's database, secret key and log level
+            telegram_token=fake.token,
+            telegram_api_base=fake.base_url,
+            telegram_per_second=str(limit),
+            telegram_per_chat_per_second="1",
+            bulk_share="1.0",
+            tick_seconds="1",
+            delivery_poll_seconds="0.2",
         )
         started = time.monotonic()
         procs = [

@@ -6,6 +6,7 @@ returns a list of `Figure`s that bench/run_all.py writes into docs/PERFORMANCE.m
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -114,26 +115,71 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def child_env(**settings: str) -> dict[str, str]:
+    """The environment of a process a benchmark starts: this one's (with what `configure`
+    set), `settings` on top (DASH_ prefix added, as `configure` takes them), and the
+    repository on PYTHONPATH so `bench` and `tests` import there too."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.update({f"DASH_{key.upper()}": value for key, value in settings.items()})
+    return env
+
+
+@contextmanager
+def started(
+    args: list[str], *, port: int | None = None, stop_timeout: float = 20.0, **popen: Any
+) -> Iterator[subprocess.Popen[Any]]:
+    """`args` in a process of its own (in the repository, `child_env()` unless `popen` names
+    an env), once `port` (if given) listens; terminated when the block ends, killed if it
+    lingers, so no benchmark leaves a server behind."""
+    popen.setdefault("env", child_env())
+    proc = subprocess.Popen(args, cwd=ROOT, **popen)
+    try:
+        if port is not None:
+            wait_listening(port, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @contextmanager
 def server_process(
     app: str, port: int, env: dict[str, str] | None = None, workers: int = 1
 ) -> Iterator[Any]:
     """`python bench/serve.py APP PORT WORKERS` (uvicorn) until the block ends."""
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "serve.py"), app, str(port), str(workers)],
-        env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-    )
-    try:
-        wait_listening(port, proc)
+    args = [sys.executable, str(ROOT / "bench" / "serve.py"), app, str(port), str(workers)]
+    with started(args, port=port, env={**child_env(), **(env or {})}) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+
+
+class FakeProvider:
+    """A fake provider in a process of its own, so its work does not share a GIL with what is
+    measured. `args` start a process that prints its base URL and token as one JSON line,
+    serves until SIGTERM, then prints its figures as one JSON line (bench/fake_provider.py
+    does): .base_url and .token inside the block, .stats after it."""
+
+    def __init__(self, args: list[str], stop_timeout: float = 60.0) -> None:
+        self.args = args
+        self.stop_timeout = stop_timeout
+        self.stats: dict[str, Any] = {}
+
+    def __enter__(self) -> FakeProvider:
+        self.proc = subprocess.Popen(
+            self.args, stdout=subprocess.PIPE, text=True, env=child_env(), cwd=ROOT
+        )
+        assert self.proc.stdout is not None
+        info = json.loads(self.proc.stdout.readline())
+        self.base_url, self.token = info["base_url"], info["token"]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=self.stop_timeout)
+        self.stats = json.loads(out.strip().splitlines()[-1])
 
 
 def wait_listening(port: int, proc: Any, timeout: float = 60.0) -> None:
