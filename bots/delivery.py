@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from bots.errors import DeliveryError, ErrorKind
 from bots.ratelimit import RateLimiter, Ticket, channel_limit, limits_for
@@ -94,32 +93,62 @@ class _GroupRecorder:
     `record()` returns once the outcome is committed, so the caller's slot is not reused
     before its result is in the database (the crash-duplicate bound stays the sends in
     flight), while one transaction and one thread hop serve many sends under load.
+
+    A group whose write raises is written again one outcome at a time, so one bad result
+    (or a passing database error) does not cost the others theirs; an outcome that still
+    cannot be written is reported as not recorded: its row stays "sending" and is sent
+    again when its lease runs out (better twice than never).
     """
 
     def __init__(self, write: Callable[[list[_Outcome]], None]) -> None:
         self._write = write
-        self._waiting: list[tuple[_Outcome, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[_Outcome, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, outcome: _Outcome) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def record(self, outcome: _Outcome) -> bool:
+        """Queue `outcome` for the next write; True once committed, False if it could not be."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((outcome, done))
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_all())
-        await asyncio.shield(done)
+        return await asyncio.shield(done)
 
     async def _write_all(self) -> None:
+        batch: list[tuple[_Outcome, asyncio.Future[bool]]] = []
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
+                outcomes = [outcome for outcome, _ in batch]
                 try:
-                    await asyncio.to_thread(self._write, [outcome for outcome, _ in batch])
-                finally:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_result(None)
+                    await asyncio.to_thread(self._write, outcomes)
+                    written = [True] * len(batch)
+                except Exception:
+                    log.exception("recording %s results together failed", len(batch))
+                    written = await asyncio.to_thread(self._write_each, outcomes)
+                for (_, done), ok in zip(batch, written, strict=True):
+                    if not done.done():
+                        done.set_result(ok)
+                batch = []
         finally:
             self._writer = None
+            # Cancelled mid-write: whether it committed is unknown, so nothing is reported
+            # as recorded (the rows' leases decide).
+            for _, done in batch + self._waiting:
+                if not done.done():
+                    done.set_result(False)
+            self._waiting = []
+
+    def _write_each(self, outcomes: list[_Outcome]) -> list[bool]:
+        written: list[bool] = []
+        for outcome in outcomes:
+            try:
+                self._write([outcome])
+                written.append(True)
+            except Exception:
+                # The lease runs out and the row is sent again: better twice than never.
+                log.exception("recording the result of outbox %s failed", outcome.item.outbox_id)
+                written.append(False)
+        return written
 
     async def close(self) -> None:
         """Wait for a write in progress (a cancelled drain must not leave one behind)."""
@@ -228,7 +257,10 @@ class DeliveryWorker:
         self, item: OutgoingItem, ticket: Ticket, recorder: _GroupRecorder
     ) -> None:
         outcome = await self._send(item, ticket)
-        await recorder.record(outcome)
+        if not await recorder.record(outcome):
+            log.warning(
+                "outbox %s: result not recorded; sent again after its lease", item.outbox_id
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain, rest, repeat until `stop` is set; a failing pass is logged, not fatal."""
@@ -398,42 +430,30 @@ class DeliveryWorker:
 
     # -- record ----------------------------------------------------------------------------
     def _record_many(self, outcomes: list[_Outcome], now: datetime | None) -> None:
-        """Record finished sends in one transaction; one by one if that fails."""
-        if len(outcomes) > 1:
-            try:
-                with self.ctx.db.transaction() as session:
-                    ids = [outcome.item.outbox_id for outcome in outcomes]
-                    # Held for the loop: the session's identity map keeps only weak references.
-                    rows = list(
-                        session.scalars(
-                            select(OutboxItem)
-                            .where(OutboxItem.id.in_(ids))
-                            .options(selectinload(OutboxItem.message))
-                        )
-                    )
-                    at = now or utcnow()
-                    for outcome in outcomes:
-                        self._record(session, outcome, at)
-                    del rows
-                return
-            except Exception:
-                log.exception("recording %s results together failed; one by one", len(outcomes))
-        for outcome in outcomes:
-            self._record_one(outcome, now)
+        """Record finished sends in one transaction (raises if it cannot be committed).
 
-    def _record_one(self, outcome: _Outcome, now: datetime | None) -> None:
-        try:
-            with self.ctx.db.transaction() as session:
-                self._record(session, outcome, now or utcnow())
-        except Exception:
-            # The lease runs out and the row is sent again: better twice than never.
-            log.exception("recording the result of outbox %s failed", outcome.item.outbox_id)
+        Accepted sends, nearly all of them, are written with two executemany statements
+        (outbound.record_sent_many); failures go one by one through `_record_failure`.
+        """
+        with self.ctx.db.transaction() as session:
+            outbound.record_sent_many(
+                session,
+                [
+                    outbound.SentResult(o.item.outbox_id, o.item.message_id, o.provider_id or "")
+                    for o in outcomes
+                    if o.error is None
+                ],
+                utcnow(),
+            )
+            at = now or utcnow()
+            for outcome in outcomes:
+                if outcome.error is not None:
+                    self._record_failure(session, outcome.item, outcome.error, at)
 
-    def _record(self, session: Any, outcome: _Outcome, now: datetime) -> None:
-        item, error = outcome.item, outcome.error
-        if error is None:
-            outbound.record_sent(session, item.outbox_id, provider_id=outcome.provider_id or "")
-            return
+    def _record_failure(
+        self, session: Any, item: OutgoingItem, error: DeliveryError, now: datetime
+    ) -> None:
+        """What a failed send means: retry later, follow the chat, opt out, or give up visibly."""
         settings = self.ctx.settings
         log.warning(
             "outbox %s to %s:%s failed (%s %s): %s",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, select
+from sqlalchemy import and_, bindparam, case, func, insert, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from dash.models import (
@@ -542,6 +542,52 @@ def record_sent(
     message.error_detail = None
     advance_status(message, MessageStatus.SENT.value)
     return item
+
+
+@dataclass(frozen=True)
+class SentResult:
+    """One accepted send for `record_sent_many`: its outbox row, its message, the provider's id."""
+
+    outbox_id: int
+    message_id: int
+    provider_id: str
+
+
+def record_sent_many(session: Session, results: list[SentResult], now: datetime) -> None:
+    """`record_sent` for many sends at once: two executemany UPDATEs, no ORM objects loaded.
+
+    The delivery worker records every accepted send; loading each row and its message to
+    set five columns cost more CPU than the send itself. The message's status moves to
+    "sent" only from the statuses `advance_status` would move it from.
+    """
+    if not results:
+        return
+    outbox, messages = OutboxItem.__table__, Message.__table__
+    sent = MessageStatus.SENT.value
+    # Plain bound values (an expanding IN cannot go in an executemany).
+    before_sent = [
+        literal(status)
+        for status, rank in STATUS_RANK.items()
+        if rank < STATUS_RANK[sent] and status not in TERMINAL_STATUSES
+    ]
+    session.execute(
+        outbox.update()
+        .where(outbox.c.id == bindparam("b_outbox_id"))
+        .values(state=OutboxState.SENT.value, sent_at=now, claimed_by=None, claimed_until=None),
+        [{"b_outbox_id": r.outbox_id} for r in results],
+    )
+    session.execute(
+        messages.update()
+        .where(messages.c.id == bindparam("b_message_id"))
+        .values(
+            provider_id=bindparam("b_provider_id"),
+            error_code=None,
+            error_detail=None,
+            status=case((messages.c.status.in_(before_sent), sent), else_=messages.c.status),
+            updated_at=now,
+        ),
+        [{"b_message_id": r.message_id, "b_provider_id": r.provider_id} for r in results],
+    )
 
 
 def record_retry(
