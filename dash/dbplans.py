@@ -1,9 +1,10 @@
-"""The query plans of the statements a piece of real code sends (PostgreSQL's EXPLAIN).
+"""The statements a piece of real code sends: counted, captured, and their query plans
+(PostgreSQL's EXPLAIN).
 
-Why: whether a hot path is served by its indexes is judged on the SQL the running code sends,
-captured as it goes out, never on retyped copies that drift from it. The index tests
-(tests/test_indexes.py, tests/test_query_plans.py, tests/test_tick_idle.py) and the plan
-benchmark (bench/explain_queries.py) capture and explain statements through this one module.
+Why: whether a hot path stays cheap is judged on the SQL the running code sends, seen as it
+goes out, never on retyped copies that drift from it: how many statements (a load-independent
+figure) and whether its indexes serve them. The tests that guard query counts and plans and
+the benchmarks (bench/) count, capture and explain statements through this one module.
 """
 
 from __future__ import annotations
@@ -13,12 +14,30 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from dash.db import Database
 
 Captured = list[tuple[str, Any]]
 """(statement, parameters) in the order they were sent."""
+
+
+class StatementCounter:
+    """Counts the statements an engine sends while the block runs (executemany counts once)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.count = 0
+
+    def _seen(self, *args: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
 @contextmanager

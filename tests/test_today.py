@@ -7,10 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from dash.actions.cohorts import create_cohort
 from dash.context import AppContext
+from dash.dbplans import StatementCounter
 from dash.models import Cohort, MeasureValue, Message, PdsaCycle, Person, Team
 from dash.models.teams import TeamState
 from dash.web.today import needs_me
@@ -298,19 +299,11 @@ def _grow(ctx: AppContext, first: int, n: int) -> None:
 
 def _statements(ctx: AppContext, coach_id: int) -> tuple[int, int]:
     """(SQL statements, items) of one Today list."""
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
     with ctx.db.transaction() as s:
         coach = s.get(Person, coach_id)
-        event.listen(ctx.db.engine, "before_cursor_execute", count)
-        try:
+        with StatementCounter(ctx.db.engine) as counter:
             items = needs_me(s, coach, NOW)
-        finally:
-            event.remove(ctx.db.engine, "before_cursor_execute", count)
-    return len(seen), len(items)
+    return counter.count, len(items)
 
 
 def test_today_queries_do_not_grow_with_the_coachs_teams(world) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from dash.dbplans import StatementCounter
 from dash.engine import handle_inbound
 from dash.exports import COLUMNS
 from dash.inbound import InboundMessage
@@ -446,23 +447,13 @@ def test_team_page_charts_follow_every_new_value_correction_and_pdsa_cycle(world
 
 def test_team_page_queries_do_not_grow_with_members_or_messages(world):
     """No query per member, message or measure value: the page's SQL stays the same size."""
-    from sqlalchemy import event
-
     ctx, ids = world
     client = coach_client(ctx)
-    seen: list[str] = []
-
-    def count(*args) -> None:
-        seen.append(args[2])
 
     def statements() -> int:
-        seen.clear()
-        event.listen(ctx.db.engine, "before_cursor_execute", count)
-        try:
+        with StatementCounter(ctx.db.engine) as counter:
             assert client.get(f"/teams/{ids['west']}").status_code == 200
-        finally:
-            event.remove(ctx.db.engine, "before_cursor_execute", count)
-        return len(seen)
+        return counter.count
 
     before = statements()
     with ctx.db.transaction() as s:
@@ -478,23 +469,13 @@ def test_team_page_queries_do_not_grow_with_members_or_messages(world):
 
 def test_board_queries_do_not_grow_with_teams(world):
     """The board reads each table once for the whole cohort, not once per team or day."""
-    from sqlalchemy import event
-
     ctx, ids = world
     client = coach_client(ctx)
-    seen: list[str] = []
-
-    def count(*args) -> None:
-        seen.append(args[2])
 
     def statements() -> int:
-        seen.clear()
-        event.listen(ctx.db.engine, "before_cursor_execute", count)
-        try:
+        with StatementCounter(ctx.db.engine) as counter:
             assert client.get(f"/cohorts/{ids['mine']}").status_code == 200
-        finally:
-            event.remove(ctx.db.engine, "before_cursor_execute", count)
-        return len(seen)
+        return counter.count
 
     before = statements()
     with ctx.db.transaction() as s:
