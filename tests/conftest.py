@@ -37,6 +37,17 @@ def heavy_imports_first() -> None:
     import dash.engine.router  # noqa: F401
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked `postgres_only(reason=...)` is skipped with that reason unless the tests
+    run on PostgreSQL: the rule in one place rather than a skipif beside every mark."""
+    if TEST_DATABASE_URL.startswith("postgresql"):
+        return
+    for item in items:
+        mark = item.get_closest_marker("postgres_only")
+        if mark is not None:
+            item.add_marker(pytest.mark.skip(reason=mark.kwargs.get("reason", "PostgreSQL only")))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """After a module's last test (its module fixtures closed), no event loop may be left

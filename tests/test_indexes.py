@@ -9,7 +9,6 @@ the table size. (With seq scans allowed a planner rightly prefers them on tiny t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -30,13 +29,7 @@ from dash.web.teams import thread
 from dash.web.today import waiting_threads
 from scheduler.tick import claim_due
 
-pytestmark = [
-    pytest.mark.postgres_only,
-    pytest.mark.skipif(
-        not os.environ.get("DASH_TEST_DATABASE_URL", "").startswith("postgresql"),
-        reason="EXPLAIN plans are PostgreSQL's",
-    ),
-]
+pytestmark = pytest.mark.postgres_only(reason="EXPLAIN plans are PostgreSQL's")
 
 
 @pytest.fixture

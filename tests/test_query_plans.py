@@ -11,7 +11,6 @@ index can serve the query. tests/test_indexes.py covers the thread, Today and cl
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -33,13 +32,7 @@ from dash.timeutil import utcnow
 from dash.web.cohorts import build_rows, dash_dates
 from scheduler.tick import DispatchReport, dispatch, sync_agendas
 
-pytestmark = [
-    pytest.mark.postgres_only,
-    pytest.mark.skipif(
-        not os.environ.get("DASH_TEST_DATABASE_URL", "").startswith("postgresql"),
-        reason="EXPLAIN plans are PostgreSQL's",
-    ),
-]
+pytestmark = pytest.mark.postgres_only(reason="EXPLAIN plans are PostgreSQL's")
 
 
 @pytest.fixture
