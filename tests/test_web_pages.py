@@ -445,17 +445,18 @@ def test_team_page_charts_follow_every_new_value_correction_and_pdsa_cycle(world
     assert "bedside card" in noted
 
 
+def _statements(ctx, client, path: str) -> int:
+    """SQL statements of one page load (which must succeed)."""
+    with StatementCounter(ctx.db.engine) as counter:
+        assert client.get(path).status_code == 200
+    return counter.count
+
+
 def test_team_page_queries_do_not_grow_with_members_or_messages(world):
     """No query per member, message or measure value: the page's SQL stays the same size."""
     ctx, ids = world
     client = coach_client(ctx)
-
-    def statements() -> int:
-        with StatementCounter(ctx.db.engine) as counter:
-            assert client.get(f"/teams/{ids['west']}").status_code == 200
-        return counter.count
-
-    before = statements()
+    before = _statements(ctx, client, f"/teams/{ids['west']}")
     with ctx.db.transaction() as s:
         for n in range(5):
             nurse = w.nurse(s, f"Nurse {n}", f"n{n}")
@@ -464,20 +465,14 @@ def test_team_page_queries_do_not_grow_with_members_or_messages(world):
         say(ctx, "ana", f"hello {n}", n)
     page = client.get(f"/teams/{ids['west']}").text
     assert "Nurse 4" in page and "hello 4" in page
-    assert statements() == before
+    assert _statements(ctx, client, f"/teams/{ids['west']}") == before
 
 
 def test_board_queries_do_not_grow_with_teams(world):
     """The board reads each table once for the whole cohort, not once per team or day."""
     ctx, ids = world
     client = coach_client(ctx)
-
-    def statements() -> int:
-        with StatementCounter(ctx.db.engine) as counter:
-            assert client.get(f"/cohorts/{ids['mine']}").status_code == 200
-        return counter.count
-
-    before = statements()
+    before = _statements(ctx, client, f"/cohorts/{ids['mine']}")
     with ctx.db.transaction() as s:
         cohort = s.get(Team, ids["west"]).cohort
         for n in range(4):
@@ -498,4 +493,4 @@ def test_board_queries_do_not_grow_with_teams(world):
         say(ctx, f"w{n}", "hello", n)
     board = client.get(f"/cohorts/{ids['mine']}").text
     assert all(f"Ward {n}" in board for n in range(4))
-    assert statements() == before
+    assert _statements(ctx, client, f"/cohorts/{ids['mine']}") == before
