@@ -190,6 +190,7 @@ class DeliveryWorker:
         self.batch_size = batch_size
         self._limited = False
         self._limited_for = float("inf")
+        self._skipped = 0  # rows the last claim passed over for their chat's or group's limit
         self.concurrency = concurrency
 
     # -- the loop --------------------------------------------------------------------------
@@ -301,27 +302,36 @@ class DeliveryWorker:
         settings = self.ctx.settings
         claimed: list[tuple[OutgoingItem, Ticket]] = []
         # A channel whose own limit (the bot's, the number's) is used up sends nothing now:
-        # not asking for its rows spares the query and one limiter check per row.
+        # not asking for its rows spares the query and one limiter check per row. The others
+        # are asked for as many rows as their limits let go now, not a full batch: under a
+        # provider's limit a pass that may send 3 must not load and lock 200.
         full: set[str] = set()
+        room = 0
         for channel in self.senders:
             limit = channel_limit(settings, channel)
-            if limit is not None and self.limiter.headroom(limit) == 0:
+            headroom = self.batch_size if limit is None else self.limiter.headroom(limit)
+            if headroom == 0 and limit is not None:
                 full.add(channel)
                 self._note_limited(self.limiter.wait_time([limit]))
+            room += headroom
         channels = sorted(set(self.senders) - full)
         if not channels:
             return claimed
+        want = min(self.batch_size, room)
+        # Look past the rows skipped last time (a chat or group at its own limit) and past
+        # our own sends whose lease ran out in flight, so they do not hide the rest.
+        fetch = want + min(3 * want, max(self._skipped, len(sending)))
+        skipped = 0
         with self.ctx.db.transaction() as session:
-            rows = outbound.due_outbox(
-                session, channels=channels, now=now, limit=self.batch_size * 4
-            )
-            # Each row's message and person in one query apiece, not one lazy load per row
-            # (held here: the session's identity map keeps only weak references).
-            preloaded = self._preload(session, rows)
+            rows = outbound.due_outbox(session, channels=channels, now=now, limit=fetch)
+            # Each row's person in one query, not one lazy load per row (held here: the
+            # session's identity map keeps only weak references).
+            persons = self._load(session, Person, {row.person_id for row in rows})
+            chosen: list[tuple[OutboxItem, Person | None, Ticket]] = []
             for row in rows:
                 if row.id in sending or row.channel in full:
                     continue
-                person = session.get(Person, row.person_id) if row.person_id else None
+                person = persons.get(row.person_id) if row.person_id else None
                 if (
                     person is not None
                     and person.opted_out_at is not None
@@ -340,10 +350,17 @@ class DeliveryWorker:
                 bulk = row.priority == Priority.BULK
                 ticket = self.limiter.try_acquire(limits, bulk=bulk)
                 if ticket is None:
+                    skipped += 1
                     self._note_limited(self.limiter.wait_time(limits, bulk=bulk))
                     if limits and self.limiter.headroom(limits[0]) == 0:
                         full.add(row.channel)
                     continue
+                chosen.append((row, person, ticket))
+                if len(chosen) >= want:
+                    break
+            # The messages of the rows taken only, in one query.
+            messages = self._load(session, Message, {row.message_id for row, _, _ in chosen})
+            for row, person, ticket in chosen:
                 outbound.lease_outbox(
                     session,
                     row,
@@ -352,9 +369,8 @@ class DeliveryWorker:
                     lease_seconds=self.lease_seconds,
                 )
                 claimed.append((self._detach(row, person), ticket))
-                if len(claimed) >= self.batch_size:
-                    break
-            del preloaded
+            del messages
+        self._skipped = skipped
         return claimed
 
     def _note_limited(self, wait: float) -> None:
@@ -378,15 +394,12 @@ class DeliveryWorker:
         return min(poll, max(MIN_LIMITED_PAUSE_SECONDS, self._limited_for))
 
     @staticmethod
-    def _preload(session: Any, rows: list[OutboxItem]) -> list[Any]:
-        message_ids = {row.message_id for row in rows}
-        person_ids = {row.person_id for row in rows if row.person_id is not None}
-        loaded: list[Any] = []
-        if message_ids:
-            loaded += session.scalars(select(Message).where(Message.id.in_(message_ids)))
-        if person_ids:
-            loaded += session.scalars(select(Person).where(Person.id.in_(person_ids)))
-        return loaded
+    def _load(session: Any, model: Any, ids: set[int | None]) -> dict[int, Any]:
+        """Rows of `model` by id, in one query."""
+        wanted = {i for i in ids if i is not None}
+        if not wanted:
+            return {}
+        return {obj.id: obj for obj in session.scalars(select(model).where(model.id.in_(wanted)))}
 
     @staticmethod
     def _detach(row: OutboxItem, person: Person | None) -> OutgoingItem:
@@ -409,7 +422,8 @@ class DeliveryWorker:
     async def _send(self, item: OutgoingItem, ticket: Ticket) -> _Outcome:
         sender = self.senders[item.channel]
         try:
-            provider_id = await asyncio.wait_for(sender.send(item), SEND_TIMEOUT_SECONDS)
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):  # no extra task, unlike wait_for
+                provider_id = await sender.send(item)
         except SendFailed as exc:
             return _Outcome(item, error=exc.error)
         except TimeoutError:

@@ -27,7 +27,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bots.delivery import OutgoingItem, SendFailed
 from bots.errors import classify_telegram_error
-from bots.telegram_client import make_bot
+from bots.telegram_client import DashBot, make_bot
 from dash.context import AppContext
 from dash.inbound import InboundMessage
 from dash.texts import LANGUAGES, render
@@ -282,12 +282,12 @@ def handle_update(ctx: AppContext, data: dict[str, Any]) -> tuple[InboundMessage
 class _LoopBot:
     """One Bot per event loop: an HTTP client pool cannot be shared between loops."""
 
-    def __init__(self, factory: Callable[[], telegram.Bot]) -> None:
+    def __init__(self, factory: Callable[[], DashBot]) -> None:
         self.factory = factory
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._bot: telegram.Bot | None = None
+        self._bot: DashBot | None = None
 
-    def get(self) -> telegram.Bot:
+    def get(self) -> DashBot:
         loop = asyncio.get_running_loop()
         if self._bot is None or self._loop is not loop:
             self._bot, self._loop = self.factory(), loop
@@ -354,21 +354,23 @@ class TelegramSender:
         )
 
     @property
-    def bot(self) -> telegram.Bot:
+    def bot(self) -> DashBot:
         return self._bots.get()
 
     async def send(self, item: OutgoingItem) -> str:
         """Send `item`; returns "<chat id>:<message id>" (message ids repeat across chats)."""
         markup = _keyboard(item.payload.get("buttons"))
         try:
-            photo = await self._chart(item)
-            if photo is not None and len(item.text) <= CAPTION_LIMIT:
+            photo = await self._chart(item) if "photo" in item.payload else None
+            if photo is None:
+                chat_id, message_id = await self.bot.send_text(item.address, item.text, markup)
+                return f"{chat_id}:{message_id}"
+            if len(item.text) <= CAPTION_LIMIT:
                 sent = await self.bot.send_photo(
                     item.address, photo=photo, caption=item.text or None, reply_markup=markup
                 )
             else:
-                if photo is not None:
-                    await self.bot.send_photo(item.address, photo=photo)
+                await self.bot.send_photo(item.address, photo=photo)
                 sent = await self.bot.send_message(item.address, item.text, reply_markup=markup)
         except telegram.error.TelegramError as exc:
             raise SendFailed(classify_telegram_error(exc)) from exc

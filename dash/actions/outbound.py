@@ -41,6 +41,18 @@ def address_for(person: Person, channel: str | None = None) -> tuple[str, str] |
     return None
 
 
+#: queue_message's reads, built once: every reply and prompt runs them, and building them
+#: cost as much CPU as running them.
+_DEDUPED = select(OutboxItem.id).where(OutboxItem.dedupe_key == bindparam("dedupe_key"))
+_RECENT_SAME = select(func.count(Message.id)).where(
+    Message.direction == "out",
+    Message.channel == bindparam("channel"),
+    Message.address == bindparam("address"),
+    Message.text == bindparam("text"),
+    Message.created_at >= bindparam("since"),
+)
+
+
 def queue_message(
     session: Session,
     *,
@@ -65,9 +77,7 @@ def queue_message(
     if person is not None and person.opted_out and not even_if_opted_out:
         return None
     if dedupe_key is not None:
-        exists = session.execute(
-            select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key)
-        ).first()
+        exists = session.execute(_DEDUPED, {"dedupe_key": dedupe_key}).first()
         if exists:
             return None
     team_id = team.id if isinstance(team, Team) else team
@@ -79,13 +89,13 @@ def queue_message(
     recent_same = (
         session.connection()
         .execute(
-            select(func.count(Message.id)).where(
-                Message.direction == "out",
-                Message.channel == channel,
-                Message.address == address,
-                Message.text == text,
-                Message.created_at >= now - timedelta(hours=1),
-            )
+            _RECENT_SAME,
+            {
+                "channel": channel,
+                "address": address,
+                "text": text,
+                "since": now - timedelta(hours=1),
+            },
         )
         .scalar_one()
     )
@@ -562,6 +572,22 @@ def record_sent_many(session: Session, results: list[SentResult], now: datetime)
     """
     if not results:
         return
+    session.execute(
+        _MARK_OUTBOX_SENT,
+        [{"b_outbox_id": r.outbox_id, "b_now": now} for r in results],
+    )
+    session.execute(
+        _MARK_MESSAGE_SENT,
+        [
+            {"b_message_id": r.message_id, "b_provider_id": r.provider_id, "b_now": now}
+            for r in results
+        ],
+    )
+
+
+def _sent_statements() -> tuple[Any, Any]:
+    """The two UPDATEs of `record_sent_many`, built once (building them cost as much as running
+    them)."""
     outbox, messages = OutboxItem.__table__, Message.__table__
     sent = MessageStatus.SENT.value
     # Plain bound values (an expanding IN cannot go in an executemany).
@@ -570,13 +596,17 @@ def record_sent_many(session: Session, results: list[SentResult], now: datetime)
         for status, rank in STATUS_RANK.items()
         if rank < STATUS_RANK[sent] and status not in TERMINAL_STATUSES
     ]
-    session.execute(
+    mark_outbox = (
         outbox.update()
         .where(outbox.c.id == bindparam("b_outbox_id"))
-        .values(state=OutboxState.SENT.value, sent_at=now, claimed_by=None, claimed_until=None),
-        [{"b_outbox_id": r.outbox_id} for r in results],
+        .values(
+            state=OutboxState.SENT.value,
+            sent_at=bindparam("b_now"),
+            claimed_by=None,
+            claimed_until=None,
+        )
     )
-    session.execute(
+    mark_message = (
         messages.update()
         .where(messages.c.id == bindparam("b_message_id"))
         .values(
@@ -584,10 +614,13 @@ def record_sent_many(session: Session, results: list[SentResult], now: datetime)
             error_code=None,
             error_detail=None,
             status=case((messages.c.status.in_(before_sent), sent), else_=messages.c.status),
-            updated_at=now,
-        ),
-        [{"b_message_id": r.message_id, "b_provider_id": r.provider_id} for r in results],
+            updated_at=bindparam("b_now"),
+        )
     )
+    return mark_outbox, mark_message
+
+
+_MARK_OUTBOX_SENT, _MARK_MESSAGE_SENT = _sent_statements()
 
 
 def record_retry(
