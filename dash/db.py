@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -118,6 +118,17 @@ class Database:
             return
         with self._sqlite_writer.held(), self.sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A Core connection whose work commits at the end of the block, for hot paths that
+        need no ORM objects (an inbound message's first write); same locking as transaction."""
+        if self._sqlite_writer is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._sqlite_writer.held(), self.engine.begin() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dash.models import Channel, Membership, PendingQuestion, Person, Role, Team, TeamState
@@ -19,21 +19,29 @@ TEAM_MEMORY = timedelta(hours=12)
 IDLE = "idle"
 
 
+#: Who sent a message, per channel; built once, as every inbound message asks.
+_PERSON_BY_ADDRESS = {
+    channel: select(Person).where(column == bindparam("sender"))
+    for channel, column in (
+        (Channel.SMS.value, Person.phone_e164),
+        (Channel.WHATSAPP.value, Person.whatsapp_e164),
+        (Channel.TELEGRAM.value, Person.telegram_user_id),
+        (Channel.CONSOLE.value, Person.console_address),
+    )
+}
+
+
 def person_for(session: Session, channel: str, sender: str) -> Person | None:
     """The person behind `sender` on `channel` (phone, Telegram user id, console address)."""
-    column = {
-        Channel.SMS.value: Person.phone_e164,
-        Channel.WHATSAPP.value: Person.whatsapp_e164,
-        Channel.TELEGRAM.value: Person.telegram_user_id,
-        Channel.CONSOLE.value: Person.console_address,
-    }.get(channel)
-    if column is None:
+    query = _PERSON_BY_ADDRESS.get(channel)
+    if query is None:
         return None
+    value: str | int = sender
     if channel == Channel.TELEGRAM.value:
         if not sender.lstrip("-").isdigit():
             return None
-        return session.execute(select(Person).where(column == int(sender))).scalar_one_or_none()
-    return session.execute(select(Person).where(column == sender)).scalar_one_or_none()
+        value = int(sender)
+    return session.execute(query, {"sender": value}).scalar_one_or_none()
 
 
 def person_by_telegram_username(session: Session, username: str) -> Person | None:
@@ -92,17 +100,26 @@ def set_language(session: Session, person: Person, language: str) -> None:
 # -- teams ---------------------------------------------------------------------------------
 
 
+_TEAMS_OF = (
+    select(Team)
+    .join(Membership, Membership.team_id == Team.id)
+    .where(Membership.person_id == bindparam("person_id"))
+    .order_by(Membership.joined_at, Team.id)
+)
+_ACTIVE_TEAMS_OF = _TEAMS_OF.where(Team.state == TeamState.ENROLLED.value)
+
+
 def teams_of(session: Session, person: Person, *, active_only: bool = True) -> list[Team]:
     """The teams `person` belongs to (any role), oldest membership first, each once."""
-    query = (
-        select(Team)
-        .join(Membership, Membership.team_id == Team.id)
-        .where(Membership.person_id == person.id)
-        .order_by(Membership.joined_at, Team.id)
-    )
-    if active_only:
-        query = query.where(Team.state == TeamState.ENROLLED.value)
-    return list(dict.fromkeys(session.execute(query).scalars()))
+    # Teams and memberships are flushed where they are added; only a team's changed state
+    # (not yet flushed) could change the answer, so other pending changes are not flushed
+    # first (see _pending_row).
+    if any(isinstance(obj, Team) for obj in session.dirty):
+        session.flush()
+    query = _ACTIVE_TEAMS_OF if active_only else _TEAMS_OF
+    with session.no_autoflush:
+        teams = session.execute(query, {"person_id": person.id}).scalars()
+        return list(dict.fromkeys(teams))
 
 
 def roles_in(session: Session, person: Person, team: Team) -> set[str]:
@@ -174,11 +191,25 @@ def link_group(session: Session, team: Team, chat_id: str) -> None:
 # -- pending questions -----------------------------------------------------------------------
 
 
+#: Built once (every inbound message reads it): building it cost as much CPU as running it.
+_PENDING_ROW = select(PendingQuestion).where(PendingQuestion.person_id == bindparam("person_id"))
+
+
+def _pending_row(session: Session, person: Person) -> PendingQuestion | None:
+    """The person's pending-question row, whatever its flow (idle included).
+
+    Without autoflush: a new row is flushed where it is added (`ask`, `remember_team`) and a
+    changed one comes back from the identity map as changed, so flushing first could not
+    change the answer; it would only make an inbound message's own updates take a flush of
+    their own instead of going out with its reply's.
+    """
+    with session.no_autoflush:
+        return session.execute(_PENDING_ROW, {"person_id": person.id}).scalar_one_or_none()
+
+
 def pending_of(session: Session, person: Person) -> PendingQuestion | None:
     """The question the bot waits for `person` to answer (None when nothing is asked)."""
-    row = session.execute(
-        select(PendingQuestion).where(PendingQuestion.person_id == person.id)
-    ).scalar_one_or_none()
+    row = _pending_row(session, person)
     if row is None or row.flow == IDLE:
         return None
     return row
@@ -206,9 +237,7 @@ def ask(
 
     Failures reset when the question changes, and are kept when the same one is asked again.
     """
-    row = session.execute(
-        select(PendingQuestion).where(PendingQuestion.person_id == person.id)
-    ).scalar_one_or_none()
+    row = _pending_row(session, person)
     if row is None:
         row = PendingQuestion(person_id=person.id, flow=flow, step=step, failures=0)
         session.add(row)
@@ -226,9 +255,7 @@ def ask(
 
 def clear_pending(session: Session, person: Person) -> None:
     """Nothing is asked any more; the team the person chose is still remembered a while."""
-    row = session.execute(
-        select(PendingQuestion).where(PendingQuestion.person_id == person.id)
-    ).scalar_one_or_none()
+    row = _pending_row(session, person)
     if row is not None:
         row.flow = IDLE
         row.step = ""
@@ -239,9 +266,7 @@ def clear_pending(session: Session, person: Person) -> None:
 
 def remember_team(session: Session, person: Person, team: Team) -> None:
     """Remember which of their teams `person` is talking about (see TEAM_MEMORY)."""
-    row = session.execute(
-        select(PendingQuestion).where(PendingQuestion.person_id == person.id)
-    ).scalar_one_or_none()
+    row = _pending_row(session, person)
     memory = {"chosen_team": team.id, "chosen_at": utcnow().isoformat()}
     if row is None:
         session.add(
@@ -254,9 +279,7 @@ def remember_team(session: Session, person: Person, team: Team) -> None:
 
 def remembered_team(session: Session, person: Person, now: datetime | None = None) -> int | None:
     """The team id `person` chose (or joined) recently, if any."""
-    row = session.execute(
-        select(PendingQuestion).where(PendingQuestion.person_id == person.id)
-    ).scalar_one_or_none()
+    row = _pending_row(session, person)
     memory = _memory(row)
     if "chosen_team" not in memory:
         return None
