@@ -352,3 +352,77 @@ def test_a_worker_stopped_mid_batch_has_recorded_what_it_sent_and_resends_none_o
     assert drain(worker_for(tg, "telegram"), now=later) == 6
     chats = [c.params["chat_id"] for c in fake_telegram.sent_messages()]
     assert sorted(chats) == list(range(1, 11))  # each chat got its prompt exactly once
+
+
+class _RepeatsAnId:
+    """The real Telegram sender, but the first two sends finish together under one id."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        from bots.telegram import TelegramSender
+
+        self.real = TelegramSender(ctx)
+        self.calls = 0
+        self.both_out = asyncio.Event()
+
+    async def send(self, item: OutgoingItem) -> str:
+        real_id = await self.real.send(item)
+        self.calls += 1
+        if self.calls > 2:
+            return real_id
+        if self.calls == 2:
+            self.both_out.set()
+        await self.both_out.wait()  # finishing together, their results are written together
+        return "repeated:1"
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+def test_a_result_that_cannot_be_recorded_is_not_taken_as_sent_and_goes_again(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    first, second = queue(db, 501, "Prompt for 501"), queue(db, 502, "Prompt for 502")
+    t0 = utcnow()
+    worker = DeliveryWorker(tg, {"telegram": _RepeatsAnId(tg)})
+
+    assert drain(worker, now=t0) == 2
+
+    # Provider ids are unique per channel: one result is written, the other cannot be. The
+    # one written is not lost with it, and the other is not reported as sent.
+    rows = {chat: outbox_of(db, message_id) for chat, message_id in ((501, first), (502, second))}
+    states = sorted((item.state, message.status) for item, message in rows.values())
+    assert states == [("sending", "sending"), ("sent", "sent")]
+    (recorded,) = [chat for chat, (item, _) in rows.items() if item.state == "sent"]
+    (lost,) = {501, 502} - {recorded}
+    assert rows[recorded][1].provider_id == "repeated:1"
+
+    # Its lease runs out and it is sent again: better twice than never.
+    later = t0 + timedelta(seconds=tg.settings.delivery_lease_seconds + 1)
+    assert drain(worker, now=later) == 1
+    assert fake_telegram.sent_texts(lost) == [f"Prompt for {lost}"] * 2
+    assert fake_telegram.sent_texts(recorded) == [f"Prompt for {recorded}"]
+    item, message = outbox_of(db, second if lost == 502 else first)
+    assert item.state == "sent" and item.attempts == 2
+    assert message.status == "sent" and message.provider_id == f"{lost}:2"
+
+
+def test_results_written_together_are_written_one_by_one_when_the_group_fails() -> None:
+    from bots.delivery import _GroupRecorder, _Outcome
+
+    writes: list[list[int]] = []
+
+    def write(outcomes: list[_Outcome]) -> None:
+        writes.append([o.item.outbox_id for o in outcomes])
+        if len(outcomes) > 1 or outcomes[0].item.outbox_id == 2:
+            raise RuntimeError("could not serialize access")
+
+    def outcome(outbox_id: int) -> _Outcome:
+        item = OutgoingItem(outbox_id, outbox_id, "telegram", str(outbox_id), "hello")
+        return _Outcome(item, provider_id=f"{outbox_id}:1")
+
+    async def main() -> list[bool]:
+        recorder = _GroupRecorder(write)
+        return list(await asyncio.gather(*(recorder.record(outcome(i)) for i in (1, 2, 3))))
+
+    assert asyncio.run(main()) == [True, False, True]
+    assert writes == [[1, 2, 3], [1], [2], [3]]
