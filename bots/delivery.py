@@ -43,6 +43,10 @@ SEND_TIMEOUT_SECONDS = 45.0
 MAX_CONCURRENT_SENDS = 8
 #: The shortest rest between passes while rate-limited (the limiter's own granularity).
 MIN_LIMITED_PAUSE_SECONDS = 0.002
+#: Under a rate limit a claim takes the places that free within this long, each send
+#: waiting for its own: one claim serves a quarter second of sends, and each goes the
+#: moment its place frees instead of one pass (a transaction) per freed place.
+CLAIM_AHEAD_SECONDS = 0.25
 #: How long a channel rests after the provider rejected our credentials or sender.
 CONFIGURATION_PAUSE_SECONDS = 60.0
 
@@ -309,7 +313,11 @@ class DeliveryWorker:
         room = 0
         for channel in self.senders:
             limit = channel_limit(settings, channel)
-            headroom = self.batch_size if limit is None else self.limiter.headroom(limit)
+            headroom = (
+                self.batch_size
+                if limit is None
+                else self.limiter.headroom(limit, within=CLAIM_AHEAD_SECONDS)
+            )
             if headroom == 0 and limit is not None:
                 full.add(channel)
                 self._note_limited(self.limiter.wait_time([limit]))
@@ -348,11 +356,11 @@ class DeliveryWorker:
                     continue
                 limits = limits_for(settings, row.channel, row.address)
                 bulk = row.priority == Priority.BULK
-                ticket = self.limiter.try_acquire(limits, bulk=bulk)
+                ticket = self.limiter.try_acquire(limits, bulk=bulk, within=CLAIM_AHEAD_SECONDS)
                 if ticket is None:
                     skipped += 1
                     self._note_limited(self.limiter.wait_time(limits, bulk=bulk))
-                    if limits and self.limiter.headroom(limits[0]) == 0:
+                    if limits and self.limiter.headroom(limits[0], within=CLAIM_AHEAD_SECONDS) == 0:
                         full.add(row.channel)
                     continue
                 chosen.append((row, person, ticket))
@@ -422,6 +430,9 @@ class DeliveryWorker:
     async def _send(self, item: OutgoingItem, ticket: Ticket) -> _Outcome:
         sender = self.senders[item.channel]
         try:
+            delay = ticket.delay()
+            if delay > 0:  # a place reserved under the rate limits, freeing this soon
+                await asyncio.sleep(delay)
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):  # no extra task, unlike wait_for
                 provider_id = await sender.send(item)
         except SendFailed as exc:

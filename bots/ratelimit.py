@@ -58,10 +58,11 @@ class _Stamp:
         self.settled = False
 
     def counted_at(self, now: float) -> float:
-        """A send still out counts as happening now: it may arrive at any moment."""
+        """A send still out counts as happening now (it may arrive at any moment), or at
+        its reserved instant if that is later."""
         if self.settled or now - self.at > IN_FLIGHT_HOLD_SECONDS:
             return self.at
-        return now
+        return max(now, self.at)
 
 
 class Ticket:
@@ -72,9 +73,17 @@ class Ticket:
     completion keeps the window honest.
     """
 
-    def __init__(self, stamps: list[_Stamp], clock: Callable[[], float]) -> None:
+    def __init__(
+        self, stamps: list[_Stamp], clock: Callable[[], float], not_before: float = 0.0
+    ) -> None:
         self._stamps = stamps
         self._clock = clock
+        #: The clock reading before which this send may not start (a reserved place).
+        self.not_before = not_before
+
+    def delay(self) -> float:
+        """Seconds until the send may start (0 when it may go now)."""
+        return max(0.0, self.not_before - self._clock())
 
     def settle(self) -> None:
         now = self._clock()
@@ -107,12 +116,15 @@ class RateLimiter:
             log.popleft()
         return sorted(t for t in (stamp.counted_at(now) for stamp in log) if t > horizon)
 
-    def headroom(self, limit: Limit, *, bulk: bool = False) -> int:
-        """How many more sends `limit` allows right now (0 while paused)."""
+    def headroom(self, limit: Limit, *, bulk: bool = False, within: float = 0.0) -> int:
+        """How many more sends `limit` allows right now, or by `within` seconds from now
+        (0 while paused until later)."""
         now = self.clock()
-        if self._paused_until.get(limit.key, 0.0) > now:
+        if self._paused_until.get(limit.key, 0.0) > now + within:
             return 0
-        return max(0, self._allowed_count(limit, bulk) - len(self._recent(limit, now)))
+        free_from = now + within - (limit.window + WINDOW_MARGIN_SECONDS)
+        held = sum(1 for t in self._recent(limit, now) if t > free_from)
+        return max(0, self._allowed_count(limit, bulk) - held)
 
     def wait_time(self, limits: Sequence[Limit], *, bulk: bool = False) -> float:
         """Seconds until one more send under every limit in `limits` is allowed (0 = now)."""
@@ -128,17 +140,25 @@ class RateLimiter:
                 wait = max(wait, oldest + limit.window + WINDOW_MARGIN_SECONDS - now)
         return max(0.0, wait)
 
-    def try_acquire(self, limits: Sequence[Limit], *, bulk: bool = False) -> Ticket | None:
-        """Count one send under every limit if all allow it now (else None, nothing counted)."""
-        if self.wait_time(limits, bulk=bulk) > 0:
+    def try_acquire(
+        self, limits: Sequence[Limit], *, bulk: bool = False, within: float = 0.0
+    ) -> Ticket | None:
+        """Count one send under every limit if all allow it now, or reserve the first place
+        they allow within `within` seconds (the ticket's `delay()`); else None, nothing counted.
+
+        A reserved place counts as taken from now on, so places are handed out one after
+        the other, each as it frees.
+        """
+        wait = self.wait_time(limits, bulk=bulk)
+        if wait > within:
             return None
-        now = self.clock()
+        at = self.clock() + wait
         stamps: list[_Stamp] = []
         for limit in limits:
-            stamp = _Stamp(now)
+            stamp = _Stamp(at)
             self._sent.setdefault(limit.key, deque()).append(stamp)
             stamps.append(stamp)
-        return Ticket(stamps, self.clock)
+        return Ticket(stamps, self.clock, not_before=at)
 
     def pause(self, key: str, seconds: float) -> None:
         """Stop every send under `key` for `seconds` (a provider said "slow down")."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from bots.ratelimit import WINDOW_MARGIN_SECONDS
 from dash.actions.outbound import queue_message
 from dash.context import AppContext
 from dash.db import Database
@@ -19,6 +20,7 @@ from tests.test_delivery_kit import (
     telegram_env,
     worker_for,
 )
+from tests.test_ratelimit import BOT, limiter
 
 GROUP = -1001234567890
 
@@ -83,3 +85,31 @@ def test_a_429_is_waited_out_then_delivered(
     refused, accepted = fake_telegram.calls_to("sendMessage")
     assert refused.status == 429 and accepted.ok
     assert accepted.at - refused.at >= 1.0  # Telegram's retry_after, honoured
+
+
+def test_places_freeing_within_the_look_ahead_are_reserved_one_after_the_other() -> None:
+    # A claim under a full window takes the places that free in the next moments, each send
+    # waiting for its own, instead of one pass (and one transaction) per freed place.
+    rl, clock = limiter()  # BOT: 3 sends a second
+    for _ in range(3):
+        ticket = rl.try_acquire(BOT)
+        assert ticket is not None and ticket.delay() == 0
+        ticket.settle()  # landed at 100.0
+    clock.now = 100.5
+    assert rl.try_acquire(BOT) is None
+    assert rl.headroom(BOT[0]) == 0 and rl.headroom(BOT[0], within=0.6) == 3
+
+    reserved = [rl.try_acquire(BOT, within=0.6) for _ in range(3)]
+    assert all(t is not None for t in reserved)
+    free_at = 100.0 + 1.0 + WINDOW_MARGIN_SECONDS
+    assert [t.delay() for t in reserved if t] == pytest.approx([free_at - clock.now] * 3)
+    assert rl.try_acquire(BOT, within=0.6) is None, "every place of the window is taken"
+    assert rl.headroom(BOT[0], within=0.6) == 0
+
+    # Sent when their places freed and landed then: the next window starts from there.
+    clock.now = free_at
+    for t in reserved:
+        assert t is not None and t.delay() == 0
+        t.settle()
+    assert rl.headroom(BOT[0], within=0.5) == 0
+    assert rl.headroom(BOT[0], within=1.0 + WINDOW_MARGIN_SECONDS) == 3
