@@ -366,18 +366,25 @@ class DeliveryWorker:
                 chosen.append((row, person, ticket))
                 if len(chosen) >= want:
                     break
-            # The messages of the rows taken only, in one query.
-            messages = self._load(session, Message, {row.message_id for row, _, _ in chosen})
-            for row, person, ticket in chosen:
-                outbound.lease_outbox(
+            if chosen:
+                outbound.lease_many(
                     session,
-                    row,
+                    [row for row, _, _ in chosen],
                     worker_id=self.worker_id,
                     now=now,
                     lease_seconds=self.lease_seconds,
                 )
-                claimed.append((self._detach(row, person), ticket))
-            del messages
+                # The texts of the rows taken only, in one query.
+                texts: dict[int, str] = {
+                    message_id: text
+                    for message_id, text in session.execute(
+                        select(Message.id, Message.text).where(
+                            Message.id.in_({row.message_id for row, _, _ in chosen})
+                        )
+                    )
+                }
+                for row, person, ticket in chosen:
+                    claimed.append((self._detach(row, texts[row.message_id], person), ticket))
         self._skipped = skipped
         return claimed
 
@@ -410,13 +417,13 @@ class DeliveryWorker:
         return {obj.id: obj for obj in session.scalars(select(model).where(model.id.in_(wanted)))}
 
     @staticmethod
-    def _detach(row: OutboxItem, person: Person | None) -> OutgoingItem:
+    def _detach(row: OutboxItem, text: str, person: Person | None) -> OutgoingItem:
         return OutgoingItem(
             outbox_id=row.id,
             message_id=row.message_id,
             channel=row.channel,
             address=row.address,
-            text=row.message.text,
+            text=text,
             payload=dict(row.payload or {}),
             priority=row.priority,
             attempts=row.attempts,

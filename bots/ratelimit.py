@@ -108,12 +108,18 @@ class RateLimiter:
             return limit.count
         return max(1, math.floor(limit.count * self.bulk_share))
 
-    def _recent(self, limit: Limit, now: float) -> list[float]:
-        """Instants of sends still inside `limit`'s window, oldest first."""
+    def _log(self, limit: Limit, now: float) -> deque[_Stamp]:
+        """`limit`'s send log, without the landed sends that left its window."""
         log = self._sent.setdefault(limit.key, deque())
         horizon = now - (limit.window + WINDOW_MARGIN_SECONDS)
         while log and log[0].settled and log[0].at <= horizon:
             log.popleft()
+        return log
+
+    def _recent(self, limit: Limit, now: float) -> list[float]:
+        """Instants of sends still inside `limit`'s window, oldest first."""
+        horizon = now - (limit.window + WINDOW_MARGIN_SECONDS)
+        log = self._log(limit, now)
         return sorted(t for t in (stamp.counted_at(now) for stamp in log) if t > horizon)
 
     def headroom(self, limit: Limit, *, bulk: bool = False, within: float = 0.0) -> int:
@@ -123,7 +129,7 @@ class RateLimiter:
         if self._paused_until.get(limit.key, 0.0) > now + within:
             return 0
         free_from = now + within - (limit.window + WINDOW_MARGIN_SECONDS)
-        held = sum(1 for t in self._recent(limit, now) if t > free_from)
+        held = sum(1 for stamp in self._log(limit, now) if stamp.counted_at(now) > free_from)
         return max(0, self._allowed_count(limit, bulk) - held)
 
     def wait_time(self, limits: Sequence[Limit], *, bulk: bool = False) -> float:
@@ -132,8 +138,10 @@ class RateLimiter:
         wait = 0.0
         for limit in limits:
             wait = max(wait, self._paused_until.get(limit.key, 0.0) - now)
-            recent = self._recent(limit, now)
             allowed = self._allowed_count(limit, bulk)
+            if len(self._log(limit, now)) < allowed:
+                continue  # fewer sends logged than allowed: no need to sort them
+            recent = self._recent(limit, now)
             if len(recent) >= allowed:
                 # The send that must leave the window before another fits.
                 oldest = recent[len(recent) - allowed]
