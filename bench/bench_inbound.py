@@ -8,6 +8,8 @@ stored, acknowledged and flagged for the coach). Two phases per database and pro
   throughput: N messages with 32 in flight, messages/s;
   latency: 50 messages/s for a few seconds, p50/p99.
 The reference is a bare Starlette endpoint on the same uvicorn settings (the framework's limit).
+On PostgreSQL two diagnostics follow (`commit_diagnostics`): the fsync latency of the database's
+disk, and the latency phase once more with commits that do not wait for that disk.
 
 Run: python bench/bench_inbound.py [--db sqlite|postgresql] [--count N] [--workers 1 --workers 2]
 """
@@ -18,7 +20,9 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -214,6 +218,9 @@ def run(
                 d["p99"] * 1000 < 100,
             ),
         ]
+    if kind == "postgresql":
+        figures += commit_diagnostics(ctx, load, host, port, count + int(50 * seconds) + 2, seconds)
+        posted += int(50 * seconds) + 1
     with ctx.db.transaction() as s:
         stored = s.execute(
             select(func.count(Message.id)).where(Message.direction == "in")
@@ -233,6 +240,65 @@ def run(
     )
     ctx.db.dispose()
     return figures
+
+
+def commit_diagnostics(
+    ctx: Any, load: Load, host: str, port: int, start: int, seconds: float
+) -> list[Figure]:
+    """Why PostgreSQL's p99 moves from run to run: the disk's fsync tail, and the latency
+    phase again with commits that do not wait for it (`synchronous_commit=off`, a diagnostic
+    only: a message acknowledged to the provider must be on disk, so it is never deployed)."""
+    from sqlalchemy import text
+
+    with ctx.db.transaction() as s:
+        try:
+            folder = Path(s.execute(text("SHOW data_directory")).scalar_one()).parent
+        except Exception:  # not a superuser: measure where temporary files go
+            folder = Path(tempfile.gettempdir())
+    syncs = fdatasync_latencies(folder, 5.0)
+    steady = _requests(load, host, start, int(50 * seconds) + 1)
+    with server_process("dash", port, env={"PGOPTIONS": "-c synchronous_commit=off"}):
+        lat = asyncio.run(latency(port, steady, 50, seconds + 30))
+    return [
+        Figure(
+            "inbound",
+            f"postgresql's disk ({folder}): fdatasync p99 over 5 s, 100/s (max "
+            f"{max(syncs) * 1000:,.0f} ms)",
+            percentile(syncs, 99) * 1000,
+            "ms",
+            percentile(syncs, 50) * 1000,
+            "fdatasync p50",
+        ),
+        Figure(
+            "inbound",
+            "postgresql, 1 process, diagnostic: commits not waiting for the disk "
+            "(synchronous_commit=off, never deployed): p99 latency at 50 msg/s",
+            percentile(lat, 99) * 1000,
+            "ms",
+            percentile(lat, 50) * 1000,
+            "its p50",
+        ),
+    ]
+
+
+def fdatasync_latencies(folder: Path, seconds: float) -> list[float]:
+    """An 8 KB write and fdatasync every 10 ms in `folder`: what a durable commit waits for."""
+    fd, name = tempfile.mkstemp(prefix="dash-bench-fsync-", dir=folder)
+    times: list[float] = []
+    try:
+        end = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < end:
+            os.pwrite(fd, b"x" * 8192, (n % 128) * 8192)
+            started = time.perf_counter()
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - started)
+            n += 1
+            time.sleep(0.01)
+    finally:
+        os.close(fd)
+        os.unlink(name)
+    return times
 
 
 def main() -> None:
