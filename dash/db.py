@@ -120,14 +120,16 @@ class Database:
             yield session
 
     @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """A Core connection whose work commits at the end of the block, for hot paths that
-        need no ORM objects (an inbound message's first write); same locking as transaction."""
-        if self._sqlite_writer is None:
-            with self.engine.begin() as conn:
+    def single_statement(self) -> Iterator[Connection]:
+        """A connection for one statement that is its own transaction: on PostgreSQL in
+        autocommit, without the BEGIN and COMMIT round trips (an inbound message's store);
+        on SQLite a transaction under the write lock, as `transaction()` but without a
+        session."""
+        if self._sqlite_writer is not None:
+            with self._sqlite_writer.held(), self.engine.begin() as conn:
                 yield conn
             return
-        with self._sqlite_writer.held(), self.engine.begin() as conn:
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             yield conn
 
     def dispose(self) -> None:

@@ -88,9 +88,9 @@ _STORE = insert(Message.__table__).returning(Message.__table__.c.id)
 
 
 def _store(ctx: AppContext, inbound: InboundMessage) -> tuple[int | None, bool]:
-    # A Core INSERT … RETURNING on a plain connection: the row is written and committed
-    # before anything else happens, without an ORM object, flush or session that nothing
-    # here would use.
+    # One Core INSERT … RETURNING that commits by itself: the row is written and committed
+    # before anything else happens, without an ORM object, flush, session or (on
+    # PostgreSQL) BEGIN/COMMIT round trips that nothing here would use.
     row = {
         "direction": "in",
         "channel": inbound.channel,
@@ -104,7 +104,7 @@ def _store(ctx: AppContext, inbound: InboundMessage) -> tuple[int | None, bool]:
         "created_at": inbound.received_at,
     }
     try:
-        with ctx.db.connection() as conn:
+        with ctx.db.single_statement() as conn:
             return conn.execute(_STORE, row).scalar_one(), False
     except IntegrityError:
         with ctx.db.transaction() as session:
