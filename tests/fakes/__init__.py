@@ -178,6 +178,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # lingering keep-alive connections must not block stop()
+    # socketserver listens with a backlog of 5; several workers opening their connections at
+    # once overflowed it and were reset, which no real provider does.
+    request_queue_size = 128
     owner: FakeHTTPServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
