@@ -114,9 +114,11 @@ _RELATIVE_DAYS = {"today": 0, "hoy": 0, "yesterday": 1, "ayer": 1, "anteayer": 2
 
 def fold(text: str) -> str:
     """Lower case, accents removed, whitespace collapsed: 'Miércoles  7 DE 9' -> 'miercoles 7 de 9'."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(plain.lower().split())
+    text = text or ""
+    if not text.isascii():  # plain ASCII has no accents to remove (every message is folded)
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(text.lower().split())
 
 
 def _bare(text: str) -> str:
