@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -161,6 +161,18 @@ class _GroupRecorder:
         writer = self._writer
         if writer is not None:
             await asyncio.gather(writer, return_exceptions=True)
+
+
+@contextlib.contextmanager
+def _settled_on_error(chosen: list[tuple[OutboxItem, Person | None, Ticket]]) -> Iterator[None]:
+    """A claim that fails leaves its rows unleased: their tickets, never sent, must not hold
+    their places in the rate limits until IN_FLIGHT_HOLD_SECONDS runs out."""
+    try:
+        yield
+    except BaseException:
+        for _, _, ticket in chosen:
+            ticket.settle()
+        raise
 
 
 def backoff_seconds(attempts: int, base: float, maximum: float) -> float:
@@ -332,12 +344,12 @@ class DeliveryWorker:
         # our own sends whose lease ran out in flight, so they do not hide the rest.
         fetch = want + min(3 * want, max(self._skipped, len(sending)))
         skipped = 0
-        with self.ctx.db.transaction() as session:
+        chosen: list[tuple[OutboxItem, Person | None, Ticket]] = []
+        with _settled_on_error(chosen), self.ctx.db.transaction() as session:
             rows = outbound.due_outbox(session, channels=channels, now=now, limit=fetch)
             # Each row's person in one query, not one lazy load per row (held here: the
             # session's identity map keeps only weak references).
             persons = self._load(session, Person, {row.person_id for row in rows})
-            chosen: list[tuple[OutboxItem, Person | None, Ticket]] = []
             for row in rows:
                 if row.id in sending or row.channel in full:
                     continue

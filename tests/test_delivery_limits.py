@@ -7,8 +7,10 @@ counts below means the worker paced itself; a 429 it provokes is waited out.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text as sql
+from sqlalchemy.exc import SQLAlchemyError
 
-from bots.ratelimit import WINDOW_MARGIN_SECONDS
+from bots.ratelimit import WINDOW_MARGIN_SECONDS, channel_limit
 from dash.actions.outbound import queue_message
 from dash.context import AppContext
 from dash.db import Database
@@ -113,3 +115,34 @@ def test_places_freeing_within_the_look_ahead_are_reserved_one_after_the_other()
         t.settle()
     assert rl.headroom(BOT[0], within=0.5) == 0
     assert rl.headroom(BOT[0], within=1.0 + WINDOW_MARGIN_SECONDS) == 3
+
+
+def test_a_claim_that_fails_gives_its_places_in_the_limits_back(
+    monkeypatch: pytest.MonkeyPatch, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    # Tickets are taken while the claim's transaction is open; if it cannot commit, nothing
+    # was leased or sent, and those places must free within a window, not after minutes.
+    ctx = configure(monkeypatch, db, **telegram_env(fake_telegram), telegram_per_second="5")
+    for chat in range(4001, 4004):
+        queue(db, chat, f"Reminder for chat {chat}")
+    rl, clock = limiter()
+    worker = worker_for(ctx, "telegram", limiter=rl)
+    bot = channel_limit(ctx.settings, "telegram")
+    assert bot is not None
+
+    with db.engine.begin() as conn:  # the database loses a table mid-claim
+        conn.execute(sql("ALTER TABLE messages RENAME TO messages_away"))
+    try:
+        with pytest.raises(SQLAlchemyError):
+            drain(worker)
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(sql("ALTER TABLE messages_away RENAME TO messages"))
+
+    assert rl.headroom(bot) == 2  # the three taken count for this window ...
+    clock.now += bot.window + WINDOW_MARGIN_SECONDS + 0.01
+    assert rl.headroom(bot) == 5  # ... and no longer
+    assert drain(worker) == 3
+    assert sorted(fake_telegram.sent_texts(c)[0] for c in range(4001, 4004)) == [
+        f"Reminder for chat {c}" for c in range(4001, 4004)
+    ]
