@@ -7,8 +7,9 @@
    process of its own) with no rate limit. Reference: an httpx client posting sendMessage to
    the same fake with the same number in flight (the fake's and the HTTP stack's limit).
 3. delivery at 300/s: 3,000 messages to 3,000 chats, the fake answering 429 above 300/s; the
-   floor is (3,000 - 300) / 300 = 9 s after the first second's burst. Bulk share 1.0 here (the
-   80% bulk headroom is policy, not speed).
+   issue's floor is 3,000 / 300 = 10 s (the target: within 5% of it); a sliding window lets the
+   last 300 go at 9 s at the earliest ((3,000 - 300) / 300 after the first second's burst), the
+   reference shown. Bulk share 1.0 here (the 80% bulk headroom is policy, not speed).
 Both delivery figures also give the worker's CPU per send (`time.process_time` of this process,
 where the worker runs; the fake has its own), which the machine's load does not change much.
 
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -36,6 +35,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from bench import population  # noqa: E402
 from bench.common import (  # noqa: E402
     ROOT,
+    FakeProvider,
     Figure,
     StatementCounter,
     configure,
@@ -45,27 +45,10 @@ from bench.common import (  # noqa: E402
 from dash.heap import settle_heap  # noqa: E402
 
 
-class FakeProcess:
-    """bench/fake_provider.py as a context manager: .base_url, .token, then .stats."""
-
-    def __init__(self, per_second: float | None = None) -> None:
-        args = [sys.executable, str(ROOT / "bench" / "fake_provider.py")]
-        if per_second:
-            args += ["--per-second", str(per_second)]
-        self.args = args
-        self.stats: dict[str, Any] = {}
-
-    def __enter__(self) -> FakeProcess:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        info = json.loads(self.proc.stdout.readline())
-        self.base_url, self.token = info["base_url"], info["token"]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=60)
-        self.stats = json.loads(out.strip().splitlines()[-1])
+def fake_process(per_second: float | None = None) -> FakeProvider:
+    """bench/fake_provider.py in a process of its own (bench.common.FakeProvider)."""
+    args = [sys.executable, str(ROOT / "bench" / "fake_provider.py")]
+    return FakeProvider(args + (["--per-second", str(per_second)] if per_second else []))
 
 
 def render_and_queue(ctx: Any, teams: int) -> list[Figure]:
@@ -191,7 +174,7 @@ def delivery(ctx_url: str, queued_ctx: Any, limit_seconds: float = 60) -> list[F
             .values(state="held")
         )
         waiting = len(first)
-    with FakeProcess() as fake:
+    with fake_process() as fake:
         import os
 
         os.environ.update(
@@ -227,7 +210,7 @@ def delivery(ctx_url: str, queued_ctx: Any, limit_seconds: float = 60) -> list[F
 
     # 3,000 messages at a provider limit of 300/s.
     count, limit = 3000, 300
-    with FakeProcess(per_second=limit) as fake:
+    with fake_process(per_second=limit) as fake:
         import os
 
         os.environ.update(
@@ -260,9 +243,9 @@ def delivery(ctx_url: str, queued_ctx: Any, limit_seconds: float = 60) -> list[F
             span,
             "s",
             floor,
-            "the floor: (3,000 - 300) / 300/s after the first second's burst",
-            "within 5% of the floor, no 429",
-            stats["refused"] == 0 and span <= floor * 1.05 and stats["accepted"] == count,
+            "the window's own floor: (3,000 - 300) / 300/s after the first second's burst",
+            "within 5% of the issue's 10 s floor (3,000 / 300/s), no 429",
+            stats["refused"] == 0 and span <= count / limit * 1.05 and stats["accepted"] == count,
         )
     )
     return figures

@@ -198,7 +198,8 @@ def main() -> None:
     if "fanout" in only:
         from bench import bench_fanout
 
-        add(bench_fanout.run("postgresql", teams=250 if args.quick else 5000))
+        for kind in ("sqlite", "postgresql"):
+            add(bench_fanout.run(kind, teams=250 if args.quick else 5000))
     if "memory" in only:
         from bench import bench_memory
 
