@@ -573,25 +573,6 @@ def lease_many(
         set_committed_value(item, "attempts", item.attempts + 1)
 
 
-def record_sent(
-    session: Session, outbox_id: int, *, provider_id: str, now: datetime | None = None
-) -> OutboxItem | None:
-    """The provider accepted the message: keep its id so status callbacks find it."""
-    item = session.get(OutboxItem, outbox_id)
-    if item is None:
-        return None
-    item.state = OutboxState.SENT.value
-    item.sent_at = now or utcnow()
-    item.claimed_by = None
-    item.claimed_until = None
-    message = item.message
-    message.provider_id = provider_id
-    message.error_code = None
-    message.error_detail = None
-    advance_status(message, MessageStatus.SENT.value)
-    return item
-
-
 @dataclass(frozen=True)
 class SentResult:
     """One accepted send for `record_sent_many`: its outbox row, its message, the provider's id."""
@@ -602,7 +583,8 @@ class SentResult:
 
 
 def record_sent_many(session: Session, results: list[SentResult], now: datetime) -> None:
-    """`record_sent` for many sends at once: two executemany UPDATEs, no ORM objects loaded.
+    """The provider accepted these messages: each outbox row is sent, each message keeps the
+    provider's id (so status callbacks find it). Two executemany UPDATEs, no ORM objects loaded.
 
     The delivery worker records every accepted send; loading each row and its message to
     set five columns cost more CPU than the send itself. The message's status moves to
