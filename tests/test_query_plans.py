@@ -53,7 +53,7 @@ def history(db: Database, pop: population.Population) -> population.Population:
 
 
 def plan_of(db: Database, statement: str, params: Any, *, seqscan: bool) -> dict[str, Any]:
-    """The top node of the statement's plan (tests/test_tick_idle.py reads plans this way)."""
+    """The top node of the statement's plan."""
     return explain(db, statement, params, seqscan=seqscan)["Plan"]
 
 

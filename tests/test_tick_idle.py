@@ -4,16 +4,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from bench.common import StatementCounter
 from dash.actions.assignments import assign_coach, unassign_coach
 from dash.actions.cohorts import postpone_session, update_cohort
+from dash.dbplans import StatementCounter, captured, explain, plan_nodes
 from dash.models import AgendaItem, Cohort, PdsaCycle, Person, Team, TeamState
 from scheduler.tick import dispatch
 from tests.test_agenda import add_person, make_cohort, make_team, rows_of
@@ -204,16 +202,10 @@ def test_a_moved_test_date_moves_the_follow_up_and_keeps_the_cycles_updated_at(c
         assert cycle.updated_at == updated_at  # the team's last activity is not the tick's
 
 
-@pytest.mark.postgres_only
-@pytest.mark.skipif(
-    not os.environ.get("DASH_TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="EXPLAIN plans are PostgreSQL's",
-)
+@pytest.mark.postgres_only(reason="EXPLAIN plans are PostgreSQL's")
 def test_an_idle_tick_finds_what_changed_through_the_partial_indexes(ctx) -> None:
     """The only reads of cohorts and teams an idle tick makes can be answered from the
     partial indexes of what is due (which hold nothing when nothing changed)."""
-    from tests.test_query_plans import captured, plan_of
-
     _plan_cycles(ctx, _add_cohorts(ctx, 2))
     dispatch(ctx, QUIET)
     with captured(ctx.db) as seen:
@@ -228,16 +220,9 @@ def test_an_idle_tick_finds_what_changed_through_the_partial_indexes(ctx) -> Non
         for table, (index, phrase) in wanted.items():
             if f"FROM {table}" not in statement or phrase not in statement:
                 continue
-            nodes = list(_nodes(plan_of(ctx.db, statement, params, seqscan=False)))
+            nodes = list(plan_nodes(explain(ctx.db, statement, params, seqscan=False)["Plan"]))
             scans = {(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in nodes}
             assert ("Seq Scan", table, None) not in scans, statement
             assert index in {n.get("Index Name") for n in nodes}, scans
             found.add(table)
     assert found == set(wanted)
-
-
-def _nodes(node: dict) -> Iterator[dict]:
-    """Every node of an EXPLAIN (FORMAT JSON) plan (a bitmap scan names its index below)."""
-    yield node
-    for child in node.get("Plans", []):
-        yield from _nodes(child)
