@@ -40,11 +40,7 @@ VERSION, CLUSTER, PORT = "15", "faults", 5444
 URL = f"postgresql+psycopg://dash:dash@127.0.0.1:{PORT}/faults_restart"
 
 pytestmark = [
-    pytest.mark.postgres_only,
-    pytest.mark.skipif(
-        not os.environ.get("DASH_TEST_DATABASE_URL", "").startswith("postgresql"),
-        reason="PostgreSQL restarts: only when the tests run on PostgreSQL",
-    ),
+    pytest.mark.postgres_only(reason="PostgreSQL restarts: only when the tests run on PostgreSQL"),
     pytest.mark.skipif(
         os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None,
         reason="restarting a PostgreSQL cluster needs root and pg_ctlcluster",

@@ -30,13 +30,9 @@ from dash.settings import Settings
 from dash.timeutil import utcnow
 from tests.fakes.telegram_api import FakeTelegram
 
-postgres_only = [
-    pytest.mark.postgres_only,
-    pytest.mark.skipif(
-        not os.environ.get("DASH_TEST_DATABASE_URL", "").startswith("postgresql"),
-        reason="several processes sharing one database: PostgreSQL only",
-    ),
-]
+postgres_only = pytest.mark.postgres_only(
+    reason="several processes sharing one database: PostgreSQL only"
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAMS = 500  # two measures each: 1,000 prompts
@@ -125,8 +121,7 @@ def test_one_leader_per_channel_account(db: Database) -> None:
             lock.release()
 
 
-@postgres_only[0]
-@postgres_only[1]
+@postgres_only
 def test_three_processes_send_each_prompt_once_within_the_bot_limit(
     settings: Settings, db: Database, fake_telegram: FakeTelegram
 ) -> None:
@@ -161,8 +156,7 @@ def test_three_processes_send_each_prompt_once_within_the_bot_limit(
     assert not any("Traceback" in e for e in errors), errors
 
 
-@postgres_only[0]
-@postgres_only[1]
+@postgres_only
 def test_a_standby_takes_over_when_the_leader_dies(
     settings: Settings, db: Database, fake_telegram: FakeTelegram
 ) -> None:

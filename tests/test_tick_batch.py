@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
+from dash.dbplans import StatementCounter
 from dash.models import AgendaItem, Cohort, OutboxItem, Person, Role, Team
 from dash.timeutil import utcnow
 from scheduler.tick import dispatch
@@ -112,18 +113,9 @@ def test_statements_per_prompt_do_not_grow_with_the_number_of_teams(ctx) -> None
     def statements_for(n: int) -> tuple[int, int]:
         setup_teams(ctx, n)
         dispatch(ctx, ny(START, 8, 0))  # compile first: not part of the fan-out
-        count = 0
-
-        def seen(*_args: object) -> None:
-            nonlocal count
-            count += 1
-
-        event.listen(ctx.db.engine, "before_cursor_execute", seen)
-        try:
+        with StatementCounter(ctx.db.engine) as counter:
             report = dispatch(ctx, ny(START, 18, 1))
-        finally:
-            event.remove(ctx.db.engine, "before_cursor_execute", seen)
-        return count, report.sent
+        return counter.count, report.sent
 
     statements, sent = statements_for(40)
     assert sent == 80
