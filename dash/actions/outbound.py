@@ -550,10 +550,12 @@ def lease_many(
     dirty), so callers read the lease and the attempt count as usual. A row taken over from
     an expired lease goes through `lease_outbox`, which notes it.
     """
-    fresh = [item for item in items if item.state != OutboxState.SENDING.value]
+    fresh: list[OutboxItem] = []
     for item in items:
         if item.state == OutboxState.SENDING.value:
             lease_outbox(session, item, worker_id=worker_id, now=now, lease_seconds=lease_seconds)
+        else:
+            fresh.append(item)
     if not fresh:
         return
     until = now + timedelta(seconds=lease_seconds)
@@ -615,66 +617,55 @@ def _statuses_before(status: str) -> list[Any]:
     ]
 
 
-def _lease_statements() -> tuple[Any, Any]:
-    """The two UPDATEs of `lease_many`, built once."""
-    outbox, messages = OutboxItem.__table__, Message.__table__
-    sending = MessageStatus.SENDING.value
-    lease = (
-        outbox.update()
-        .where(outbox.c.id == bindparam("b_outbox_id"))
-        .values(
-            state=OutboxState.SENDING.value,
-            claimed_by=bindparam("b_worker"),
-            claimed_until=bindparam("b_until"),
-            attempts=outbox.c.attempts + 1,
-        )
-    )
-    mark_message = (
+def _advance_messages(status: str, **values: Any) -> Any:
+    """An UPDATE (for executemany) of message `b_message_id` that moves its status forward to
+    `status` as `advance_status` does (never back, never out of a final status), stamps
+    `b_now` and sets `values` too."""
+    messages = Message.__table__
+    return (
         messages.update()
         .where(messages.c.id == bindparam("b_message_id"))
         .values(
             status=case(
-                (messages.c.status.in_(_statuses_before(sending)), sending),
+                (messages.c.status.in_(_statuses_before(status)), status),
                 else_=messages.c.status,
             ),
             updated_at=bindparam("b_now"),
+            **values,
         )
     )
-    return lease, mark_message
 
 
-def _sent_statements() -> tuple[Any, Any]:
-    """The two UPDATEs of `record_sent_many`, built once (building them cost as much as running
-    them)."""
-    outbox, messages = OutboxItem.__table__, Message.__table__
-    sent = MessageStatus.SENT.value
-    before_sent = _statuses_before(sent)
-    mark_outbox = (
-        outbox.update()
-        .where(outbox.c.id == bindparam("b_outbox_id"))
-        .values(
-            state=OutboxState.SENT.value,
-            sent_at=bindparam("b_now"),
-            claimed_by=None,
-            claimed_until=None,
-        )
+# The bulk statements of lease_many and record_sent_many, built once (building them cost as
+# much CPU as running them).
+_outbox = OutboxItem.__table__
+_LEASE_OUTBOX = (
+    _outbox.update()
+    .where(_outbox.c.id == bindparam("b_outbox_id"))
+    .values(
+        state=OutboxState.SENDING.value,
+        claimed_by=bindparam("b_worker"),
+        claimed_until=bindparam("b_until"),
+        attempts=_outbox.c.attempts + 1,
     )
-    mark_message = (
-        messages.update()
-        .where(messages.c.id == bindparam("b_message_id"))
-        .values(
-            provider_id=bindparam("b_provider_id"),
-            error_code=None,
-            error_detail=None,
-            status=case((messages.c.status.in_(before_sent), sent), else_=messages.c.status),
-            updated_at=bindparam("b_now"),
-        )
+)
+_MARK_MESSAGE_SENDING = _advance_messages(MessageStatus.SENDING.value)
+_MARK_OUTBOX_SENT = (
+    _outbox.update()
+    .where(_outbox.c.id == bindparam("b_outbox_id"))
+    .values(
+        state=OutboxState.SENT.value,
+        sent_at=bindparam("b_now"),
+        claimed_by=None,
+        claimed_until=None,
     )
-    return mark_outbox, mark_message
-
-
-_MARK_OUTBOX_SENT, _MARK_MESSAGE_SENT = _sent_statements()
-_LEASE_OUTBOX, _MARK_MESSAGE_SENDING = _lease_statements()
+)
+_MARK_MESSAGE_SENT = _advance_messages(
+    MessageStatus.SENT.value,
+    provider_id=bindparam("b_provider_id"),
+    error_code=None,
+    error_detail=None,
+)
 
 
 def record_retry(
