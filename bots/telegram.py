@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import telegram
@@ -27,6 +28,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bots.delivery import MAX_CONCURRENT_SENDS, OutgoingItem, SendFailed
 from bots.errors import classify_telegram_error
+from bots.intake import Intake
 from bots.telegram_client import DashBot, make_bot
 from dash.context import AppContext
 from dash.inbound import InboundMessage
@@ -251,6 +253,26 @@ def _from_membership(
     )
 
 
+def read_update(ctx: AppContext, data: dict[str, Any]) -> InboundMessage | None:
+    """The message an Update carries (None for one we ignore).
+
+    Raises ValueError for a payload that is not an Update.
+    """
+    try:
+        inbound = parse_update(data, bot_id=bot_id_from_token(ctx.settings.telegram_token))
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        # A field of the wrong type ("message": "hi", "text": 5) breaks PTB's de_json in
+        # many ways; all of them mean "not an Update we can read", never a server error.
+        raise ValueError(f"malformed Update: {exc}") from exc
+    if inbound is None:
+        return None
+    if not isinstance(inbound.text, str) or not isinstance(inbound.callback_data, str | None):
+        raise ValueError("malformed Update: text and callback data must be strings")
+    if not (inbound.address.lstrip("-").isdigit() and inbound.sender.lstrip("-").isdigit()):
+        raise ValueError("malformed Update: chat and user ids must be integers")
+    return inbound
+
+
 def handle_update(ctx: AppContext, data: dict[str, Any]) -> tuple[InboundMessage | None, bool]:
     """Store and process one Update (blocking). Returns (the message, whether a duplicate).
 
@@ -259,20 +281,10 @@ def handle_update(ctx: AppContext, data: dict[str, Any]) -> tuple[InboundMessage
     """
     from dash.engine import handle_inbound
 
-    try:
-        inbound = parse_update(data, bot_id=bot_id_from_token(ctx.settings.telegram_token))
-    except (AttributeError, TypeError, KeyError, ValueError) as exc:
-        # A field of the wrong type ("message": "hi", "text": 5) breaks PTB's de_json in
-        # many ways; all of them mean "not an Update we can read", never a server error.
-        raise ValueError(f"malformed Update: {exc}") from exc
+    inbound = read_update(ctx, data)
     if inbound is None:
         return None, False
-    if not isinstance(inbound.text, str) or not isinstance(inbound.callback_data, str | None):
-        raise ValueError("malformed Update: text and callback data must be strings")
-    if not (inbound.address.lstrip("-").isdigit() and inbound.sender.lstrip("-").isdigit()):
-        raise ValueError("malformed Update: chat and user ids must be integers")
-    result = handle_inbound(ctx, inbound)
-    return inbound, result.duplicate
+    return inbound, handle_inbound(ctx, inbound).duplicate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,9 +314,14 @@ async def answer_callback(bot: telegram.Bot, callback_id: str) -> None:
         log.info("answerCallbackQuery %s failed: %s", callback_id, exc)
 
 
-def telegram_routes(ctx: AppContext) -> list[Route]:
-    """POST /webhooks/telegram: verify the secret header, store, process, answer 200."""
+def telegram_routes(ctx: AppContext, intake: Intake | None = None) -> list[Route]:
+    """POST /webhooks/telegram: verify the secret header, store, process, answer 200.
+
+    Updates arriving together are stored and processed together (`intake`, shared with the
+    other webhooks of the process).
+    """
     settings = ctx.settings
+    intake = intake or Intake(ctx)
     bots = _LoopBot(lambda: make_bot(settings.telegram_token or "", settings.telegram_api_base))
 
     async def webhook(request: Request) -> Response:
@@ -315,12 +332,13 @@ def telegram_routes(ctx: AppContext) -> list[Route]:
             return JSONResponse({"error": "bad secret token"}, status_code=403)
         try:
             data = json.loads(await request.body(), parse_constant=_not_json)
-            inbound, duplicate = await asyncio.to_thread(handle_update, ctx, data)
+            inbound, result = await intake.submit(partial(read_update, ctx, data))
         except (ValueError, TypeError, KeyError, RecursionError) as exc:  # deep nesting too
             return JSONResponse({"error": f"not a Telegram update: {exc}"}, status_code=400)
         except SQLAlchemyError:
             log.exception("database unavailable; Telegram will retry the update")
             return JSONResponse({"error": "try again later"}, status_code=503)
+        duplicate = result is not None and result.duplicate
         if inbound is not None and inbound.callback_id and not duplicate:
             await answer_callback(bots.get(), inbound.callback_id)
         return JSONResponse({"ok": True, "duplicate": duplicate})
@@ -432,9 +450,7 @@ class TelegramSender:
         from bots.media import chart_png
 
         try:
-            return await asyncio.to_thread(
-                chart_png, self.ctx, int(spec["team_id"]), item.language
-            )
+            return await asyncio.to_thread(chart_png, self.ctx, int(spec["team_id"]), item.language)
         except Exception:
             log.exception("drawing the chart for outbox %s failed; sending text", item.outbox_id)
             return None

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,6 +22,7 @@ from twilio.rest import Client
 
 from bots.delivery import OutgoingItem, SendFailed
 from bots.errors import DeliveryError, ErrorKind, classify_twilio_error
+from bots.intake import Intake
 from bots.twilio_client import make_twilio_client
 from dash.actions.outbound import record_delivery_status
 from dash.context import AppContext
@@ -116,16 +118,6 @@ async def _signed_params(request: Request, settings: Settings, path: str) -> dic
     return params
 
 
-def handle_twilio_inbound(ctx: AppContext, params: dict[str, str]) -> bool:
-    """Store and process one inbound message (blocking); True when it was a repeat.
-
-    The engine records the time of a WhatsApp message, which reopens the 24-hour window.
-    """
-    from dash.engine import handle_inbound
-
-    return handle_inbound(ctx, parse_inbound(params)).duplicate
-
-
 def handle_status(ctx: AppContext, params: dict[str, str]) -> str | None:
     """Apply one status callback; returns the message's status after it (None if unknown)."""
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
@@ -153,16 +145,21 @@ def handle_status(ctx: AppContext, params: dict[str, str]) -> str | None:
         return message.status
 
 
-def twilio_routes(ctx: AppContext) -> list[Route]:
-    """POST /webhooks/twilio (inbound) and /webhooks/twilio/status, both signature-checked."""
+def twilio_routes(ctx: AppContext, intake: Intake | None = None) -> list[Route]:
+    """POST /webhooks/twilio (inbound) and /webhooks/twilio/status, both signature-checked.
+
+    Messages arriving together are stored and processed together (`intake`, shared with
+    the other webhooks of the process).
+    """
     settings = ctx.settings
+    intake = intake or Intake(ctx)
 
     async def inbound(request: Request) -> Response:
         params = await _signed_params(request, settings, INBOUND_PATH)
         if params is None:
             return PlainTextResponse("invalid signature", status_code=403)
         try:
-            await asyncio.to_thread(handle_twilio_inbound, ctx, params)
+            await intake.submit(partial(parse_inbound, params))
         except ValueError as exc:
             return PlainTextResponse(f"not a Twilio message: {exc}", status_code=400)
         except SQLAlchemyError:

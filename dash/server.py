@@ -123,6 +123,7 @@ def create_app(
     # Load the engine (scipy, matplotlib: seconds on a busy machine) now, not inside the first
     # webhook, which would answer so late that a provider could time out and send it again.
     import dash.engine.router  # noqa: F401
+    from bots.intake import Intake
     from bots.telegram import telegram_routes
     from bots.twilio import twilio_routes
     from dash.web import middleware, web_routes
@@ -161,8 +162,9 @@ def create_app(
                 await bg_running.close()
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
-    routes += telegram_routes(ctx)
-    routes += twilio_routes(ctx)
+    intake = Intake(ctx)  # one queue for both providers' webhooks
+    routes += telegram_routes(ctx, intake)
+    routes += twilio_routes(ctx, intake)
     if "web" in roles:
         routes += board_routes(ctx)
         routes += web_routes(ctx)

@@ -57,10 +57,12 @@ def twilio_env(fake: Any) -> dict[str, str]:
 
 def channel_app(ctx: AppContext) -> Starlette:
     """The webhook routes exactly as dash.server mounts them."""
+    from bots.intake import Intake
     from bots.telegram import telegram_routes
     from bots.twilio import twilio_routes
 
-    return Starlette(routes=[*telegram_routes(ctx), *twilio_routes(ctx)])
+    intake = Intake(ctx)
+    return Starlette(routes=[*telegram_routes(ctx, intake), *twilio_routes(ctx, intake)])
 
 
 @contextmanager

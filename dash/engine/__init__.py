@@ -5,6 +5,11 @@
 2. It is then processed in a second transaction: the actions it causes and every reply
    (queued to the outbox) commit together, or not at all.
 
+handle_inbound_many does the same for messages that arrived together (a busy webhook): one
+INSERT stores them all, and one transaction processes them in order, so a burst costs one
+commit per step instead of two per message. If any of them fails, that transaction is rolled
+back and each message is processed on its own, exactly as handle_inbound would.
+
 A message whose processing fails for any reason but the database being down is kept, marked,
 and shown to the team's coach; the sender is told it was saved. Only a database that cannot
 be reached raises, so a webhook answers 5xx and the provider delivers it again.
@@ -26,7 +31,7 @@ from dash.models import Message, MessageStatus
 
 log = logging.getLogger("dash.engine")
 
-__all__ = ["InboundResult", "handle_inbound"]
+__all__ = ["InboundResult", "handle_inbound", "handle_inbound_many"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,17 @@ def handle_inbound(ctx: AppContext, inbound: InboundMessage) -> InboundResult:
         # database went away in between), the provider's retry finishes the job.
         _process(ctx, message_id, inbound)
     return InboundResult(message_id=message_id, duplicate=duplicate)
+
+
+def handle_inbound_many(ctx: AppContext, inbounds: list[InboundMessage]) -> list[InboundResult]:
+    """handle_inbound for each of `inbounds`, in their order, sharing the commits."""
+    if len(inbounds) <= 1:
+        return [handle_inbound(ctx, inbound) for inbound in inbounds]
+    inbounds = [_storable(inbound) for inbound in inbounds]
+    stored = _store_many(ctx, inbounds)
+    todo = [(mid, inbound) for (mid, _), inbound in zip(stored, inbounds, strict=True)]
+    _process_many(ctx, [(mid, inbound) for mid, inbound in todo if mid is not None])
+    return [InboundResult(message_id=mid, duplicate=duplicate) for mid, duplicate in stored]
 
 
 #: What PostgreSQL text/JSONB cannot hold: NUL, and lone UTF-16 surrogates (no UTF-8 form).
@@ -85,27 +101,18 @@ def _storable(inbound: InboundMessage) -> InboundMessage:
 
 #: Built once, like _CLAIM: building these statements cost as much CPU as running them.
 _STORE = insert(Message.__table__).returning(Message.__table__.c.id)
+_STORE_MANY = insert(Message.__table__).returning(
+    Message.__table__.c.id, sort_by_parameter_order=True
+)
 
 
 def _store(ctx: AppContext, inbound: InboundMessage) -> tuple[int | None, bool]:
     # One Core INSERT … RETURNING that commits by itself: the row is written and committed
     # before anything else happens, without an ORM object, flush, session or (on
     # PostgreSQL) BEGIN/COMMIT round trips that nothing here would use.
-    row = {
-        "direction": "in",
-        "channel": inbound.channel,
-        "address": inbound.address[:64],
-        "provider_id": inbound.provider_id[:80] if inbound.provider_id else None,
-        "text": inbound.text or "",
-        "kind": _kind_of(inbound),
-        "raw": inbound.raw,
-        "media": {"items": inbound.media} if inbound.media else None,
-        "status": MessageStatus.RECEIVED.value,
-        "created_at": inbound.received_at,
-    }
     try:
         with ctx.db.single_statement() as conn:
-            return conn.execute(_STORE, row).scalar_one(), False
+            return conn.execute(_STORE, _row(inbound)).scalar_one(), False
     except IntegrityError:
         with ctx.db.transaction() as session:
             existing = session.execute(
@@ -119,6 +126,32 @@ def _store(ctx: AppContext, inbound: InboundMessage) -> tuple[int | None, bool]:
         return existing, True
 
 
+def _store_many(ctx: AppContext, inbounds: list[InboundMessage]) -> list[tuple[int | None, bool]]:
+    # One multi-row INSERT, atomic by itself. A repeat among them (a provider's retry, or
+    # the same update twice in one burst) fails it as a whole: then each is stored alone.
+    try:
+        with ctx.db.single_statement() as conn:
+            ids = conn.execute(_STORE_MANY, [_row(inbound) for inbound in inbounds]).scalars()
+            return [(mid, False) for mid in ids]
+    except IntegrityError:
+        return [_store(ctx, inbound) for inbound in inbounds]
+
+
+def _row(inbound: InboundMessage) -> dict[str, Any]:
+    return {
+        "direction": "in",
+        "channel": inbound.channel,
+        "address": inbound.address[:64],
+        "provider_id": inbound.provider_id[:80] if inbound.provider_id else None,
+        "text": inbound.text or "",
+        "kind": _kind_of(inbound),
+        "raw": inbound.raw,
+        "media": {"items": inbound.media} if inbound.media else None,
+        "status": MessageStatus.RECEIVED.value,
+        "created_at": inbound.received_at,
+    }
+
+
 def _kind_of(inbound: InboundMessage) -> str:
     if inbound.event != "message":
         return inbound.event[:24]
@@ -130,6 +163,15 @@ def _kind_of(inbound: InboundMessage) -> str:
 _CLAIM = (
     update(Message)
     .where(Message.id == bindparam("message_id"), Message.status == MessageStatus.RECEIVED.value)
+    .values(status=MessageStatus.PROCESSED.value)
+    .returning(Message)
+)
+_CLAIM_MANY = (
+    update(Message)
+    .where(
+        Message.id.in_(bindparam("message_ids", expanding=True)),
+        Message.status == MessageStatus.RECEIVED.value,
+    )
     .values(status=MessageStatus.PROCESSED.value)
     .returning(Message)
 )
@@ -155,6 +197,52 @@ def _process(ctx: AppContext, message_id: int, inbound: InboundMessage) -> None:
         _processing_failed(ctx, message_id, inbound, exc)
     except Exception as exc:
         _processing_failed(ctx, message_id, inbound, exc)
+
+
+def _process_many(ctx: AppContext, todo: list[tuple[int, InboundMessage]]) -> None:
+    from dash.engine.router import process
+
+    try:
+        with ctx.db.transaction() as session:
+            claimed = {
+                message.id: message
+                for message in session.scalars(
+                    _CLAIM_MANY,
+                    {"message_ids": sorted({mid for mid, _ in todo})},
+                    execution_options=_NO_SYNC,
+                )
+            }
+            for message_id, inbound in todo:
+                message = claimed.pop(message_id, None)  # a repeat in the batch finds it gone
+                if message is None:
+                    continue
+                process(ctx, session, inbound, message)
+                # The next message's lookups must see this one's changes (some of them
+                # skip autoflush, which is safe only at the start of a transaction).
+                session.flush()
+        return
+    except (OperationalError, DBAPIError) as exc:
+        unreachable = isinstance(exc, OperationalError) or exc.connection_invalidated
+        if unreachable and not _lost_a_race(exc):
+            raise
+        failure: Exception = exc
+    except Exception as exc:
+        failure = exc
+    # Rolled back as a whole: each message alone now, so one bad message costs only itself,
+    # and a batch that deadlocked with another (their people locked in opposite orders)
+    # waits its turn one message at a time.
+    log.info("processing %d messages together failed (%s); one by one", len(todo), failure)
+    for message_id, inbound in todo:
+        _process(ctx, message_id, inbound)
+
+
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction was chosen to
+#: give way, and the same work succeeds when done again.
+_RACE_STATES = frozenset({"40P01", "40001"})
+
+
+def _lost_a_race(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RACE_STATES
 
 
 def _processing_failed(
