@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -50,6 +51,9 @@ TWILIO_SID = "AC" + "0" * 32
 TWILIO_TOKEN = "bench-twilio-auth-token"
 SMS_FROM = "+15550000000"
 TEAMS = 200
+#: Requests sent before the clock starts, so every worker process has compiled its statements
+#: and templates (one request used to warm only the process that took it).
+WARM_UP = 200
 _ids = itertools.count(1)
 
 
@@ -117,18 +121,21 @@ async def _send(pool: loadgen.Pool, raw: bytes) -> float:
 
 
 async def throughput(port: int, requests: list[bytes], limit: float) -> float:
-    """Messages per second with 32 in flight (stops at `limit` seconds)."""
+    """Messages per second with 32 in flight (stops at `limit` seconds), after the first
+    WARM_UP of `requests` (sent the same way, not timed) have warmed every process."""
     pool = loadgen.Pool("127.0.0.1", port)
-    await _send(pool, requests[0])  # warm-up
-    queue = iter(requests[1:])
 
-    async def worker() -> None:
-        for raw in queue:
-            await _send(pool, raw)
+    async def send_all(queue: Iterator[bytes]) -> None:
+        async def worker() -> None:
+            for raw in queue:
+                await _send(pool, raw)
 
+        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(32))), limit)
+
+    await send_all(iter(requests[:WARM_UP]))
     started = time.perf_counter()
-    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(32))), limit)
-    rate = (len(requests) - 1) / (time.perf_counter() - started)
+    await send_all(iter(requests[WARM_UP:]))
+    rate = (len(requests) - WARM_UP) / (time.perf_counter() - started)
     pool.close()
     return rate
 
@@ -180,8 +187,8 @@ def run(
         label = f"{kind}, {processes} process{'es' if processes > 1 else ''}"
         results: dict[str, dict[str, Any]] = {}
         for which in ("bare", "dash"):
-            burst = _requests(load, host, 0, count + 1)
-            steady = _requests(load, host, count + 1, int(50 * seconds) + 1)
+            burst = _requests(load, host, 0, count + WARM_UP)
+            steady = _requests(load, host, count + WARM_UP, int(50 * seconds) + 1)
             with server_process(which, port, workers=processes):
                 rate = asyncio.run(throughput(port, burst, 120))
                 lat = asyncio.run(latency(port, steady, 50, seconds + 30))
@@ -219,7 +226,8 @@ def run(
             ),
         ]
     if kind == "postgresql":
-        figures += commit_diagnostics(ctx, load, host, port, count + int(50 * seconds) + 2, seconds)
+        start = count + WARM_UP + int(50 * seconds) + 1  # after every request made above
+        figures += commit_diagnostics(ctx, load, host, port, start, seconds)
         posted += int(50 * seconds) + 1
     with ctx.db.transaction() as s:
         stored = s.execute(
