@@ -125,6 +125,30 @@ def test_a_repeat_inside_a_batch_counts_once(ctx: AppContext, db: Database) -> N
     assert len(chat.replies("+15551230008")) == 1
 
 
+def test_the_identical_reply_cap_holds_inside_a_batch_as_one_by_one(
+    ctx: AppContext, db: Database
+) -> None:
+    """Replies of a batch are written together at its end; the cap on identical text to one
+    address (3 an hour by default) must still count the ones queued before it in the batch."""
+    for text in ["hello?"] * 5:
+        handle_inbound(ctx, console("+15551230011", text))
+    handle_inbound_many(ctx, [console("+15551230012", text) for text in ["hello?"] * 5])
+
+    def statuses(address: str) -> list[str]:
+        with db.transaction() as s:
+            return list(
+                s.execute(
+                    select(Message.status)
+                    .where(Message.address == address, Message.direction == "out")
+                    .order_by(Message.id)
+                ).scalars()
+            )
+
+    calm = statuses("+15551230011")
+    assert calm == ["queued"] * 3 + ["held"] * 2
+    assert statuses("+15551230012") == calm
+
+
 def test_a_message_that_breaks_costs_only_itself(ctx: AppContext, db: Database) -> None:
     code = make_cohort(ctx).enrolment_code
     # "join" from an SMS address that is no phone number: a broken adapter's message, which

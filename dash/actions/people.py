@@ -19,29 +19,66 @@ TEAM_MEMORY = timedelta(hours=12)
 IDLE = "idle"
 
 
+#: The Person attribute that identifies a sender, per channel.
+_SENDER_ATTRIBUTE = {
+    Channel.SMS.value: "phone_e164",
+    Channel.WHATSAPP.value: "whatsapp_e164",
+    Channel.TELEGRAM.value: "telegram_user_id",
+    Channel.CONSOLE.value: "console_address",
+}
 #: Who sent a message, per channel; built once, as every inbound message asks.
 _PERSON_BY_ADDRESS = {
-    channel: select(Person).where(column == bindparam("sender"))
-    for channel, column in (
-        (Channel.SMS.value, Person.phone_e164),
-        (Channel.WHATSAPP.value, Person.whatsapp_e164),
-        (Channel.TELEGRAM.value, Person.telegram_user_id),
-        (Channel.CONSOLE.value, Person.console_address),
-    )
+    channel: select(Person).where(getattr(Person, name) == bindparam("sender"))
+    for channel, name in _SENDER_ATTRIBUTE.items()
 }
+#: The senders of a batch of messages, per channel, in one query.
+_PEOPLE_BY_ADDRESSES = {
+    channel: select(Person).where(getattr(Person, name).in_(bindparam("senders", expanding=True)))
+    for channel, name in _SENDER_ATTRIBUTE.items()
+}
+#: session.info key of the senders `remember_senders` looked up.
+_SENDERS = "dash.people.senders"
+
+
+def _sender_value(channel: str, sender: str) -> str | int | None:
+    if channel not in _SENDER_ATTRIBUTE:
+        return None
+    if channel == Channel.TELEGRAM.value:
+        return int(sender) if sender.lstrip("-").isdigit() else None
+    return sender
 
 
 def person_for(session: Session, channel: str, sender: str) -> Person | None:
     """The person behind `sender` on `channel` (phone, Telegram user id, console address)."""
-    query = _PERSON_BY_ADDRESS.get(channel)
-    if query is None:
+    value = _sender_value(channel, sender)
+    if value is None:
         return None
-    value: str | int = sender
-    if channel == Channel.TELEGRAM.value:
-        if not sender.lstrip("-").isdigit():
-            return None
-        value = int(sender)
-    return session.execute(query, {"sender": value}).scalar_one_or_none()
+    known = session.info.get(_SENDERS, {}).get((channel, value))
+    # Looked up with the batch, and still theirs (an address can move to another person).
+    if known is not None and getattr(known, _SENDER_ATTRIBUTE[channel]) == value:
+        return known
+    return session.execute(_PERSON_BY_ADDRESS[channel], {"sender": value}).scalar_one_or_none()
+
+
+def remember_senders(session: Session, senders: list[tuple[str, str]]) -> None:
+    """Look up the people behind many (channel, sender) pairs at once, for `person_for`.
+
+    Why: a batch of inbound messages (dash.engine.handle_inbound_many) asked once per message.
+    Only people found are remembered: someone unknown is looked up again when asked, so a
+    person created by an earlier message of the batch is found.
+    """
+    wanted: dict[str, set[str | int]] = {}
+    for channel, sender in senders:
+        value = _sender_value(channel, sender)
+        if value is not None:
+            wanted.setdefault(channel, set()).add(value)
+    known: dict[tuple[str, str | int], Person] = session.info.setdefault(_SENDERS, {})
+    for channel, values in wanted.items():
+        name = _SENDER_ATTRIBUTE[channel]
+        for person in session.execute(
+            _PEOPLE_BY_ADDRESSES[channel], {"senders": sorted(values, key=str)}
+        ).scalars():
+            known[(channel, getattr(person, name))] = person
 
 
 def person_by_telegram_username(session: Session, username: str) -> Person | None:

@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from dash.actions.outbound import queued_together
+from dash.actions.people import remember_senders
 from dash.context import AppContext
 from dash.inbound import InboundMessage
 from dash.models import Message, MessageStatus
@@ -212,14 +214,16 @@ def _process_many(ctx: AppContext, todo: list[tuple[int, InboundMessage]]) -> No
                     execution_options=_NO_SYNC,
                 )
             }
-            for message_id, inbound in todo:
-                message = claimed.pop(message_id, None)  # a repeat in the batch finds it gone
-                if message is None:
-                    continue
-                process(ctx, session, inbound, message)
-                # The next message's lookups must see this one's changes (some of them
-                # skip autoflush, which is safe only at the start of a transaction).
-                session.flush()
+            # The senders are looked up at once, and the replies written together at the
+            # end (queued_together). The lookups that skip autoflush are right at any point
+            # of a transaction (see dash.actions.people), so the messages' own small updates
+            # wait for the next query that needs them, often the batch's end: one executemany.
+            remember_senders(session, [(inbound.channel, inbound.sender) for _, inbound in todo])
+            with queued_together(session):
+                for message_id, inbound in todo:
+                    message = claimed.pop(message_id, None)  # a repeat finds it gone
+                    if message is not None:
+                        process(ctx, session, inbound, message)
         return
     except (OperationalError, DBAPIError) as exc:
         unreachable = isinstance(exc, OperationalError) or exc.connection_invalidated
