@@ -82,9 +82,15 @@ def queue_message(
     """
     if person is not None and person.opted_out and not even_if_opted_out:
         return None
+    if dedupe_key is not None:
+        exists = session.execute(_DEDUPED, {"dedupe_key": dedupe_key}).first()
+        if exists:
+            return None
     team_id = team.id if isinstance(team, Team) else team
     together: list[Draft] | None = session.info.get(_TOGETHER)
     if together is not None:
+        if dedupe_key is not None and any(d.dedupe_key == dedupe_key for d in together):
+            return None
         together.append(
             Draft(
                 channel=channel,
@@ -110,10 +116,6 @@ def queue_message(
             kind=kind,
             author_id=author_id,
         )
-    if dedupe_key is not None:
-        exists = session.execute(_DEDUPED, {"dedupe_key": dedupe_key}).first()
-        if exists:
-            return None
     settings = get_settings()
     now = utcnow()
     # On the session's connection, without the ORM's autoflush: messages queued here are
