@@ -36,8 +36,11 @@ _PEOPLE_BY_ADDRESSES = {
     channel: select(Person).where(getattr(Person, name).in_(bindparam("senders", expanding=True)))
     for channel, name in _SENDER_ATTRIBUTE.items()
 }
-#: session.info key of the senders `remember_senders` looked up.
+#: session.info keys of what `remember_people` looked up: people by (channel, sender), and
+#: by person id their pending-question row (None: none) and their teams in membership order.
 _SENDERS = "dash.people.senders"
+_PENDING = "dash.people.pending"
+_TEAMS = "dash.people.teams"
 
 
 def _sender_value(channel: str, sender: str) -> str | int | None:
@@ -60,12 +63,16 @@ def person_for(session: Session, channel: str, sender: str) -> Person | None:
     return session.execute(_PERSON_BY_ADDRESS[channel], {"sender": value}).scalar_one_or_none()
 
 
-def remember_senders(session: Session, senders: list[tuple[str, str]]) -> None:
-    """Look up the people behind many (channel, sender) pairs at once, for `person_for`.
+def remember_people(session: Session, senders: list[tuple[str, str]]) -> None:
+    """Look up at once, for many (channel, sender) pairs, what each message asks about its
+    sender: the person (`person_for`), their pending question (`pending_of`) and their teams
+    (`teams_of`).
 
-    Why: a batch of inbound messages (dash.engine.handle_inbound_many) asked once per message.
-    Only people found are remembered: someone unknown is looked up again when asked, so a
-    person created by an earlier message of the batch is found.
+    Why: a batch of inbound messages (dash.engine.handle_inbound_many) asked three queries per
+    message. What is remembered stays right for the rest of the transaction: people not found
+    are looked up again when asked (someone an earlier message created is found); questions
+    and memberships are only ever added here, in this module (`ask`, `remember_team`,
+    `add_role`), which update what is remembered; a team's state is read from the team itself.
     """
     wanted: dict[str, set[str | int]] = {}
     for channel, sender in senders:
@@ -73,12 +80,27 @@ def remember_senders(session: Session, senders: list[tuple[str, str]]) -> None:
         if value is not None:
             wanted.setdefault(channel, set()).add(value)
     known: dict[tuple[str, str | int], Person] = session.info.setdefault(_SENDERS, {})
+    found: dict[int, Person] = {}
     for channel, values in wanted.items():
         name = _SENDER_ATTRIBUTE[channel]
         for person in session.execute(
             _PEOPLE_BY_ADDRESSES[channel], {"senders": sorted(values, key=str)}
         ).scalars():
             known[(channel, getattr(person, name))] = person
+            found[person.id] = person
+    if not found:
+        return
+    ids = sorted(found)
+    with session.no_autoflush:  # as _pending_row and teams_of: a flush could not change these
+        pending: dict[int, PendingQuestion | None] = dict.fromkeys(ids)
+        for row in session.execute(_PENDING_ROWS, {"person_ids": ids}).scalars():
+            pending[row.person_id] = row
+        teams: dict[int, list[Team]] = {person_id: [] for person_id in ids}
+        for person_id, team in session.execute(_TEAMS_OF_MANY, {"person_ids": ids}):
+            if team not in teams[person_id]:
+                teams[person_id].append(team)
+    session.info.setdefault(_PENDING, {}).update(pending)
+    session.info.setdefault(_TEAMS, {}).update(teams)
 
 
 def person_by_telegram_username(session: Session, username: str) -> Person | None:
@@ -144,10 +166,21 @@ _TEAMS_OF = (
     .order_by(Membership.joined_at, Team.id)
 )
 _ACTIVE_TEAMS_OF = _TEAMS_OF.where(Team.state == TeamState.ENROLLED.value)
+_TEAMS_OF_MANY = (
+    select(Membership.person_id, Team)
+    .join(Team, Membership.team_id == Team.id)
+    .where(Membership.person_id.in_(bindparam("person_ids", expanding=True)))
+    .order_by(Membership.person_id, Membership.joined_at, Team.id)
+)
 
 
 def teams_of(session: Session, person: Person, *, active_only: bool = True) -> list[Team]:
     """The teams `person` belongs to (any role), oldest membership first, each once."""
+    remembered = session.info.get(_TEAMS, {}).get(person.id)
+    if remembered is not None:  # see remember_people
+        if not active_only:
+            return list(remembered)
+        return [team for team in remembered if team.state == TeamState.ENROLLED.value]
     # Teams and memberships are flushed where they are added; only a team's changed state
     # (not yet flushed) could change the answer, so other pending changes are not flushed
     # first (see _pending_row).
@@ -183,6 +216,7 @@ def add_role(session: Session, team: Team, person: Person, role: str) -> Members
     membership = Membership(team_id=team.id, person_id=person.id, role=role)
     session.add(membership)
     session.flush()
+    session.info.get(_TEAMS, {}).pop(person.id, None)  # asked again from the database
     return membership
 
 
@@ -230,6 +264,9 @@ def link_group(session: Session, team: Team, chat_id: str) -> None:
 
 #: Built once (every inbound message reads it): building it cost as much CPU as running it.
 _PENDING_ROW = select(PendingQuestion).where(PendingQuestion.person_id == bindparam("person_id"))
+_PENDING_ROWS = select(PendingQuestion).where(
+    PendingQuestion.person_id.in_(bindparam("person_ids", expanding=True))
+)
 
 
 def _pending_row(session: Session, person: Person) -> PendingQuestion | None:
@@ -240,8 +277,18 @@ def _pending_row(session: Session, person: Person) -> PendingQuestion | None:
     change the answer; it would only make an inbound message's own updates take a flush of
     their own instead of going out with its reply's.
     """
+    remembered = session.info.get(_PENDING)
+    if remembered is not None and person.id in remembered:  # see remember_people
+        return remembered[person.id]
     with session.no_autoflush:
         return session.execute(_PENDING_ROW, {"person_id": person.id}).scalar_one_or_none()
+
+
+def _new_pending_row(session: Session, row: PendingQuestion) -> None:
+    session.add(row)
+    remembered = session.info.get(_PENDING)
+    if remembered is not None:
+        remembered[row.person_id] = row
 
 
 def pending_of(session: Session, person: Person) -> PendingQuestion | None:
@@ -277,7 +324,7 @@ def ask(
     row = _pending_row(session, person)
     if row is None:
         row = PendingQuestion(person_id=person.id, flow=flow, step=step, failures=0)
-        session.add(row)
+        _new_pending_row(session, row)
     elif (row.flow, row.step) != (flow, step):
         row.failures = 0
     memory = _memory(row)
@@ -306,8 +353,9 @@ def remember_team(session: Session, person: Person, team: Team) -> None:
     row = _pending_row(session, person)
     memory = {"chosen_team": team.id, "chosen_at": utcnow().isoformat()}
     if row is None:
-        session.add(
-            PendingQuestion(person_id=person.id, flow=IDLE, step="", team_id=team.id, data=memory)
+        _new_pending_row(
+            session,
+            PendingQuestion(person_id=person.id, flow=IDLE, step="", team_id=team.id, data=memory),
         )
     else:
         row.data = {**(row.data or {}), **memory}

@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from dash.actions.outbound import queued_together
-from dash.actions.people import remember_senders
+from dash.actions.people import remember_people
 from dash.context import AppContext
 from dash.inbound import InboundMessage
 from dash.models import Message, MessageStatus
@@ -214,11 +214,11 @@ def _process_many(ctx: AppContext, todo: list[tuple[int, InboundMessage]]) -> No
                     execution_options=_NO_SYNC,
                 )
             }
-            # The senders are looked up at once, and the replies written together at the
-            # end (queued_together). The lookups that skip autoflush are right at any point
-            # of a transaction (see dash.actions.people), so the messages' own small updates
-            # wait for the next query that needs them, often the batch's end: one executemany.
-            remember_senders(session, [(inbound.channel, inbound.sender) for _, inbound in todo])
+            # The senders, their questions and teams are looked up at once (remember_people),
+            # and the replies written together at the end (queued_together), so the messages'
+            # own small updates wait for the next query that needs them, often the batch's
+            # end: one executemany per table.
+            remember_people(session, [(inbound.channel, inbound.sender) for _, inbound in todo])
             with queued_together(session):
                 for message_id, inbound in todo:
                     message = claimed.pop(message_id, None)  # a repeat finds it gone
