@@ -27,12 +27,12 @@ from dash.context import AppContext
 from dash.db import Database
 from dash.engine import handle_inbound, handle_inbound_many
 from dash.inbound import InboundMessage
-from dash.models import Message
+from dash.models import Message, Team
 from dash.timeutil import utcnow
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.webhooks import Poster, telegram_update
 from tests.test_delivery_kit import channel_app, configure, free_port, served, telegram_env
-from tests.test_engine_support import Chat, make_cohort
+from tests.test_engine_support import Chat, enrol, make_cohort
 
 _ids = count(1)
 
@@ -108,6 +108,42 @@ def test_a_conversation_sent_in_one_batch_gets_the_replies_it_gets_one_by_one(
     assert same(thread(db, batch_leader), "5 East", batch_leader) == same(
         thread(db, calm_leader), "5 West", calm_leader
     )
+
+
+def test_a_new_members_first_messages_in_one_batch_get_the_replies_they_get_one_by_one(
+    ctx: AppContext, db: Database
+) -> None:
+    """The batch remembers each sender, their question and their teams (remember_people): a
+    person who joins, is asked their name, answers, reports and asks for help within one
+    batch must see each step's effect, as one message at a time does."""
+    chat = Chat(ctx)
+    cohort = make_cohort(ctx)
+    calm_team = enrol(chat, cohort, kc="+15551231001", leader="+15551231002", unit="5 West")
+    batch_team = enrol(chat, cohort, kc="+15551232001", leader="+15551232002", unit="6 East")
+
+    def script(code: str) -> list[str]:
+        return [f"JOIN {code}", "Ana Ruiz", "we tried the checklist on nights", "3/4", "3/4"]
+
+    calm, batched = "+15551231009", "+15551232009"
+    for text in [*script(str(calm_team.join_code)), "help", "5 of 9 yesterday", "STOP"]:
+        handle_inbound(ctx, console(calm, text))
+    handle_inbound_many(
+        ctx,
+        [
+            console(batched, text)
+            for text in [*script(str(batch_team.join_code)), "help", "5 of 9 yesterday", "STOP"]
+        ],
+    )
+
+    def masked(address: str, team: Team) -> list[tuple[str, str]]:
+        return [
+            (d, t.replace(str(team.join_code), "CODE").replace(team.name, "TEAM"))
+            for d, t in thread(db, address)
+        ]
+
+    expected = masked(calm, calm_team)
+    assert len([d for d, _ in expected if d == "out"]) >= 6, expected
+    assert masked(batched, batch_team) == expected
 
 
 def test_a_repeat_inside_a_batch_counts_once(ctx: AppContext, db: Database) -> None:
