@@ -220,10 +220,11 @@ class DeliveryWorker:
 
         At most `concurrency` sends are in flight, and each one's result is recorded before
         its slot frees, so a process killed mid-pass resends at most those in flight
-        (tests/test_faults_kill.py). The next claim runs while the last sends of the
-        previous one are still out, so the pipe does not drain between claims; the rows in
-        flight are "sending", and `due_outbox` never hands out a chat's next message while
-        an earlier one is live, so one chat's messages still go one at a time, in order.
+        (tests/test_faults_kill.py). The next claim runs while the sends of the previous
+        one are still out (and, after a full claim, while it is still being handed out), so
+        the pipe does not drain between claims; the rows in flight are "sending", and
+        `due_outbox` never hands out a chat's next message while an earlier one is live, so
+        one chat's messages still go one at a time, in order.
         """
         total = 0
         self._limited = False
@@ -238,11 +239,22 @@ class DeliveryWorker:
             nonlocal finished
             finished += 1
 
+        def claim(
+            also: frozenset[int] = frozenset(),
+        ) -> tuple[asyncio.Task[list[tuple[OutgoingItem, Ticket]]], int]:
+            """The next claim, started now, passing over our sends and `also` (rows claimed
+            but not yet sent), and how many sends had finished when it started."""
+            task = asyncio.create_task(
+                asyncio.to_thread(self._claim, now or utcnow(), frozenset(sending) | also)
+            )
+            return task, finished
+
+        ahead: tuple[asyncio.Task[list[tuple[OutgoingItem, Ticket]]], int] | None = None
         try:
             while True:
-                at = now or utcnow()
-                seen = finished
-                batch = await asyncio.to_thread(self._claim, at, frozenset(sending))
+                claiming, seen = ahead or claim()
+                ahead = None
+                batch = await claiming
                 if not batch:
                     if not in_flight:
                         if finished != seen:
@@ -251,6 +263,10 @@ class DeliveryWorker:
                     # A finished send may make its chat's next message due: claim again then.
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
+                if len(batch) >= self.batch_size:
+                    # Probably more waiting: claim it while this batch goes out, so the
+                    # sends do not stop for the claim's round trips.
+                    ahead = claim(frozenset(item.outbox_id for item, _ in batch))
                 for item, ticket in batch:
                     await gate.acquire()
                     task = asyncio.create_task(self._send_and_record(item, ticket, recorder))
@@ -265,7 +281,10 @@ class DeliveryWorker:
                 total += len(batch)
         finally:
             # Cancelled (the worker is stopping): the sends still out are abandoned, and
-            # their rows are sent again when the lease runs out.
+            # their rows are sent again when the lease runs out, as are a claim's ahead.
+            if ahead is not None:
+                ahead[0].cancel()
+                await asyncio.gather(ahead[0], return_exceptions=True)
             for task in in_flight:
                 task.cancel()
             if in_flight:

@@ -426,3 +426,19 @@ def test_results_written_together_are_written_one_by_one_when_the_group_fails() 
 
     assert asyncio.run(main()) == [True, False, True]
     assert writes == [[1, 2, 3], [1], [2], [3]]
+
+
+def test_a_lease_that_runs_out_at_once_still_sends_each_message_once(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    """A full claim's successor is claimed while the first is still being handed out; with
+    a lease that is over as soon as it is taken (a very slow provider, a short
+    DASH_DELIVERY_LEASE_SECONDS), that claim must still pass over the rows not yet sent."""
+    chats = [7300200000 + n for n in range(24)]  # under the bot's 30 a second: one pass
+    for chat in chats:
+        queue(db, chat, f"Prompt for {chat}")
+
+    sent = drain(worker_for(tg, "telegram", lease_seconds=0, batch_size=8, concurrency=2))
+
+    assert sent == 24
+    assert all(fake_telegram.sent_texts(chat) == [f"Prompt for {chat}"] for chat in chats)
