@@ -87,6 +87,17 @@ def queue_message(
         if exists:
             return None
     team_id = team.id if isinstance(team, Team) else team
+    message = Message(
+        team_id=team_id,
+        person_id=person.id if person else None,
+        direction="out",
+        channel=channel,
+        address=address,
+        text=text,
+        kind=kind,
+        author_id=author_id,
+        media=(payload or {}).get("media"),
+    )
     together: list[Draft] | None = session.info.get(_TOGETHER)
     if together is not None:
         if dedupe_key is not None and any(d.dedupe_key == dedupe_key for d in together):
@@ -106,16 +117,7 @@ def queue_message(
                 even_if_opted_out=True,  # decided above, when it was asked for
             )
         )
-        return Message(
-            team_id=team_id,
-            person_id=person.id if person else None,
-            direction="out",
-            channel=channel,
-            address=address,
-            text=text,
-            kind=kind,
-            author_id=author_id,
-        )
+        return message  # not in the session: queue_many writes its row when the block ends
     settings = get_settings()
     now = utcnow()
     # On the session's connection, without the ORM's autoflush: messages queued here are
@@ -135,19 +137,8 @@ def queue_message(
         .scalar_one()
     )
     held = recent_same >= settings.identical_outbound_cap
-    message = Message(
-        team_id=team_id,
-        person_id=person.id if person else None,
-        direction="out",
-        channel=channel,
-        address=address,
-        text=text,
-        kind=kind,
-        status=MessageStatus.HELD.value if held else MessageStatus.QUEUED.value,
-        author_id=author_id,
-        media=(payload or {}).get("media"),
-        created_at=now,
-    )
+    message.status = MessageStatus.HELD.value if held else MessageStatus.QUEUED.value
+    message.created_at = now
     session.add(message)
     session.add(  # one flush below writes both, the message first
         OutboxItem(
