@@ -19,7 +19,7 @@ from bench import population
 from dash.context import AppContext
 from dash.db import Database
 from dash.dbplans import StatementCounter
-from dash.engine import handle_inbound
+from dash.engine import handle_inbound, handle_inbound_many
 from dash.inbound import InboundMessage
 from dash.models import Message, OutboxItem
 from dash.timeutil import utcnow
@@ -28,6 +28,10 @@ from dash.timeutil import utcnow
 #: (the message's team and flag, the sender's last contact, the reply and its outbox row: 4),
 #: plus SQLite's two BEGIN IMMEDIATE.
 MOST_STATEMENTS = 12
+#: A batch (handle_inbound_many): store, claim, senders, questions, teams, two updates (the
+#: messages, their senders), the cap's count, the replies and their outbox rows (10), plus
+#: SQLite's two BEGIN IMMEDIATE.
+MOST_BATCH_STATEMENTS = 12
 
 _ids = count(1)
 
@@ -90,3 +94,28 @@ def test_a_free_text_message_costs_a_dozen_statements_whatever_the_history(
             .where(Message.address == chat, Message.direction == "out")
         ).scalars()
         assert len(list(replies)) == 44
+
+
+def test_a_batch_costs_a_dozen_statements_whatever_its_size(ctx: AppContext, db: Database) -> None:
+    """Messages that arrive together (bots/intake.py) share their statements: the store, the
+    claim, the senders with their questions and teams, one update per table and the replies'
+    inserts. Only SQLite adds one INSERT per stored message (it cannot promise the order of
+    a multi-row RETURNING)."""
+    chats = [str(c) for c in population.build(db, 25, compile_agendas=False).reporter_chat_ids]
+    handle_inbound_many(ctx, [free_text(chat) for chat in chats])  # every team flagged once
+
+    def statements(size: int) -> int:
+        with StatementCounter(ctx.db.engine) as counter:
+            results = handle_inbound_many(ctx, [free_text(chat) for chat in chats[:size]])
+        assert all(r.message_id is not None and not r.duplicate for r in results)
+        return counter.count
+
+    small, large = statements(5), statements(25)
+
+    assert small <= MOST_BATCH_STATEMENTS + (5 if db.is_sqlite else 0), small
+    assert large - small == (20 if db.is_sqlite else 0), f"{small} for 5, {large} for 25"
+    with db.transaction() as s:
+        answered = s.execute(
+            select(Message.address).where(Message.direction == "out", Message.address.in_(chats))
+        ).scalars()
+        assert sorted(set(answered)) == sorted(chats)
