@@ -412,7 +412,7 @@ class TelegramSender:
         )
         self._lanes = _SendLanes(
             lambda: make_bot(
-                settings.telegram_token or "", settings.telegram_api_base, pool_size=1
+                settings.telegram_token or "", settings.telegram_api_base, pool_size=1, lean=True
             ),
             MAX_CONCURRENT_SENDS,
         )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -442,3 +445,50 @@ def test_a_lease_that_runs_out_at_once_still_sends_each_message_once(
 
     assert sent == 24
     assert all(fake_telegram.sent_texts(chat) == [f"Prompt for {chat}"] for chat in chats)
+
+
+def test_behind_a_proxy_sends_go_through_it(monkeypatch: pytest.MonkeyPatch, db: Database) -> None:
+    """Hospitals often reach the internet through a proxy set in the environment: httpx
+    honours HTTP(S)_PROXY, so the send lanes keep to it there instead of the leaner path."""
+    seen: list[tuple[str, bytes]] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, body))
+            if self.path.endswith("/getMe"):
+                result: dict[str, Any] = {"id": 123, "is_bot": True, "first_name": "Dash"}
+            else:
+                result = {"message_id": 7, "date": 0, "chat": {"id": 4242, "type": "private"}}
+            answer = json.dumps({"ok": True, "result": result}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        ctx = configure(
+            monkeypatch,
+            db,
+            telegram_token="123:ABC",
+            telegram_api_base="http://api.telegram.test/bot",  # reached only through the proxy
+        )
+        queue(db, 4242, "Through the hospital's proxy")
+
+        assert drain(worker_for(ctx, "telegram")) == 1
+    finally:
+        proxy.shutdown()
+
+    sends = [
+        body for path, body in seen if path == "http://api.telegram.test/bot123:ABC/sendMessage"
+    ]
+    assert len(sends) == 1 and b"hospital" in sends[0]
