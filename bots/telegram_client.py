@@ -38,32 +38,18 @@ def make_request(
     All share one TLS context: building one (loading the CA bundle) took most of the ~80 ms
     a Bot cost to create. `lean`: a LeanRequest, unless a proxy is configured.
     """
+    options: dict[str, Any] = {
+        "connection_pool_size": pool_size,
+        "connect_timeout": connect_timeout,
+        "read_timeout": read_timeout,
+        "write_timeout": write_timeout,
+        "pool_timeout": pool_timeout,
+        "media_write_timeout": 30.0,
+        "httpx_kwargs": {"verify": _tls_context()},
+    }
     if lean and not proxy_configured():
-        timeouts = {
-            "connect": connect_timeout,
-            "read": read_timeout,
-            "write": write_timeout,
-            "pool": pool_timeout,
-        }
-        return LeanRequest(
-            pool_size=pool_size,
-            timeouts=timeouts,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            write_timeout=write_timeout,
-            pool_timeout=pool_timeout,
-            media_write_timeout=30.0,
-            httpx_kwargs={"verify": _tls_context()},
-        )
-    return HTTPXRequest(
-        connection_pool_size=pool_size,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        write_timeout=write_timeout,
-        pool_timeout=pool_timeout,
-        media_write_timeout=30.0,
-        httpx_kwargs={"verify": _tls_context()},
-    )
+        return LeanRequest(**options)
+    return HTTPXRequest(**options)
 
 
 @functools.cache
@@ -92,11 +78,17 @@ class LeanRequest(HTTPXRequest):
     `make_request`).
     """
 
-    def __init__(self, *, pool_size: int, timeouts: dict[str, float], **kwargs: Any) -> None:
-        super().__init__(connection_pool_size=pool_size, **kwargs)
-        self._timeouts = timeouts
+    def __init__(self, **options: Any) -> None:
+        """`options` as HTTPXRequest takes them (make_request's)."""
+        super().__init__(**options)
+        self._timeouts = {
+            name: options[f"{name}_timeout"] for name in ("connect", "read", "write", "pool")
+        }
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_tls_context(), max_connections=pool_size, http1=True, http2=False
+            ssl_context=_tls_context(),
+            max_connections=options["connection_pool_size"],
+            http1=True,
+            http2=False,
         )
 
     async def do_request(
