@@ -6,8 +6,10 @@ returns a list of `Figure`s that bench/run_all.py writes into docs/PERFORMANCE.m
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -72,6 +74,7 @@ def database_url(kind: str) -> str:
     """A fresh, empty database: "sqlite" (a temporary file) or "postgresql" (PG_URL)."""
     if kind == "sqlite":
         folder = tempfile.mkdtemp(prefix="dash-bench-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # they piled up in /tmp
         return f"sqlite:///{folder}/dash.db"
     return PG_URL
 
