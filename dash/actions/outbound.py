@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, literal, select
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -303,21 +303,28 @@ def queue_to_team(
     return sent
 
 
-def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+def insert_messages(db: Session | Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Insert message rows in one statement; their ids in the same order.
 
-    SQLite cannot promise the order of a multi-row RETURNING, so SQLAlchemy would send one
-    INSERT per row; there the transaction holds the only write lock (BEGIN IMMEDIATE, see
-    dash.db), so the next ids are known and given explicitly."""
-    if session.get_bind().dialect.name == "sqlite":
-        last = session.execute(select(func.coalesce(func.max(Message.id), 0))).scalar_one()
+    On a session (queue_many) or a plain connection (the engine's store of a batch of inbound
+    messages). SQLite cannot promise the order of a multi-row RETURNING, so SQLAlchemy would
+    send one INSERT per row; there the transaction holds the only write lock (BEGIN
+    IMMEDIATE, see dash.db), so the next ids are known and given explicitly."""
+    dialect = (db.get_bind() if isinstance(db, Session) else db).dialect
+    if dialect.name == "sqlite":
+        last = db.execute(_LAST_MESSAGE_ID).scalar_one()
         ids = list(range(int(last) + 1, int(last) + 1 + len(rows)))
-        session.execute(insert(Message), [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
+        db.execute(_INSERT_MESSAGES, [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
         return ids
-    result = session.execute(
-        insert(Message).returning(Message.id, sort_by_parameter_order=True), rows
-    )
-    return [int(i) for i in result.scalars()]
+    return [int(i) for i in db.execute(_INSERT_MESSAGES_RETURNING, rows).scalars()]
+
+
+_messages = Message.__table__
+_LAST_MESSAGE_ID = select(func.coalesce(func.max(_messages.c.id), 0))
+_INSERT_MESSAGES = insert(_messages)
+_INSERT_MESSAGES_RETURNING = insert(_messages).returning(
+    _messages.c.id, sort_by_parameter_order=True
+)
 
 
 @dataclass
@@ -426,7 +433,7 @@ def queue_many(session: Session, drafts: list[Draft]) -> list[bool]:
         }
         for d, h in zip(chosen, held, strict=True)
     ]
-    message_ids = _insert_messages(session, messages)
+    message_ids = insert_messages(session, messages)
     session.execute(
         insert(OutboxItem),
         [

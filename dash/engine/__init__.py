@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from dash.actions.outbound import queued_together
+from dash.actions.outbound import insert_messages, queued_together
 from dash.actions.people import remember_people
 from dash.context import AppContext
 from dash.inbound import InboundMessage
@@ -103,9 +103,6 @@ def _storable(inbound: InboundMessage) -> InboundMessage:
 
 #: Built once, like _CLAIM: building these statements cost as much CPU as running them.
 _STORE = insert(Message.__table__).returning(Message.__table__.c.id)
-_STORE_MANY = insert(Message.__table__).returning(
-    Message.__table__.c.id, sort_by_parameter_order=True
-)
 
 
 def _store(ctx: AppContext, inbound: InboundMessage) -> tuple[int | None, bool]:
@@ -133,8 +130,7 @@ def _store_many(ctx: AppContext, inbounds: list[InboundMessage]) -> list[tuple[i
     # the same update twice in one burst) fails it as a whole: then each is stored alone.
     try:
         with ctx.db.single_statement() as conn:
-            ids = conn.execute(_STORE_MANY, [_row(inbound) for inbound in inbounds]).scalars()
-            return [(mid, False) for mid in ids]
+            return [(mid, False) for mid in insert_messages(conn, [_row(i) for i in inbounds])]
     except IntegrityError:
         return [_store(ctx, inbound) for inbound in inbounds]
 
@@ -162,13 +158,8 @@ def _kind_of(inbound: InboundMessage) -> str:
     return "text"
 
 
+#: Claims and loads stored messages (one, or a batch) in one statement.
 _CLAIM = (
-    update(Message)
-    .where(Message.id == bindparam("message_id"), Message.status == MessageStatus.RECEIVED.value)
-    .values(status=MessageStatus.PROCESSED.value)
-    .returning(Message)
-)
-_CLAIM_MANY = (
     update(Message)
     .where(
         Message.id.in_(bindparam("message_ids", expanding=True)),
@@ -188,7 +179,7 @@ def _process(ctx: AppContext, message_id: int, inbound: InboundMessage) -> None:
             # Claim and load in one statement: the row lock makes a concurrent repeat wait,
             # then find it no longer "received"; a failure rolls the status back too.
             message = session.scalars(
-                _CLAIM, {"message_id": message_id}, execution_options=_NO_SYNC
+                _CLAIM, {"message_ids": [message_id]}, execution_options=_NO_SYNC
             ).one_or_none()
             if message is None:
                 return
@@ -209,7 +200,7 @@ def _process_many(ctx: AppContext, todo: list[tuple[int, InboundMessage]]) -> No
             claimed = {
                 message.id: message
                 for message in session.scalars(
-                    _CLAIM_MANY,
+                    _CLAIM,
                     {"message_ids": sorted({mid for mid, _ in todo})},
                     execution_options=_NO_SYNC,
                 )
