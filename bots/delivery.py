@@ -359,18 +359,20 @@ class DeliveryWorker:
         if not channels:
             return claimed
         want = min(self.batch_size, room)
-        # Look past the rows skipped last time (a chat or group at its own limit) and past
-        # our own sends whose lease ran out in flight, so they do not hide the rest.
-        fetch = want + min(3 * want, max(self._skipped, len(sending)))
+        # Look past the rows skipped last time (a chat or group at its own limit), so they do
+        # not hide the rest. Every row fetched is locked, so no more than that.
+        fetch = want + min(3 * want, self._skipped)
         skipped = 0
         chosen: list[tuple[OutboxItem, Person | None, Ticket]] = []
         with _settled_on_error(chosen), self.ctx.db.transaction() as session:
-            rows = outbound.due_outbox(session, channels=channels, now=now, limit=fetch)
+            rows = outbound.due_outbox(
+                session, channels=channels, now=now, limit=fetch, passing_over=sending
+            )
             # Each row's person in one query, not one lazy load per row (held here: the
             # session's identity map keeps only weak references).
             persons = self._load(session, Person, {row.person_id for row in rows})
             for row in rows:
-                if row.id in sending or row.channel in full:
+                if row.channel in full:
                     continue
                 person = persons.get(row.person_id) if row.person_id else None
                 if (

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, select
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, select, true
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -498,12 +498,18 @@ def advance_status(message: Message, status: str) -> bool:
 
 
 def due_outbox(
-    session: Session, *, channels: list[str], now: datetime, limit: int = 100
+    session: Session,
+    *,
+    channels: list[str],
+    now: datetime,
+    limit: int = 100,
+    passing_over: Collection[int] = (),
 ) -> list[OutboxItem]:
     """Outbox rows that may be sent now, best first, locked for this transaction.
 
     Due means queued with `next_attempt_at <= now`, or "sending" under a lease that expired
-    (the process sending it died). Only the oldest live row of each chat is due, so a chat
+    (the process sending it died) and not in `passing_over` (the caller's own sends still
+    out, whose lease may have run out while they waited). Only the oldest live row of each chat is due, so a chat
     never gets message n+1 while message n waits for a retry. Replies sort ahead of bulk.
     On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED so workers never share one;
     SQLite has one writer at a time (BEGIN IMMEDIATE).
@@ -535,6 +541,7 @@ def due_outbox(
                 OutboxItem.state == _state(OutboxState.SENDING),
                 OutboxItem.claimed_until < now,
                 OutboxItem.channel.in_(channels),
+                OutboxItem.id.not_in(passing_over) if passing_over else true(),
             ),
             limit,
             lock,
@@ -552,21 +559,24 @@ def _state(state: OutboxState) -> Any:
 
 
 def _claim_query(due: Any, limit: int, lock: bool) -> Any:
-    """Rows matching `due` whose chat has no earlier live row, in send order, at most `limit`."""
+    """Rows matching `due` that are their chat's oldest live row, in send order, at most `limit`."""
     earlier = aliased(OutboxItem)
-    waits_behind = (
-        select(earlier.id)
+    # The chat's first live row, a scalar subquery: both planners run it once per row as an
+    # index probe (ix_outbox_live_chat, channel and address bound). A NOT EXISTS anti-join
+    # left PostgreSQL free to scan the chat index by channel alone when its statistics
+    # predated a fan-out (78 ms instead of 1 for a claim of 100 from 4,000 fresh rows).
+    first_live = (
+        select(func.min(earlier.id))
         .where(
             earlier.channel == OutboxItem.channel,
             earlier.address == OutboxItem.address,
-            earlier.id < OutboxItem.id,
             earlier.state.in_([_state(OutboxState.QUEUED), _state(OutboxState.SENDING)]),
         )
-        .exists()
+        .scalar_subquery()
     )
     query = (
         select(OutboxItem)
-        .where(due, ~waits_behind)
+        .where(due, OutboxItem.id == first_live)
         .order_by(OutboxItem.priority, OutboxItem.next_attempt_at, OutboxItem.id)
         .limit(limit)
     )
