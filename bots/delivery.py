@@ -499,7 +499,7 @@ class DeliveryWorker:
     def _record_many(self, outcomes: list[_Outcome], now: datetime | None) -> None:
         """Record finished sends in one transaction (raises if it cannot be committed).
 
-        Accepted sends, nearly all of them, are written with two executemany statements
+        Accepted sends, nearly all of them, are written with two statements
         (outbound.record_sent_many); failures go one by one through `_record_failure`.
         """
         with self.ctx.db.transaction() as session:

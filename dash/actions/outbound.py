@@ -612,7 +612,7 @@ def lease_many(
     now: datetime,
     lease_seconds: float,
 ) -> None:
-    """`lease_outbox` for every row of one claim: two executemany UPDATEs, no ORM flush.
+    """`lease_outbox` for every row of one claim: two UPDATEs for all of them, no ORM flush.
 
     The rows' loaded attributes are brought in line with what was written (not marked
     dirty), so callers read the lease and the attempt count as usual. A row taken over from
@@ -629,12 +629,11 @@ def lease_many(
     until = now + timedelta(seconds=lease_seconds)
     session.execute(
         _LEASE_OUTBOX,
-        [{"b_outbox_id": item.id, "b_worker": worker_id, "b_until": until} for item in fresh],
+        {"b_outbox_ids": [item.id for item in fresh], "b_worker": worker_id, "b_until": until},
     )
-    written = utcnow()
     session.execute(
         _MARK_MESSAGE_SENDING,
-        [{"b_message_id": item.message_id, "b_now": written} for item in fresh],
+        {"b_message_ids": [item.message_id for item in fresh], "b_now": utcnow()},
     )
     for item in fresh:
         set_committed_value(item, "state", OutboxState.SENDING.value)
@@ -654,7 +653,8 @@ class SentResult:
 
 def record_sent_many(session: Session, results: list[SentResult], now: datetime) -> None:
     """The provider accepted these messages: each outbox row is sent, each message keeps the
-    provider's id (so status callbacks find it). Two executemany UPDATEs, no ORM objects loaded.
+    provider's id (so status callbacks find it). One UPDATE of the outbox rows and one
+    executemany of the messages (each has its own id), no ORM objects loaded.
 
     The delivery worker records every accepted send; loading each row and its message to
     set five columns cost more CPU than the send itself. The message's status moves to
@@ -663,8 +663,7 @@ def record_sent_many(session: Session, results: list[SentResult], now: datetime)
     if not results:
         return
     session.execute(
-        _MARK_OUTBOX_SENT,
-        [{"b_outbox_id": r.outbox_id, "b_now": now} for r in results],
+        _MARK_OUTBOX_SENT, {"b_outbox_ids": [r.outbox_id for r in results], "b_now": now}
     )
     session.execute(
         _MARK_MESSAGE_SENT,
@@ -685,14 +684,14 @@ def _statuses_before(status: str) -> list[Any]:
     ]
 
 
-def _advance_messages(status: str, **values: Any) -> Any:
-    """An UPDATE (for executemany) of message `b_message_id` that moves its status forward to
+def _advance_messages(status: str, which: Any, **values: Any) -> Any:
+    """An UPDATE of the messages `which` selects that moves their status forward to
     `status` as `advance_status` does (never back, never out of a final status), stamps
     `b_now` and sets `values` too."""
     messages = Message.__table__
     return (
         messages.update()
-        .where(messages.c.id == bindparam("b_message_id"))
+        .where(which)
         .values(
             status=case(
                 (messages.c.status.in_(_statuses_before(status)), status),
@@ -709,7 +708,7 @@ def _advance_messages(status: str, **values: Any) -> Any:
 _outbox = OutboxItem.__table__
 _LEASE_OUTBOX = (
     _outbox.update()
-    .where(_outbox.c.id == bindparam("b_outbox_id"))
+    .where(_outbox.c.id.in_(bindparam("b_outbox_ids", expanding=True)))
     .values(
         state=OutboxState.SENDING.value,
         claimed_by=bindparam("b_worker"),
@@ -717,10 +716,13 @@ _LEASE_OUTBOX = (
         attempts=_outbox.c.attempts + 1,
     )
 )
-_MARK_MESSAGE_SENDING = _advance_messages(MessageStatus.SENDING.value)
+_MARK_MESSAGE_SENDING = _advance_messages(
+    MessageStatus.SENDING.value,
+    Message.__table__.c.id.in_(bindparam("b_message_ids", expanding=True)),
+)
 _MARK_OUTBOX_SENT = (
     _outbox.update()
-    .where(_outbox.c.id == bindparam("b_outbox_id"))
+    .where(_outbox.c.id.in_(bindparam("b_outbox_ids", expanding=True)))
     .values(
         state=OutboxState.SENT.value,
         sent_at=bindparam("b_now"),
@@ -730,6 +732,7 @@ _MARK_OUTBOX_SENT = (
 )
 _MARK_MESSAGE_SENT = _advance_messages(
     MessageStatus.SENT.value,
+    Message.__table__.c.id == bindparam("b_message_id"),
     provider_id=bindparam("b_provider_id"),
     error_code=None,
     error_detail=None,
