@@ -16,18 +16,18 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bench import bench_claim, bench_growth, population
-from dash.actions.outbound import due_outbox, queue_message
+from dash.actions.outbound import Draft, due_outbox, queue_many, queue_message
 from dash.actions.people import person_for
 from dash.context import AppContext
 from dash.db import Database
 from dash.dbplans import Captured, captured, explain, plan_nodes
 from dash.engine import handle_inbound
 from dash.inbound import InboundMessage
-from dash.models import Cohort, Person, Team
+from dash.models import Cohort, Message, Person, Team
 from dash.timeutil import utcnow
 from dash.web.cohorts import build_rows, dash_dates
 from scheduler.tick import DispatchReport, dispatch, sync_agendas
@@ -234,3 +234,31 @@ def test_a_claim_right_after_a_fan_out_probes_each_chat_by_its_address(
                 probes += node["Actual Loops"]
                 assert node["Actual Rows"] <= 2, "the chat probe read past its chat"
     assert probes, "no claim probed the chats through ix_outbox_live_chat"
+
+
+def test_the_cap_check_in_a_fan_out_probes_each_chat_by_its_address(db: Database) -> None:
+    # The tick queues a fan-out 250 drafts at a time, each batch counting what went to the
+    # same chats in the last hour (the identical-message cap). With statistics from before
+    # the fan-out, one IN list of addresses let the planner read every message the fan-out
+    # had already queued on the channel (9,749 rows, 36 ms, by the end of 10,000).
+    with db.transaction() as s:  # yesterday's prompts, which autovacuum has analyzed
+        for n in range(500):
+            queue_message(s, channel="telegram", address=str(800_000_000 + n), text="Today?")
+        s.execute(update(Message).values(created_at=utcnow() - timedelta(days=1)))
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE messages")
+        conn.commit()
+    with db.transaction() as s:  # today's fan-out so far
+        for n in range(2000):
+            queue_message(s, channel="telegram", address=str(800_000_000 + n), text="Today?")
+    drafts = [Draft("telegram", str(900_000_000 + n), "Today?") for n in range(100)]
+    with captured(db, ("SELECT", "WITH")) as seen, db.sessions() as s:
+        queue_many(s, drafts)
+        s.rollback()
+    counts = [(st, p) for st, p in statements_on(seen, "messages") if "count(" in st]
+    assert counts, "queue_many sent no cap count"
+    for statement, params in counts:
+        for node in plan_nodes(explain(db, statement, params, analyze=True)["Plan"]):
+            if node.get("Relation Name") == "messages" or "Index Name" in node:
+                read = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+                assert read <= 2, "the cap read messages to other chats"

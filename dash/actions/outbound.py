@@ -8,7 +8,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, select, true
+from sqlalchemy import (
+    Connection,
+    String,
+    Text,
+    and_,
+    bindparam,
+    case,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    values,
+)
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -398,19 +412,7 @@ def queue_many(session: Session, drafts: list[Draft]) -> list[bool]:
         return result
     settings = get_settings()
     now = utcnow()
-    recent: dict[tuple[str, str, str], int] = {}
-    for channel, address, text, count in session.execute(
-        select(Message.channel, Message.address, Message.text, func.count(Message.id))
-        .where(
-            Message.direction == "out",
-            Message.channel.in_({d.channel for d in chosen}),
-            Message.address.in_({d.address for d in chosen}),
-            Message.text.in_({d.text for d in chosen}),
-            Message.created_at >= now - timedelta(hours=1),
-        )
-        .group_by(Message.channel, Message.address, Message.text)
-    ):
-        recent[(channel, address, text)] = int(count)
+    recent = _sent_within_the_hour(session, {(d.channel, d.address, d.text) for d in chosen}, now)
     held: list[bool] = []
     for draft in chosen:
         same = (draft.channel, draft.address, draft.text)
@@ -454,6 +456,39 @@ def queue_many(session: Session, drafts: list[Draft]) -> list[bool]:
         ],
     )
     return result
+
+
+def _sent_within_the_hour(
+    session: Session, drafts: set[tuple[str, str, str]], now: datetime
+) -> dict[tuple[str, str, str], int]:
+    """How often each (channel, address, text) went out in the last hour, for the cap.
+
+    Counted per draft by a scalar subquery, which both planners run as one probe of
+    ix_messages_address_created with channel and address bound. One IN list of addresses
+    left PostgreSQL free to read every recent message of the channel instead when its
+    statistics predated a fan-out: 36 ms per 250 drafts by the end of 10,000.
+    """
+    wanted = values(
+        column("channel", String), column("address", String), column("text", Text), name="d"
+    ).data(sorted(drafts))
+    drafts_cte = wanted.cte("drafts")
+    count = (
+        select(func.count(Message.id))
+        .where(
+            Message.direction == "out",
+            Message.channel == drafts_cte.c.channel,
+            Message.address == drafts_cte.c.address,
+            Message.text == drafts_cte.c.text,
+            Message.created_at >= now - timedelta(hours=1),
+        )
+        .scalar_subquery()
+    )
+    query = select(drafts_cte.c.channel, drafts_cte.c.address, drafts_cte.c.text, count)
+    return {
+        (channel, address, text): int(n)
+        for channel, address, text, n in session.execute(query)
+        if n
+    }
 
 
 # ---------------------------------------------------------------------------------------------
