@@ -221,7 +221,7 @@ def main() -> None:
 
         add(explain_queries.run(teams=1000 if args.quick else 10_000))
     if not args.no_write:
-        write(figures, "python bench/run_all.py " + " ".join(sys.argv[1:]))
+        write(figures, " ".join(["python bench/run_all.py", *sys.argv[1:]]))
         print(f"wrote {DOC}")
 
 
