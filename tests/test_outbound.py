@@ -60,6 +60,23 @@ def test_queue_many_holds_identical_text_past_the_hourly_cap(db) -> None:
         assert held.last_error == "identical message cap reached"
 
 
+def test_the_cap_counts_every_chat_of_a_fan_out_larger_than_one_statement(db) -> None:
+    # 2,500 chats, each already at the cap: the count goes in chunks of 2,000 drafts (SQLite
+    # takes at most 32,766 parameters a statement), and a chat in the second chunk is held
+    # like one in the first.
+    cap = get_settings().identical_outbound_cap
+    chats = [f"console:c{n}" for n in range(2500)]
+    with db.transaction() as s:
+        queue_many(s, [Draft("console", chat, "Same") for chat in chats for _ in range(cap)])
+    with db.transaction() as s:
+        again = queue_many(s, [Draft("console", chat, "Same") for chat in chats])
+        assert all(again)
+        states = dict(
+            s.execute(select(Message.address, Message.status).where(Message.id > 2500 * cap)).all()
+        )
+        assert len(states) == 2500 and set(states.values()) == {"held"}
+
+
 def test_queue_message_holds_identical_text_past_the_hourly_cap_within_and_across_transactions(
     db,
 ) -> None:
