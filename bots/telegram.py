@@ -401,6 +401,10 @@ class _SendLanes:
         for bot in made:
             with contextlib.suppress(Exception):
                 await bot.shutdown()
+            # Lanes post without Bot.initialize (it would call getMe), so Bot.shutdown skips
+            # their request: close it directly, or its aiohttp session is left open.
+            with contextlib.suppress(Exception):
+                await bot.request.shutdown()
 
 
 class TelegramSender:

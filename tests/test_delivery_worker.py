@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 from datetime import timedelta
@@ -492,3 +493,31 @@ def test_behind_a_proxy_sends_go_through_it(monkeypatch: pytest.MonkeyPatch, db:
         body for path, body in seen if path == "http://api.telegram.test/bot123:ABC/sendMessage"
     ]
     assert len(sends) == 1 and b"hospital" in sends[0]
+
+
+def test_a_worker_that_stops_leaves_no_connection_open(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    # `dash worker` logged "Unclosed client session" for every send lane when it stopped:
+    # lanes post without Bot.initialize, so Bot.shutdown skipped their aiohttp sessions.
+    for n in range(4):
+        queue(db, 7300100300 + n, f"Prompt {n}")
+    complaints: list[str] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _loop, context: complaints.append(str(context.get("message")))
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker_for(tg, "telegram").run(stop))
+        while len(fake_telegram.calls_to("sendMessage")) < 4:
+            await asyncio.sleep(0.02)
+        stop.set()
+        await task
+        del task  # the worker with it, as when `dash worker` exits
+        gc.collect()  # an open session complains when it is collected, to this loop
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert len(fake_telegram.calls_to("sendMessage")) == 4
+    assert complaints == []
