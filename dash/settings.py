@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     delivery_poll_seconds: float = Field(
         default=0.5, description="How often the delivery worker looks for queued messages."
     )
+    console_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often an idle `dash chat` window looks for messages sent to it by "
+        "another process (`dash serve`, `dash dispatch`).",
+    )
     delivery_lease_seconds: float = Field(
         default=60.0,
         description="How long a message being sent belongs to one worker; if that worker dies,"

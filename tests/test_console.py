@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import subprocess
+import sys
+import threading
+import time
 from datetime import date
+from pathlib import Path
 
 import typer
 from sqlalchemy import select
@@ -12,14 +18,20 @@ from typer.testing import CliRunner
 
 from bots.console import ConsoleSender, chat
 from bots.delivery import DeliveryWorker
+from bots.registry import build_senders
 from dash import migrate
+from dash.actions.coaches import add_coach
 from dash.actions.cohorts import create_cohort
 from dash.actions.outbound import queue_message
+from dash.actions.threads import coach_reply
 from dash.cli import DashGroup
 from dash.cli_chat import register
+from dash.context import AppContext
 from dash.db import Database
 from dash.models import Message, OutboxItem, Team
-from tests.test_engine_support import make_cohort
+from tests.test_engine_support import Chat, enrol, make_cohort
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cli() -> typer.Typer:
@@ -49,8 +61,8 @@ def test_dash_chat_enrols_a_unit_from_the_terminal(settings) -> None:
     assert "What is your name?" in out
     assert "1/5 Importance" in out and "[buttons: 1 | 2 | 3 | 4 | 5]" in out
     assert "Total: 21 of 25" in out
-    # The leader's request goes to another console address; the terminal shows it too.
-    assert "[to +15551234568]" in out and "Reply YES to approve" in out
+    # The leader's request goes to another console address: not printed in this window.
+    assert "Reply YES to approve" not in out and "+15551234568]" not in out
     db = Database(settings.database_url)
     with db.transaction() as s:
         team = s.execute(select(Team)).scalar_one()
@@ -59,6 +71,15 @@ def test_dash_chat_enrols_a_unit_from_the_terminal(settings) -> None:
         states = set(s.execute(select(OutboxItem.state)).scalars())
         assert states == {"sent"}
     db.dispose()
+    # The leader's own window shows the request when it opens; the leader approves.
+    leader = CliRunner().invoke(_cli(), ["chat", "--from", "+15551234568"], input="YES\n")
+    assert leader.exit_code == 0, leader.output
+    assert "Reply YES to approve" in leader.output and "is enrolled" in leader.output
+    assert "Your team code is" not in leader.output
+    # The key contact's next window starts with the team code, sent while it was closed.
+    again = CliRunner().invoke(_cli(), ["chat", "--from", "+15551234567"], input="")
+    assert again.exit_code == 0, again.output
+    assert "Your team code is" in again.output and "What is your name?" not in again.output
 
 
 def test_dash_chat_needs_an_initialised_database(settings) -> None:
@@ -94,3 +115,68 @@ def test_console_sender_shows_charts_and_keeps_what_it_sent(ctx) -> None:
     with ctx.db.transaction() as s:
         message = s.execute(select(Message).where(Message.direction == "out")).scalar_one()
         assert message.status == "sent" and message.provider_id.startswith("console-")
+
+
+def _read_lines(stream, into: list[str]) -> None:
+    for line in iter(stream.readline, ""):
+        into.append(line)
+
+
+def _wait_for(text: str, lines: list[str], proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in "".join(lines):
+        assert proc.poll() is None, "".join(lines)
+        assert time.monotonic() < deadline, f"{text!r} never shown:\n{''.join(lines)}"
+        time.sleep(0.05)
+
+
+def test_an_open_chat_window_shows_what_another_process_delivers_to_it(settings) -> None:
+    db = Database(settings.database_url)
+    migrate.upgrade(db)
+    ctx = AppContext.from_settings(settings, db)
+    team = enrol(Chat(ctx), make_cohort(ctx), kc="+15551230001", leader="+15551230002")
+    env = {k: v for k, v in os.environ.items() if k.startswith("DASH_") or k in ("PATH", "HOME")}
+    env.update(DASH_CONSOLE_POLL_SECONDS="0.1", PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dash", "chat", "--from", "+15551230001"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True)
+    reader.start()
+    try:
+        # Sent while no window was open: shown when it opens.
+        _wait_for("Your team code is", lines, proc)
+        # Now the coach replies from the dashboard, and something goes to the leader; this
+        # process delivers them, as `dash serve` would.
+        with db.transaction() as s:
+            coach = add_coach(s, email="rosa@example.org", name="Rosa")
+            coach_reply(s, coach=coach, team=s.get(Team, team.id), text="Great start, 5 West!")
+            queue_message(s, channel="console", address="+15551230002", text="For the leader")
+        sent = asyncio.run(DeliveryWorker(ctx, build_senders(ctx)).drain_once())
+        assert sent >= 2  # the reply goes to every member of the team, the leader too
+        _wait_for("Great start, 5 West!", lines, proc)
+        proc.stdin.write("HELP\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=10)
+        db.dispose()
+    out = "".join(lines)
+    assert "Rosa" in out and out.count("Great start, 5 West!") == 1
+    assert "PLAN" in out  # the answer to HELP
+    assert "For the leader" not in out and "Reply YES to approve" not in out
+    with db.transaction() as s:
+        statuses = s.execute(
+            select(Message.address, Message.status).where(
+                Message.direction == "out", Message.text.in_(["For the leader"])
+            )
+        ).all()
+    assert statuses == [("+15551230002", "sent")]  # waits for the leader's own window
