@@ -11,6 +11,10 @@ process, on 127.0.0.1) sees every send. Afterwards:
 
 The delivery lease is set to 5 s (DASH_DELIVERY_LEASE_SECONDS) so the restart takes over the
 dead process's rows within seconds instead of a minute.
+
+The fan-out tests and the processes they start run on one clock (tests.support.clock) that
+starts at noon the day before the population's cohort begins, so every coach digest is still
+ahead and the due prompts are the only work, on whatever date the suite runs.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ from bots.delivery import MAX_CONCURRENT_SENDS
 from dash.db import Database
 from dash.models import AgendaItem, Message, OutboxItem
 from dash.settings import Settings
-from dash.timeutil import utcnow
+from dash.timeutil import use_clock
 from tests.fakes.signing import telegram_headers
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.clock import POPULATION_EVE, RunningClock
 from tests.support.figures import record
 from tests.support.processes import (
     DashProcess,
@@ -105,9 +110,17 @@ def doubled_and_flagged(db: Database, fake: FakeTelegram) -> tuple[int, int]:
     return sum(1 for n in arrivals.values() if n == 2), flagged_rows(db)
 
 
-def prompts_population(db: Database) -> population.Population:
+@pytest.fixture
+def clock() -> Iterator[RunningClock]:
+    """The fan-out tests' clock, here and in the processes they start."""
+    running_clock = RunningClock(POPULATION_EVE)
+    with use_clock(running_clock):
+        yield running_clock
+
+
+def prompts_population(db: Database, clock: RunningClock) -> population.Population:
     prepare_database(db)
-    now = utcnow()
+    now = clock()
     pop = population.build(db, TEAMS, timezone=population.midday_zone(now), compile_agendas=False)
     assert population.add_due_prompts(db, pop, now - timedelta(seconds=30)) == 2 * TEAMS
     return pop
@@ -127,13 +140,17 @@ def check_every_prompt_arrived(
 
 
 def test_a_worker_killed_mid_fan_out_loses_nothing_after_restart(
-    settings: Settings, db: Database, fake_telegram: FakeTelegram, tmp_path: Path
+    settings: Settings,
+    db: Database,
+    fake_telegram: FakeTelegram,
+    tmp_path: Path,
+    clock: RunningClock,
 ) -> None:
-    pop = prompts_population(db)
+    pop = prompts_population(db, clock)
     fake_telegram.slow(0.05)  # sends take a little while, so the kill lands mid-fan-out
     env = deployment_env(settings, fake_telegram)
     args = ["dash.cli_workers", "--standby-seconds", "0.3"]
-    first = DashProcess(args, env, tmp_path / "worker-1.log").start()
+    first = DashProcess(args, env, tmp_path / "worker-1.log", clock).start()
     try:
         wait_until(lambda: len(fake_telegram.sent_messages()) >= 20, 60, "first sends", first)
         first.kill()
@@ -144,7 +161,7 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_after_restart(
     fake_telegram.slow(0)
 
     restarted = time.monotonic()
-    with running(args, env, tmp_path / "worker-2.log") as second:
+    with running(args, env, tmp_path / "worker-2.log", clock) as second:
         wait_until(all_sent(db, 2 * TEAMS), 60, "every prompt sent after restart", second)
     recovery = time.monotonic() - restarted
 
@@ -165,13 +182,19 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_after_restart(
 
 
 def test_dispatch_killed_mid_fan_out_is_finished_by_the_next_dispatch(
-    settings: Settings, db: Database, fake_telegram: FakeTelegram, tmp_path: Path
+    settings: Settings,
+    db: Database,
+    fake_telegram: FakeTelegram,
+    tmp_path: Path,
+    clock: RunningClock,
 ) -> None:
-    pop = prompts_population(db)
+    pop = prompts_population(db, clock)
     fake_telegram.slow(0.05)
     env = deployment_env(settings, fake_telegram)
-    now = utcnow().isoformat()
-    first = DashProcess(["dash", "dispatch", "--now", now], env, tmp_path / "d1.log").start()
+    now = clock().isoformat()
+    first = DashProcess(
+        ["dash", "dispatch", "--now", now], env, tmp_path / "d1.log", clock
+    ).start()
     try:
         wait_until(lambda: len(fake_telegram.sent_messages()) >= 20, 60, "first sends", first)
         first.kill()
@@ -188,7 +211,10 @@ def test_dispatch_killed_mid_fan_out_is_finished_by_the_next_dispatch(
         assert runs <= 10, f"still not all sent after {runs} runs: {outbox_states(db)}"
         time.sleep(1.0)  # the dead run's leases (5 s) run out
         again = DashProcess(
-            ["dash", "dispatch", "--now", utcnow().isoformat()], env, tmp_path / f"d{runs + 1}.log"
+            ["dash", "dispatch", "--now", clock().isoformat()],
+            env,
+            tmp_path / f"d{runs + 1}.log",
+            clock,
         ).start()
         assert again.proc is not None
         assert again.proc.wait(timeout=60) == 0, again.output()

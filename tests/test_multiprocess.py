@@ -3,7 +3,8 @@
 Three `dash worker` processes (each both tick and delivery, as a deployment on three machines
 would run them) share 1,000 due daily prompts. The fake Telegram server counts every send and
 answers 429 to any send over the bot's limit, so "no 429, at most the limit in any second" is
-measured where Telegram would measure it. PostgreSQL only: SQLite is one machine, one writer.
+measured where Telegram would measure it. PostgreSQL only: SQLite is one machine, one writer. The test and its processes run on one
+clock (tests.support.clock) the day before the population's cohort starts, whatever the date.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,8 +29,9 @@ from dash.db import Database
 from dash.migrate import alembic_config
 from dash.models import AgendaItem, OutboxItem
 from dash.settings import Settings
-from dash.timeutil import utcnow
+from dash.timeutil import use_clock
 from tests.fakes.telegram_api import FakeTelegram
+from tests.support.clock import POPULATION_EVE, RunningClock
 
 postgres_only = pytest.mark.postgres_only(
     reason="several processes sharing one database: PostgreSQL only"
@@ -42,8 +45,19 @@ TEAMS = 500  # two measures each: 1,000 prompts
 LIMIT = 25
 
 
-def _start_workers(settings: Settings, fake: FakeTelegram, n: int, *extra: str) -> list:
+@pytest.fixture
+def clock() -> Iterator[RunningClock]:
+    """The test's clock, here and in the workers it starts."""
+    running_clock = RunningClock(POPULATION_EVE)
+    with use_clock(running_clock):
+        yield running_clock
+
+
+def _start_workers(
+    settings: Settings, fake: FakeTelegram, clock: RunningClock, n: int, *extra: str
+) -> list:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
+    env.update(clock.environ())
     env.update(
         DASH_DATABASE_URL=settings.database_url,
         DASH_SECRET_KEY="test-secret-key-not-for-production",
@@ -57,7 +71,11 @@ def _start_workers(settings: Settings, fake: FakeTelegram, n: int, *extra: str) 
     )
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "dash.cli_workers", "--standby-seconds", "0.5", *extra],
+            [
+                sys.executable,
+                *("-m", "tests.support.clock", "dash.cli_workers"),
+                *("--standby-seconds", "0.5", *extra),
+            ],
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -82,8 +100,8 @@ def _stop(procs: list) -> list[str]:
     return errors
 
 
-def _prepare(db: Database, teams: int) -> population.Population:
-    now = utcnow()
+def _prepare(db: Database, teams: int, clock: RunningClock) -> population.Population:
+    now = clock()
     pop = population.build(db, teams, timezone=population.midday_zone(now), compile_agendas=False)
     assert population.add_due_prompts(db, pop, now - timedelta(seconds=30)) == 2 * teams
     cfg = alembic_config(db)
@@ -123,12 +141,12 @@ def test_one_leader_per_channel_account(db: Database) -> None:
 
 @postgres_only
 def test_three_processes_send_each_prompt_once_within_the_bot_limit(
-    settings: Settings, db: Database, fake_telegram: FakeTelegram
+    settings: Settings, db: Database, fake_telegram: FakeTelegram, clock: RunningClock
 ) -> None:
     fake_telegram.enforce_limits(per_second=LIMIT, per_chat_per_second=1, per_group_per_minute=20)
-    pop = _prepare(db, TEAMS)
+    pop = _prepare(db, TEAMS, clock)
 
-    procs = _start_workers(settings, fake_telegram, 3)
+    procs = _start_workers(settings, fake_telegram, clock, 3)
     try:
         _wait(lambda: len(fake_telegram.sent_messages()) >= 2 * TEAMS, 300, procs)
         time.sleep(1.0)  # anything sent twice would arrive now
@@ -158,13 +176,13 @@ def test_three_processes_send_each_prompt_once_within_the_bot_limit(
 
 @postgres_only
 def test_a_standby_takes_over_when_the_leader_dies(
-    settings: Settings, db: Database, fake_telegram: FakeTelegram
+    settings: Settings, db: Database, fake_telegram: FakeTelegram, clock: RunningClock
 ) -> None:
     teams = 100
-    pop = _prepare(db, teams)
+    pop = _prepare(db, teams, clock)
     # A slow provider keeps the first leader busy long enough to be killed mid-run.
     fake_telegram.slow(0.05)
-    procs = _start_workers(settings, fake_telegram, 2, "--lease-seconds", "3")
+    procs = _start_workers(settings, fake_telegram, clock, 2, "--lease-seconds", "3")
     try:
         _wait(lambda: len(fake_telegram.sent_messages()) >= 20, 120, procs)
         leader = _leader(db, procs)

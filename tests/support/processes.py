@@ -22,6 +22,7 @@ from alembic import command
 from dash.db import Database
 from dash.migrate import alembic_config
 from dash.models import Base
+from tests.support.clock import RunningClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,19 +46,29 @@ def dash_env(**settings: str) -> dict[str, str]:
 
 
 class DashProcess:
-    """`python -m <module> <args>` (e.g. dash serve) with its output in `log`."""
+    """`python -m <module> <args>` (e.g. dash serve) with its output in `log`; on `clock`
+    (tests.support.clock) when given, else on the wall clock."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        log: Path,
+        clock: RunningClock | None = None,
+    ) -> None:
         self.args = args
         self.env = env
         self.log = log
+        self.clock = clock
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> DashProcess:
         out = self.log.open("ab")
+        wrapper = ["tests.support.clock"] if self.clock is not None else []
+        env = self.env | (self.clock.environ() if self.clock is not None else {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", *self.args],
-            env=self.env,
+            [sys.executable, "-m", *wrapper, *self.args],
+            env=env,
             cwd=self.log.parent,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -92,8 +103,10 @@ class DashProcess:
 
 
 @contextmanager
-def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[DashProcess]:
-    process = DashProcess(args, env, log).start()
+def running(
+    args: list[str], env: dict[str, str], log: Path, clock: RunningClock | None = None
+) -> Iterator[DashProcess]:
+    process = DashProcess(args, env, log, clock).start()
     try:
         yield process
     finally:
