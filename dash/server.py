@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from dash.context import AppContext
 from dash.heap import settle_heap
@@ -87,6 +88,24 @@ class Background:
         return self.scheduler is not None and self.scheduler.is_stuck(utcnow())
 
 
+class OuterStarlette(Starlette):
+    """Starlette with `outer` middleware around its ServerErrorMiddleware as well.
+
+    Starlette puts that handler outside every middleware it is given, so the 500 it sends
+    for an unhandled exception would skip them: no security headers, no request id.
+    """
+
+    def __init__(self, *, outer: list[Middleware], **kwargs: Any) -> None:
+        self.outer = outer
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(self.outer):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
 def app_from_settings() -> Starlette:
     """uvicorn's factory for `dash serve --workers N`: each worker process builds its own app
     (and database pool) from the settings, running the roles in `serve_roles`."""
@@ -126,7 +145,7 @@ def create_app(
     from bots.intake import Intake
     from bots.telegram import telegram_routes
     from bots.twilio import twilio_routes
-    from dash.web import middleware, web_routes
+    from dash.web import inner_middleware, outer_middleware, web_routes
     from dash.web_board import board_routes
 
     state: dict[str, Background | None] = {"background": None}
@@ -168,7 +187,11 @@ def create_app(
     if "web" in roles:
         routes += board_routes(ctx)
         routes += web_routes(ctx)
-    stack = [Middleware(RequestIdMiddleware), *middleware(ctx)]
-    app = Starlette(routes=routes, middleware=stack, lifespan=lifespan)
+    app = OuterStarlette(
+        outer=[Middleware(RequestIdMiddleware), *outer_middleware(ctx)],
+        routes=routes,
+        middleware=inner_middleware(ctx),
+        lifespan=lifespan,
+    )
     app.state.ctx = ctx
     return app

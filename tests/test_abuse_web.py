@@ -13,6 +13,7 @@ import argon2
 import httpx
 import pytest
 from sqlalchemy import func, inspect, select
+from sqlalchemy import text as sql
 from starlette.testclient import TestClient
 
 from dash.context import AppContext
@@ -225,6 +226,30 @@ def test_security_headers_on_every_kind_of_answer(
         seen.add(response.status_code)
         _assert_secure_headers(response, f"GET {path} as a coach ({response.status_code})")
     assert {200, 303, 403, 404, 405, 413} <= seen, seen
+
+
+def test_a_crash_a_404_and_a_405_carry_the_security_headers_and_a_request_id(
+    ctx: AppContext, db: Database, team_id: int
+) -> None:
+    """Starlette answers an unhandled exception outside the app's middleware; the headers
+    must be on that 500 too. The crash is real: a table dropped under the running app."""
+    with TestClient(
+        create_app(ctx, background=False), follow_redirects=False, raise_server_exceptions=False
+    ) as client:
+        w.login(client, COACH)
+        assert client.get(f"/teams/{team_id}").status_code == 200
+        with db.engine.begin() as conn:
+            conn.execute(sql("DROP TABLE feedback_snippets"))
+        answers = {
+            500: client.get(f"/teams/{team_id}"),
+            404: client.get("/no/such/page"),
+            405: client.delete("/healthz"),
+        }
+    for status, answer in answers.items():
+        assert answer.status_code == status, answer.text
+        _assert_secure_headers(answer, f"the {status}")
+        assert answer.headers["referrer-policy"] == "no-referrer", status
+        assert len(answer.headers["x-request-id"]) == 32, status
 
 
 def test_behind_https_cookies_are_secure_and_browsers_told_to_stay_on_https(

@@ -18,6 +18,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from dash.context import AppContext
@@ -25,6 +27,7 @@ from dash.db import Database
 from dash.models import Message, OutboxItem
 from dash.parsing import parse_command
 from dash.server import create_app
+from tests import web_support as w
 from tests.fakes.signing import twilio_headers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
@@ -292,3 +295,112 @@ def test_fuzzed_signed_twilio_forms_never_cause_a_5xx(
             assert counts(db) == before, "a refused message left something behind"
 
     check()
+
+
+# -- Out-of-range numbers in every route --------------------------------------------------------
+
+#: Integers no database column holds: just past signed 64 bits, far past it, and below it.
+HUGE = [2**63, 10**23, -(2**63) - 1]
+#: Every query or form field a page reads as a number, sent huge to every route.
+NUMBER_FIELDS = ("snippet", "coach_id", "number", "score", "update_id")
+#: What a path parameter that is not a number gets (tokens are refused by their signature).
+TEXT_PARAMS = {"token": "forged", "what": "messages"}
+ADMIN_EMAIL = "root@example.org"
+COACH_EMAIL = "casey@example.org"
+
+
+@pytest.fixture
+def world(ctx: AppContext) -> dict[str, int]:
+    """A cohort with a team, coached by COACH_EMAIL; ADMIN_EMAIL is an admin."""
+    with ctx.db.transaction() as s:
+        cohort = w.cohort(s, name="Probed")
+        w.coach(s, COACH_EMAIL, cohorts=[cohort])
+        w.coach(s, ADMIN_EMAIL, admin=True)
+        team = w.team(s, cohort, "7 North", members=[w.nurse(s, "Ana", "ana")])
+        return {"cohort_id": cohort.id, "team_id": team.id}
+
+
+def _int_params(route: Route) -> list[str]:
+    return [name for name in route.param_convertors if name not in TEXT_PARAMS]
+
+
+def _probes(app: Starlette, world: dict[str, int]) -> list[tuple[str, str, str]]:
+    """(method, path, what the probe is) for every route and method of `app`: each number in
+    its path huge in turn, and the real ids with every numeric field huge."""
+    probes = []
+    for route in app.routes:
+        if not isinstance(route, Route):
+            continue  # /static: files, no numbers
+        for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+            names = _int_params(route)
+            real = {name: world.get(name, 1) for name in names}
+            for name, value in itertools.product(names, HUGE):
+                params = {**TEXT_PARAMS, **real, name: value}
+                probes.append((method, route.path.format(**params), f"{name}={value}"))
+            probes.append((method, route.path.format(**TEXT_PARAMS, **real), "huge fields"))
+    return sorted(probes, key=lambda probe: probe[1] == "/logout")  # logging out goes last
+
+
+@pytest.mark.parametrize("who", ["coach", "admin"])
+def test_no_route_answers_5xx_to_an_out_of_range_number(
+    ctx: AppContext, world: dict[str, int], who: str
+) -> None:
+    """Every route create_app serves, with 2^63, 10^23 and -2^63-1 for each number in its
+    path and in every numeric query or form field: a 4xx (or a redirect), never a 5xx."""
+    app = create_app(ctx, background=False)
+    probes = _probes(app, world)
+    paths = {path for _, path, _ in probes}
+    assert any("/cohorts/" in p for p in paths) and any("/admin/outbox/" in p for p in paths)
+    huge_fields = {name: str(2**63) for name in NUMBER_FIELDS}
+    with TestClient(
+        app, raise_server_exceptions=False, base_url="https://dash.example.org",
+        follow_redirects=False,
+    ) as client:
+        w.login(client, ADMIN_EMAIL if who == "admin" else COACH_EMAIL)
+        token = w.csrf_of(client.get("/").text)
+        failures = []
+        for method, path, what in probes:
+            if method == "GET":
+                answer = client.get(path, params=huge_fields)
+            else:
+                answer = client.post(path, data={**huge_fields, "csrf": token})
+            if answer.status_code >= 500:
+                failures.append(f"{method} {path} ({what}): {answer.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+def test_an_out_of_range_id_is_not_found_and_an_out_of_range_query_number_a_400(
+    ctx: AppContext, world: dict[str, int]
+) -> None:
+    with TestClient(
+        create_app(ctx, background=False),
+        base_url="https://dash.example.org",
+        follow_redirects=False,
+    ) as client:
+        w.login(client, COACH_EMAIL)
+        assert client.get("/cohorts/99999999999999999999999").status_code == 404
+        assert client.get(f"/teams/{2**63}").status_code == 404
+        team = f"/teams/{world['team_id']}"
+        assert client.get(team, params={"snippet": str(2**63)}).status_code == 400
+        assert client.get(team, params={"snippet": "-99999999999999999999"}).status_code == 400
+        assert client.get(team, params={"snippet": str(2**63 - 1)}).status_code == 200
+
+
+@pytest.mark.parametrize("score", ["inf", "-Infinity", "nan", "1e309"])
+def test_a_rating_that_is_not_a_finite_number_is_refused_with_a_form_error(
+    ctx: AppContext, world: dict[str, int], score: str
+) -> None:
+    team = f"/teams/{world['team_id']}"
+    with TestClient(
+        create_app(ctx, background=False),
+        base_url="https://dash.example.org",
+        follow_redirects=False,
+    ) as client:
+        w.login(client, COACH_EMAIL)
+        answer = w.post(client, f"{team}/rating", {"score": score}, form_page=team)
+        assert answer.status_code == 400
+        assert "Choose a score from the list (0.5 to 5.0)." in answer.text
+        assert "Rated" not in client.get(team).text
+        saved = w.post(client, f"{team}/rating", {"score": "3.5"}, form_page=team)
+        assert saved.status_code == 303, "a real score is still taken"
+        assert "Rated 3.5" in client.get(team).text

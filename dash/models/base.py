@@ -21,6 +21,15 @@ NAMING = {
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT ids.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+#: What a BIGINT (and SQLite's INTEGER) holds: the drivers raise on a number outside it, so a
+#: number from outside (a URL, a form, a webhook) is checked before it reaches a query.
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def fits_bigint(value: int) -> bool:
+    """Whether `value` could be stored in (or match) an integer column."""
+    return BIGINT_MIN <= value <= BIGINT_MAX
+
 JSONType = (
     JSON().with_variant(postgresql.JSONB(), "postgresql").with_variant(sqlite.JSON(), "sqlite")
 )

@@ -64,12 +64,23 @@ def web_routes(ctx: AppContext) -> list[BaseRoute]:
     return routes
 
 
+def outer_middleware(ctx: AppContext) -> list[Middleware]:
+    """The security headers: dash/server.py runs these around Starlette's own 500 handler too,
+    so every answer has them, a crash's included."""
+    return [Middleware(SecurityHeadersMiddleware, https=ctx.settings.public_https)]
+
+
 def middleware(ctx: AppContext) -> list[Middleware]:
-    """Security headers outermost (so every answer has them), then the body-size limit
-    (webhooks included), then the signed session cookie."""
+    """outer_middleware, then the body-size limit (webhooks included), then the signed
+    session cookie: the stack for an app that has nothing outside its 500 handler."""
+    return [*outer_middleware(ctx), *inner_middleware(ctx)]
+
+
+def inner_middleware(ctx: AppContext) -> list[Middleware]:
+    """The body-size limit, then the signed session cookie. Both stay inside Starlette's 500
+    handler: a body cut off at the limit is answered 413 here, before that handler sees it."""
     https = ctx.settings.public_https
     return [
-        Middleware(SecurityHeadersMiddleware, https=https),
         Middleware(BodyLimitMiddleware, max_bytes=ctx.settings.max_request_bytes),
         Middleware(
             SessionMiddleware,

@@ -8,6 +8,7 @@ coach, enforces who may see it, and turns HTTP errors into friendly pages.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from dash.context import AppContext
 from dash.errors import UserError
 from dash.models import Person
+from dash.models.base import fits_bigint
 from dash.privacy import mask_identifiers
 from dash.texts import web_env
 from dash.timeutil import BadTimeZone, to_local, utcnow, zone
@@ -102,10 +104,32 @@ class Page:
         return value.strip() if isinstance(value, str) else default
 
     def int_param(self, value: str | None) -> int:
+        """An id from the path (or a form): 404 unless it is a number a row could have."""
+        number = _bigint(value)
+        if number is None:
+            raise HTTPException(404)
+        return number
+
+    def query_int(self, name: str) -> int | None:
+        """A number from the query string, None when absent: 400 unless a row could have it."""
+        value = self.request.query_params.get(name)
+        if not value:
+            return None
+        number = _bigint(value)
+        if number is None:
+            raise HTTPException(400, f"“{name}” must be a whole number.")
+        return number
+
+    def float_field(self, name: str, problem: str) -> float:
+        """A finite number from the form; 400 with `problem` for anything else (inf, nan,
+        1e309 parse as floats, and no scale or column can hold them)."""
         try:
-            return int(value or "")
-        except ValueError as exc:
-            raise HTTPException(404) from exc
+            number = float(self.field(name))
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise HTTPException(400, problem)
+        return number
 
     def flash(self, text: str) -> None:
         """A notice shown once on the next page (after a POST-redirect-GET)."""
@@ -133,6 +157,15 @@ class Page:
                 yield errors
         except UserError as exc:
             errors.append(str(exc))
+
+
+def _bigint(value: str | None) -> int | None:
+    """`value` as an integer if it is one that fits an integer column, else None."""
+    try:
+        number = int(value or "")
+    except ValueError:  # not a number, or more digits than int() reads
+        return None
+    return number if fits_bigint(number) else None
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -131,9 +131,9 @@ def team_page(page: Page) -> Response:
     db = page.db
     snippets = coach_snippets(db, page.user)
     draft = ""
-    chosen = page.request.query_params.get("snippet")
-    if chosen and chosen.isdigit():
-        snippet = db.get(FeedbackSnippet, int(chosen))
+    chosen = page.query_int("snippet")
+    if chosen is not None:
+        snippet = db.get(FeedbackSnippet, chosen)
         if snippet is not None and snippet.coach_id == page.user.id:
             draft = snippet.text
     memberships = list(
@@ -235,11 +235,7 @@ def review_cycle(page: Page) -> Response:
 def rate(page: Page) -> Response:
     assert page.user is not None
     team = _team(page)
-    try:
-        score = float(page.field("score"))
-    except ValueError:
-        page.flash("Choose a score from the list (0.5 to 5.0).")
-        return redirect(f"/teams/{team.id}#rating")
+    score = page.float_field("score", "Choose a score from the list (0.5 to 5.0).")
     with page.attempt() as errors:
         rate_team(page.db, team=team, score=score, coach=page.user, comment=page.field("comment"))
     page.flash(errors[0] if errors else f"Rated {score:.1f}: {SCALE.get(score, '')}.")
