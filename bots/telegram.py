@@ -32,6 +32,7 @@ from bots.intake import Intake
 from bots.telegram_client import DashBot, make_bot
 from dash.context import AppContext
 from dash.inbound import InboundMessage
+from dash.models.base import fits_bigint
 from dash.texts import LANGUAGES, render
 from dash.timeutil import utcnow
 
@@ -147,10 +148,14 @@ def parse_update(
     return inbound
 
 
+def _is_update_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _parse_update(
     data: dict[str, Any], *, bot_id: int | None, bot: telegram.Bot | None
 ) -> InboundMessage | None:
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+    if not isinstance(data, dict) or not _is_update_id(data.get("update_id")):
         raise ValueError("not a Telegram Update: update_id missing")
     update = telegram.Update.de_json(data, bot)
     provider_id = f"u{update.update_id}"
@@ -253,11 +258,69 @@ def _from_membership(
     )
 
 
+#: The last second a datetime can hold (9999-12-31 23:59:59 UTC) as Unix time.
+_LAST_UNIX_TIME = 253_402_300_799
+
+
+def _is_time(path: str) -> bool:
+    """Whether the field at `path` holds Unix time (Telegram names them date, *_date)."""
+    key = path.rsplit(".", 1)[-1]
+    return key in ("date", "unix_time") or key.endswith("_date")
+
+
+def unusable(data: dict[str, Any]) -> str | None:
+    """Why an Update cannot be processed although it is well formed, or None.
+
+    Telegram's ids stay far below 2^63 and its times are Unix times, so a number past what an
+    integer column holds, or a time before 1970 or past year 9999, is a forged or corrupted
+    update; trying it anyway raised in the database or the date parsing, answered 500 and
+    Telegram sent it again for ever. Walks the whole update without recursion (any depth).
+    """
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{key}".lstrip("."), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{n}]", item) for n, item in enumerate(value))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int) and not fits_bigint(value):
+            return f"{path} {value} is outside the 64-bit range of any Telegram id"
+        elif (
+            _is_time(path)
+            and isinstance(value, int | float)
+            and not 0 <= value <= _LAST_UNIX_TIME  # nan is not within either
+        ):
+            return f"{path} {value!r} is not a time (Unix seconds from 1970 to 9999)"
+    return None
+
+
+def rejected_update(data: dict[str, Any], reason: str) -> InboundMessage:
+    """An unusable Update as a message to store, marked with `reason`, never processed."""
+    return InboundMessage(
+        channel="telegram",
+        provider_id=f"u{data['update_id']}",
+        address="",
+        sender="",
+        text="",
+        received_at=utcnow(),
+        raw=data,
+        rejected=reason,
+    )
+
+
 def read_update(ctx: AppContext, data: dict[str, Any]) -> InboundMessage | None:
-    """The message an Update carries (None for one we ignore).
+    """The message an Update carries (None for one we ignore), or one marked rejected when
+    the update is well formed but `unusable`.
 
     Raises ValueError for a payload that is not an Update.
     """
+    if isinstance(data, dict) and _is_update_id(data.get("update_id")):
+        reason = unusable(data)
+        if reason is not None:
+            log.warning("telegram update %s rejected: %s", data["update_id"], reason[:200])
+            return rejected_update(data, reason)
     try:
         inbound = parse_update(data, bot_id=bot_id_from_token(ctx.settings.telegram_token))
     except (AttributeError, TypeError, KeyError, ValueError) as exc:

@@ -27,7 +27,7 @@ from bots.twilio_client import make_twilio_client
 from dash.actions.outbound import record_delivery_status
 from dash.context import AppContext
 from dash.inbound import InboundMessage
-from dash.models import Person
+from dash.models import Message, Person
 from dash.phones import BadPhoneNumber, from_provider
 from dash.settings import Settings
 from dash.timeutil import utcnow
@@ -48,6 +48,7 @@ WINDOW_CLOSED_CODE = "63016"
 OPTED_OUT_CODE = "21610"
 #: Twilio attaches at most 10 media to one message; NumMedia above that is not Twilio's.
 MAX_MEDIA = 10
+_ERROR_CODE_CHARS = Message.__table__.c.error_code.type.length
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +125,9 @@ def handle_status(ctx: AppContext, params: dict[str, str]) -> str | None:
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     if not sid or status not in TRACKED_STATUSES:
         return None
-    code = params.get("ErrorCode") or None
+    # Twilio's codes are five digits; anything longer would not fit the column (PostgreSQL
+    # refuses it: 503 and this callback retried for ever), so a longer one is cut.
+    code = (params.get("ErrorCode") or "")[:_ERROR_CODE_CHARS] or None
     with ctx.db.transaction() as session:
         message = record_delivery_status(
             session,

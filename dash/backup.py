@@ -269,7 +269,10 @@ def backup_postgres(database_url: str, out: str | None = None) -> Path:
     if done.returncode != 0:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
-        detail = (done.stderr or "").strip().splitlines()
-        raise UserError(f"pg_dump failed: {detail[-1] if detail else done.returncode}")
+        from dash.dbproblems import redact
+
+        detail = [line.strip() for line in (done.stderr or "").splitlines() if line.strip()]
+        shown = redact(detail[0], database_url) if detail else done.returncode
+        raise UserError(f"pg_dump failed: {shown}")
     partial.replace(target)
     return target

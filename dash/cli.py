@@ -17,13 +17,22 @@ from dash.errors import UserError
 
 
 class DashGroup(TyperGroup):
-    """Turns a UserError anywhere below into one line on stderr and exit status 1."""
+    """Turns a UserError or a database that cannot be used (missing, read-only, unreachable)
+    anywhere below into one line on stderr and exit status 1."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            from dash.dbproblems import configured_database_problem
+
+            problem = configured_database_problem(exc)
+            if problem is None:
+                raise
+            typer.echo(f"error: {problem}", err=True)
             raise typer.Exit(1) from None
 
 
@@ -63,13 +72,18 @@ def _database():  # type: ignore[no-untyped-def]
     return database_from(get_settings())
 
 
-def _ready_database():  # type: ignore[no-untyped-def]
-    """The database, migrated to the newest revision (commands other than init need it)."""
+def _ready_database(*, writes: bool = True):  # type: ignore[no-untyped-def]
+    """The database, migrated to the newest revision (commands other than init need it).
+
+    A command that `writes` stops here, before any work, if the file is read-only for us."""
     from dash import migrate
+    from dash.dbproblems import ensure_writable
 
     db = _database()
     if migrate.current_revision(db) != migrate.head_revision(db):
         raise UserError("the database is not initialised or is out of date: run `dash init`")
+    if writes:
+        ensure_writable(db)
     return db
 
 
@@ -98,9 +112,14 @@ def init() -> None:
     db = _database()
     try:
         before, after = migrate.upgrade(db)
-    except Exception as exc:  # the database URL is wrong or unreachable
+    except Exception as exc:  # the database URL is wrong or unreachable, or a migration failed
+        from dash.dbproblems import database_problem, masked_url, one_line
+
+        problem = database_problem(exc, settings.database_url)
         raise UserError(
-            f"cannot migrate {settings.database_url}: {exc.__class__.__name__}: {exc}"
+            problem
+            or f"cannot migrate {masked_url(settings.database_url)}: "
+            f"{exc.__class__.__name__}: {one_line(exc, settings.database_url)}"
         ) from exc
     secret_key(db, settings)
     if before == after:
@@ -190,7 +209,7 @@ def export(
     """Write a cohort's data as CSV on stdout, header row first."""
     from dash.exports import write_export
 
-    db = _ready_database()
+    db = _ready_database(writes=False)
     with db.transaction() as s:
         write_export(s, cohort, what, sys.stdout)
 
@@ -222,6 +241,7 @@ def serve(
 
     from dash import migrate
     from dash.context import AppContext
+    from dash.dbproblems import ensure_writable
     from dash.heap import settle_heap
     from dash.logs import configure_logging
     from dash.server import create_app, parse_roles
@@ -235,6 +255,7 @@ def serve(
     processes = workers or settings.serve_workers
     configure_logging(settings.log_level)
     db = _database()
+    ensure_writable(db)
     migrate.upgrade(db)  # a fresh machine works with no set-up step
     typer.echo(
         f"Improvement Dash on http://{host}:{port} (public URL {settings.public_url}); "

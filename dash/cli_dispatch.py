@@ -60,6 +60,7 @@ def dispatch_command(
     from dash import migrate
     from dash.context import AppContext
     from dash.db import database_from
+    from dash.dbproblems import ensure_writable
     from dash.settings import get_settings
     from scheduler.tick import dispatch
 
@@ -69,6 +70,7 @@ def dispatch_command(
     try:
         if migrate.current_revision(db) != migrate.head_revision(db):
             raise UserError("the database is not initialised or is out of date: run `dash init`")
+        ensure_writable(db)
         ctx = AppContext.from_settings(settings, db)
         report = dispatch(ctx, instant)
         typer.echo(f"dispatch at {instant.isoformat()}: {report.summary()}")

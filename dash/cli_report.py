@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         from dash.report import write_report
         from dash.settings import get_settings
 
-        db = _ready_database()
+        db = _ready_database(writes=False)
         folder = out or get_settings().report_dir
         with db.transaction() as session:
             path = write_report(session, cohort, folder)

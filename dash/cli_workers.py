@@ -291,6 +291,7 @@ def worker_command(
     you like: ticks share the work, and each channel account sends from one process at a time."""
     from dash import migrate
     from dash.db import database_from
+    from dash.dbproblems import ensure_writable
     from dash.heap import settle_heap
     from dash.logs import configure_logging
     from dash.settings import get_settings
@@ -305,6 +306,7 @@ def worker_command(
     try:
         if migrate.current_revision(db) != migrate.head_revision(db):
             raise UserError("the database is not initialised or is out of date: run `dash init`")
+        ensure_writable(db)
         ctx = AppContext.from_settings(settings, db)
         _load_role_modules(roles)
         settle_heap()
@@ -353,6 +355,14 @@ def main() -> None:
         app()
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    except Exception as exc:
+        from dash.dbproblems import configured_database_problem
+
+        problem = configured_database_problem(exc)
+        if problem is None:
+            raise
+        typer.echo(f"error: {problem}", err=True)
         raise SystemExit(1) from None
 
 

@@ -5,21 +5,62 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dash.settings import Settings
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of an on-disk SQLite URL; None for PostgreSQL and in-memory databases."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or "mode=memory" in url:
+        return None
+    return Path(database).absolute()
+
+
+def sqlite_read_only(path: Path) -> bool:
+    """True when this user can read an existing database file but not write it: writing needs
+    the file and its folder (for the -wal, -shm and journal files)."""
+    return path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def _read_only_connector(path: Path) -> Callable[[], sqlite3.Connection]:
+    """Connections that open `path` read-only (`mode=ro`), so export and report still work."""
+
+    def connect() -> sqlite3.Connection:
+        uri = f"file:{quote(str(path))}?mode=ro"
+        if not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists():
+            # A WAL database is only readable with -shm and -wal beside it; in a folder where
+            # they cannot be created, and with no writer's WAL to miss, read the file as it is.
+            uri += "&immutable=1"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+
+    return connect
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine tuned for our use: WAL and foreign keys on SQLite, pre-ping on PostgreSQL."""
+    """An engine tuned for our use: WAL and foreign keys on SQLite, pre-ping on PostgreSQL.
+
+    A SQLite file this user cannot write is opened read-only, without WAL (setting it writes).
+    """
     if url.startswith("sqlite"):
+        path = sqlite_file(url)
+        read_only = path is not None and sqlite_read_only(path)
+        if read_only:
+            assert path is not None
+            kwargs.setdefault("creator", _read_only_connector(path))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
@@ -31,7 +72,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys = ON")
             cur.execute("PRAGMA busy_timeout = 30000")
-            if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+            if path is not None and not read_only:
                 cur.execute("PRAGMA journal_mode = WAL")
                 cur.execute("PRAGMA synchronous = NORMAL")
             cur.close()
@@ -39,8 +80,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # One writer at a time on SQLite: take the write lock at the start so two
-            # ticks or workers never interleave a read-then-write.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # ticks or workers never interleave a read-then-write. (Read-only: no lock to take.)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -100,9 +141,12 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Every transaction here takes SQLite's write lock at BEGIN: queue for it up front.
         self._sqlite_writer: SqliteWriteLock | None = None
+        path = sqlite_file(url)
+        #: An existing SQLite file this user may read but not write (opened with mode=ro).
+        self.read_only = path is not None and sqlite_read_only(path)
         if self.is_sqlite:
             database = self.engine.url.database
-            on_disk = database not in (None, "", ":memory:") and "mode=memory" not in self.url
+            on_disk = path is not None and not self.read_only
             self._sqlite_writer = SqliteWriteLock(f"{database}.write.lock" if on_disk else None)
 
     @property

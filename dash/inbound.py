@@ -32,3 +32,5 @@ class InboundMessage:
     callback_id: str | None = None
     media: list[dict[str, Any]] = field(default_factory=list)
     event: str = "message"  # "message", "bot_added", "bot_removed", "blocked"
+    #: Why the adapter found it unusable (an id past 64 bits, say): stored marked, not processed.
+    rejected: str | None = None

@@ -161,6 +161,26 @@ def test_a_forged_status_callback_cannot_move_a_message(
         assert s.get(Message, reply_id).status == before  # type: ignore[union-attr]
 
 
+def test_a_status_callback_with_an_outlandish_error_code_is_kept_not_retried(
+    ctx: AppContext, client: TestClient, poster: Poster, db: Database
+) -> None:
+    """Only five-digit codes come from Twilio; a longer one must still fit the column (on
+    PostgreSQL it was refused: 503, and the callback retried for ever)."""
+    poster.twilio(twilio_params("+13125550101", "hello"))
+    with db.transaction() as s:
+        reply = s.execute(select(Message).where(Message.direction == "out")).scalars().first()
+        assert reply is not None
+        reply.provider_id = "SM" + "e" * 32
+        reply_id = reply.id
+    params = {"MessageSid": "SM" + "e" * 32, "MessageStatus": "failed", "ErrorCode": "3" * 500}
+    answer = poster.twilio(params, path=STATUS_PATH)
+    assert answer.status_code == 200, answer.text
+    with db.transaction() as s:
+        failed = s.get(Message, reply_id)
+        assert failed is not None and failed.status == "failed"
+        assert failed.error_code == "3" * 32
+
+
 # -- Telegram secret -----------------------------------------------------------------------
 
 

@@ -404,3 +404,39 @@ def test_a_rating_that_is_not_a_finite_number_is_refused_with_a_form_error(
         saved = w.post(client, f"{team}/rating", {"score": "3.5"}, form_page=team)
         assert saved.status_code == 303, "a real score is still taken"
         assert "Rated 3.5" in client.get(team).text
+
+
+ID_FIELDS = [("message", "from", "id"), ("message", "chat", "id"), ("message", "message_id")]
+TIME_FIELDS = [("message", "date"), ("message", "edit_date")]
+past_64_bits = st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1)
+not_a_time = st.floats(min_value=253_402_300_800, allow_infinity=False) | st.floats(
+    max_value=-1e-9, allow_infinity=False
+)
+
+
+def test_signed_updates_with_impossible_ids_or_times_are_kept_marked_and_answered_once(
+    poster: Poster, db: Database
+) -> None:
+    """Each is answered 200, stored once marked "rejected", and its redelivery (Telegram
+    retrying) is a 200 duplicate that processes nothing: never a 500 retried for ever."""
+    ids = itertools.count(1)
+
+    @settings(FUZZ, max_examples=150)
+    @given(
+        change=st.tuples(st.sampled_from(ID_FIELDS), past_64_bits)
+        | st.tuples(st.sampled_from(TIME_FIELDS), not_a_time)
+    )
+    def check(change: tuple[tuple[str, ...], Any]) -> None:
+        n = next(ids)
+        update = _set(telegram_update(n, 600_000_000 + n, "hello"), *change)
+        for attempt in range(2):
+            answer = poster.telegram(update)
+            assert answer.status_code == 200, (answer.text, update)
+            assert answer.json()["duplicate"] is bool(attempt)
+        with db.transaction() as s:
+            (row,) = s.execute(select(Message).where(Message.provider_id == f"u{n}")).scalars()
+            assert (row.status, row.error_code) == ("processed", "rejected")
+            replies = select(func.count(OutboxItem.id)).where(OutboxItem.message_id > row.id)
+            assert s.execute(replies).scalar_one() == 0
+
+    check()

@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from dash.context import AppContext
 from dash.db import Database
+from dash.models import Message, Person
 from tests.fakes import load_fixture
 from tests.fakes.signing import telegram_headers
 from tests.fakes.telegram_api import FakeTelegram
@@ -131,3 +133,56 @@ def test_an_update_with_nan_or_infinity_is_a_400(tg: AppContext, db: Database) -
 
     assert answer.status_code == 400
     assert count_messages(db) == 0
+
+
+#: Updates Telegram could sign but nobody can act on: an id past 64 bits, a time past any
+#: calendar. (field path in the fixture, value, what the stored reason names)
+UNUSABLE = [
+    (("message", "chat", "id"), 2**63, "message.chat.id"),
+    (("message", "from", "id"), 2**63, "message.from.id"),
+    (("message", "from", "id"), -(2**63) - 1, "message.from.id"),
+    (("message", "date"), 1e20, "message.date"),
+    (("message", "date"), -1, "message.date"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "named"), UNUSABLE)
+def test_an_update_that_cannot_be_processed_is_kept_marked_and_not_retried(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram, path: Any, value: Any, named: str
+) -> None:
+    update = load_fixture("telegram_private_text")
+    target = update
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+
+    first = post(tg, update, tg.telegram_webhook_secret)
+    again = post(tg, update, tg.telegram_webhook_secret)  # Telegram delivering it again
+
+    assert first.status_code == 200, first.text
+    assert again.status_code == 200, again.text
+    assert again.json()["duplicate"] is True
+    with db.transaction() as s:
+        (stored,) = s.execute(select(Message).where(Message.direction == "in")).scalars()
+        assert stored.provider_id == "u811332404"
+        assert stored.raw == json.loads(json.dumps(update)), "kept as sent"
+        assert (stored.status, stored.error_code) == ("processed", "rejected")
+        assert named in (stored.error_detail or "")
+        assert s.execute(select(func.count(Person.id))).scalar_one() == 0, "nobody was made"
+    assert count_messages(db, direction="out") == 0
+    drain(worker_for(tg, "telegram"))
+    assert fake_telegram.calls_to("sendMessage") == []
+
+
+def test_ids_and_dates_at_the_edge_of_the_range_are_processed(
+    tg: AppContext, db: Database, fake_telegram: FakeTelegram
+) -> None:
+    update = load_fixture("telegram_private_text")
+    update["message"]["chat"]["id"] = update["message"]["from"]["id"] = 2**63 - 1
+    update["message"]["date"] = 0
+
+    assert post(tg, update, tg.telegram_webhook_secret).status_code == 200
+    with db.transaction() as s:
+        (stored,) = s.execute(select(Message).where(Message.direction == "in")).scalars()
+        assert stored.error_code is None
+    assert count_messages(db, direction="out") >= 1, "answered"

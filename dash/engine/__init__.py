@@ -12,7 +12,9 @@ back and each message is processed on its own, exactly as handle_inbound would.
 
 A message whose processing fails for any reason but the database being down is kept, marked,
 and shown to the team's coach; the sender is told it was saved. Only a database that cannot
-be reached raises, so a webhook answers 5xx and the provider delivers it again.
+be reached raises, so a webhook answers 5xx and the provider delivers it again. A message its
+adapter found unusable (`InboundMessage.rejected`) is stored already marked "rejected", with
+the reason, and never processed: its repeats are duplicates like any other.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def handle_inbound(ctx: AppContext, inbound: InboundMessage) -> InboundResult:
     """Store `inbound` (once), then process it. See the module docstring."""
     inbound = _storable(inbound)
     message_id, duplicate = _store(ctx, inbound)
-    if message_id is not None:
+    if message_id is not None and not inbound.rejected:
         # Also for a repeat: if the first delivery was stored but never processed (the
         # database went away in between), the provider's retry finishes the job.
         _process(ctx, message_id, inbound)
@@ -61,8 +63,13 @@ def handle_inbound_many(ctx: AppContext, inbounds: list[InboundMessage]) -> list
         return [handle_inbound(ctx, inbound) for inbound in inbounds]
     inbounds = [_storable(inbound) for inbound in inbounds]
     stored = _store_many(ctx, inbounds)
-    todo = [(mid, inbound) for (mid, _), inbound in zip(stored, inbounds, strict=True)]
-    _process_many(ctx, [(mid, inbound) for mid, inbound in todo if mid is not None])
+    todo = [
+        (mid, inbound)
+        for (mid, _), inbound in zip(stored, inbounds, strict=True)
+        if mid is not None and not inbound.rejected
+    ]
+    if todo:
+        _process_many(ctx, todo)
     return [InboundResult(message_id=mid, duplicate=duplicate) for mid, duplicate in stored]
 
 
@@ -145,7 +152,9 @@ def _row(inbound: InboundMessage) -> dict[str, Any]:
         "kind": _kind_of(inbound),
         "raw": inbound.raw,
         "media": {"items": inbound.media} if inbound.media else None,
-        "status": MessageStatus.RECEIVED.value,
+        "status": (MessageStatus.PROCESSED if inbound.rejected else MessageStatus.RECEIVED).value,
+        "error_code": "rejected" if inbound.rejected else None,
+        "error_detail": inbound.rejected[:2000] if inbound.rejected else None,
         "created_at": inbound.received_at,
     }
 
