@@ -63,6 +63,7 @@ def _register_subcommands() -> None:
         "dash.cli_workers",
     ):
         import_module(module).register(app)
+    import_module("dash.cli_cohorts").register(cohort_app)
 
 
 def _database():  # type: ignore[no-untyped-def]
@@ -145,9 +146,17 @@ def cohort_create(
     ] = "12:30",
     minutes: Annotated[int, typer.Option(help="Session length in minutes.")] = 45,
     join_link: Annotated[str | None, typer.Option(help="Video-call link for the sessions.")] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Create it even if the start is long past, far ahead or not a session day."
+        ),
+    ] = False,
 ) -> None:
     """Create a cohort; the last line is `cohort <id> code <CODE>`."""
     from dash.actions.cohorts import create_cohort
+    from dash.cli_cohorts import check_start
+    from dash.timeutil import local_date, utcnow
 
     db = _ready_database()
     with db.transaction() as s:
@@ -162,6 +171,14 @@ def cohort_create(
             session_minutes=minutes,
             join_link=join_link,
         )
+        # Checked once the zone and weekdays are known good; refusing rolls the cohort back.
+        check = check_start(
+            cohort.start_date, cohort.weekdays, local_date(utcnow(), cohort.timezone)
+        )
+        if check.refusals and not force:
+            raise UserError(check.refusals[0])
+        for line in check.refusals + check.notes:
+            typer.echo(f"warning: {line}", err=True)
         typer.echo(
             f"{cohort.name}: {cohort.topic} v{cohort.curriculum_version}, "
             f"starts {cohort.start_date.isoformat()} ({cohort.timezone})"
@@ -176,12 +193,18 @@ def coach_add(
     name: Annotated[str, typer.Option(help="Name shown to teams.")],
     cohort: Annotated[int | None, typer.Option(help="Assign to this cohort id.")] = None,
     admin: Annotated[bool, typer.Option(help="May see and change every cohort.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing coach's password with the piped one.")
+    ] = False,
 ) -> None:
     """Create a coach. A password piped on stdin is used; otherwise a one-time log-in link
     is printed."""
+    from sqlalchemy import func, select
+
     from dash.actions.coaches import add_coach
     from dash.db import secret_key
     from dash.links import link_url
+    from dash.models import Person
     from dash.settings import get_settings
 
     password = None
@@ -191,10 +214,29 @@ def coach_add(
     db = _ready_database()
     settings = get_settings()
     with db.transaction() as s:
+        existing = s.execute(
+            select(Person).where(
+                func.lower(Person.email) == email.strip().lower(),
+                Person.is_coach | Person.is_admin,
+            )
+        ).scalar_one_or_none()
+        if existing is not None and existing.password_hash and password is not None and not force:
+            raise UserError(
+                f"{existing.email} is already coach {existing.id} ({existing.name}): a piped "
+                "password would replace theirs; add --force to do that, or pipe nothing to "
+                "print a one-time log-in link"
+            )
         person = add_coach(
             s, email=email, name=name, password=password, cohort_id=cohort, admin=admin
         )
-        typer.echo(f"coach {person.id} {person.email}")
+        if existing is None:
+            typer.echo(f"coach {person.id} {person.email}")
+        else:
+            typer.echo(
+                f"coach {person.id} {person.email} already existed: name {person.name!r}"
+                + (f", now also in cohort {cohort}" if cohort is not None else "")
+                + ("; password replaced" if password is not None else "; password kept")
+            )
         person_id = person.id
     if password is None:
         url = link_url(settings.public_url, secret_key(db, settings), "login", person_id)
@@ -243,6 +285,7 @@ def serve(
     from dash.context import AppContext
     from dash.dbproblems import ensure_writable
     from dash.heap import settle_heap
+    from dash.links import local_base_url
     from dash.logs import configure_logging
     from dash.server import create_app, parse_roles
     from dash.settings import get_settings
@@ -257,8 +300,18 @@ def serve(
     db = _database()
     ensure_writable(db)
     migrate.upgrade(db)  # a fresh machine works with no set-up step
+    own = local_base_url(host, port)
+    if "public_url" in settings.model_fields_set:
+        links = f"links use DASH_PUBLIC_URL {settings.public_url}"
+    else:
+        # Links this server writes (log-in, sign-off, charts) must name its own port, in
+        # this process and in the workers it starts, which read the environment afresh.
+        os.environ["DASH_PUBLIC_URL"] = own
+        get_settings.cache_clear()
+        settings = get_settings()
+        links = f"links use {own} (DASH_PUBLIC_URL is not set)"
     typer.echo(
-        f"Improvement Dash on http://{host}:{port} (public URL {settings.public_url}); "
+        f"Improvement Dash on {own}; {links}; "
         f"roles: {', '.join(roles)}; processes: {processes}"
     )
     if processes == 1:

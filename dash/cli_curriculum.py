@@ -7,6 +7,7 @@ same text ``Problem.__str__`` gives) and exits 1, which also makes it usable in 
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -109,6 +110,28 @@ def show_command(
     _print_curriculum(_console(), cur, lang)
 
 
+#: The team and start date `dash curriculum show` renders the aim for.
+EXAMPLE_UNIT = "5 West"
+EXAMPLE_START = date(2026, 12, 7)
+
+
+def example_aim(cur: Curriculum, lang: str) -> str:
+    """The aim statement as a team would get it, for an example unit and start date, the
+    primary measure's goal and its typical baseline."""
+    from dash.texts import render
+
+    measure = cur.primary_measure
+    end = EXAMPLE_START + timedelta(days=cur.schedule.days - 1)
+    return cur.render_aim(
+        lang,
+        goal_pct=round((measure.goal or 0) * 100),
+        measure_name=measure.name.get(lang),
+        end_date=render("agenda_date_label", lang, day=end),
+        unit_name=EXAMPLE_UNIT,
+        baseline_pct=None if measure.baseline_hint is None else round(measure.baseline_hint * 100),
+    ).strip()
+
+
 def _print_curriculum(console: Console, cur: Curriculum, lang: str) -> None:
     def out(text: str = "", **kwargs: object) -> None:
         # Content is printed as written: no rich markup ("[key]" would be read as a style).
@@ -121,8 +144,9 @@ def _print_curriculum(console: Console, cur: Curriculum, lang: str) -> None:
     out(f"{cur.title.get(lang)}", style="bold")
     out(f"topic {cur.topic}, version {cur.version}, languages {', '.join(cur.languages)}")
     out(cur.summary.get(lang).strip())
-    heading("Aim template")
-    out(cur.aim_template.get(lang).strip())
+    start = f"{EXAMPLE_START:%A} {EXAMPLE_START.day} {EXAMPLE_START:%B}"
+    heading(f"Aim (for example: unit {EXAMPLE_UNIT}, a Dash starting {start})")
+    out(example_aim(cur, lang))
 
     heading("Measures")
     for measure in cur.measures:

@@ -8,6 +8,7 @@ is stale) and then drains the outbox once through the configured channels.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -46,6 +47,84 @@ def _drain(ctx) -> int | None:  # type: ignore[no-untyped-def]
     return int(asyncio.run(DeliveryWorker(ctx, senders).drain_once()))
 
 
+#: Rows `dash dispatch` lists before it only counts the rest.
+TABLE_ROWS = 20
+#: Characters of a message's first line shown in the table.
+FIRST_WORDS = 50
+
+
+@dataclass(frozen=True)
+class QueuedRow:
+    """One message a dispatch queued, as the table shows it."""
+
+    who: str
+    kind: str
+    status: str
+    text: str
+
+
+def _last_message_id(ctx) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from dash.models import Message
+
+    with ctx.db.transaction() as s:
+        return int(s.execute(select(func.max(Message.id))).scalar_one() or 0)
+
+
+def _queued_since(ctx, after_id: int) -> list[QueuedRow]:  # type: ignore[no-untyped-def]
+    """The outbound messages written after message `after_id`, oldest first."""
+    from sqlalchemy import select
+
+    from dash.models import Message, Person
+
+    with ctx.db.transaction() as s:
+        rows = s.execute(
+            select(Message.address, Message.channel, Message.kind, Message.status, Message.text,
+                   Person.name)
+            .outerjoin(Person, Person.id == Message.person_id)
+            .where(Message.id > after_id, Message.direction == "out")
+            .order_by(Message.id)
+        ).all()  # fmt: skip
+    return [
+        QueuedRow(
+            who=f"{name} ({address})" if name else f"{address} ({channel})",
+            kind=kind,
+            status=status,
+            text=text,
+        )
+        for address, channel, kind, status, text, name in rows
+    ]
+
+
+def first_words(text: str, limit: int = FIRST_WORDS) -> str:
+    """The start of a message's first line, cut at a word with an ellipsis when longer."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1].rsplit(" ", 1)[0] or line[: limit - 1]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def queued_table(rows: list[QueuedRow], limit: int = TABLE_ROWS) -> list[str]:
+    """Lines of the table of what a dispatch queued: who, kind, status and first words."""
+    if not rows:
+        return ["nothing queued"]
+    shown = [("to", "kind", "status", "first words")] + [
+        (r.who, r.kind, r.status, first_words(r.text)) for r in rows[:limit]
+    ]
+    widths = [max(len(row[i]) for row in shown) for i in range(3)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  "
+        + row[3]
+        for row in shown
+    ]
+    if len(rows) > limit:
+        lines.append(f"... and {len(rows) - limit} more (all: dash export --what messages)")
+    return lines
+
+
 def dispatch_command(
     now: Annotated[
         str,
@@ -72,12 +151,15 @@ def dispatch_command(
             raise UserError("the database is not initialised or is out of date: run `dash init`")
         ensure_writable(db)
         ctx = AppContext.from_settings(settings, db)
+        before = _last_message_id(ctx)
         report = dispatch(ctx, instant)
         typer.echo(f"dispatch at {instant.isoformat()}: {report.summary()}")
         if send:
             delivered = _drain(ctx)
             if delivered is not None:
                 typer.echo(f"delivery: {delivered} message(s) handed to their channels")
+        for line in queued_table(_queued_since(ctx, before)):
+            typer.echo(line)
     finally:
         db.dispose()
 

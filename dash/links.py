@@ -81,3 +81,15 @@ def link_url(public_url: str, secret: str, purpose: str, subject: int, **extra: 
     """The full URL of a new signed link for `purpose` about `subject`."""
     token = make_token(secret, purpose, subject, **extra)
     return public_url.rstrip("/") + PATHS[purpose].format(token=token)
+
+
+def local_base_url(host: str, port: int) -> str:
+    """The base URL of a server listening on `host`:`port`, as a browser on this machine
+    reaches it (a wildcard address becomes the loopback one)."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - compared, not bound
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port}"

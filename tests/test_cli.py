@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from dash.cli import app
 from dash.exports import COLUMNS
 from dash.passwords import verify_password
+from dash.timeutil import use_clock
 
 runner = CliRunner()
 
@@ -25,9 +27,12 @@ def dash(*args: str, input: str | None = None):  # noqa: A002 - mirrors CliRunne
 
 @pytest.fixture
 def initialised(settings):
-    result = dash("init")
-    assert result.exit_code == 0, result.output
-    return settings
+    # On the clock of the cohorts' start (2026-12-07): `cohort create` refuses a start that
+    # is long past, so the tests must not depend on the day they run.
+    with use_clock(lambda: datetime(2026, 12, 7, 12, 0, tzinfo=UTC)):
+        result = dash("init")
+        assert result.exit_code == 0, result.output
+        yield settings
 
 
 def test_init_creates_then_reports_up_to_date(settings) -> None:
