@@ -114,32 +114,45 @@ def deliver(ctx: AppContext, sender: ConsoleSender) -> int:
         return pool.submit(lambda: asyncio.run(worker.drain_once())).result()
 
 
-def show_unseen(ctx: AppContext, address: str, out: TextIO) -> int:
+#: At most this many waiting messages are printed when a window opens; older ones are
+#: counted, not printed (an address that never opened a window may have a fortnight's worth).
+BACKLOG_SHOWN = 50
+
+
+def show_unseen(
+    ctx: AppContext, address: str, out: TextIO, backlog: int | None = None
+) -> int:
     """Print the console messages sent to `address` that no window has shown yet, oldest
-    first, and mark them "delivered"; returns how many were shown."""
+    first (only the latest `backlog` of them when given), and mark them all "delivered";
+    returns how many were printed."""
+    unseen = (
+        Message.channel == "console",
+        Message.address == address,
+        Message.direction == "out",
+        Message.status == MessageStatus.SENT.value,
+    )
     with ctx.db.transaction() as session:
         # Locked (SQLite: the write lock; PostgreSQL: the rows, skipping locked ones), so
         # two windows on one address never both show a message.
         rows = session.execute(
             select(Message.id, Message.text, OutboxItem.payload)
             .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
-            .where(
-                Message.channel == "console",
-                Message.address == address,
-                Message.direction == "out",
-                Message.status == MessageStatus.SENT.value,
-            )
+            .where(*unseen)
             .order_by(Message.id)
             .with_for_update(of=Message, skip_locked=True)
         ).all()
         if not rows:
             return 0
+        # By range, not by a list of ids: a long backlog stays one short statement.
         session.execute(
             update(Message)
-            .where(Message.id.in_([row.id for row in rows]))
+            .where(*unseen, Message.id <= rows[-1].id)
             .values(status=MessageStatus.DELIVERED.value, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+    if backlog is not None and len(rows) > backlog:
+        out.write(f"[{len(rows) - backlog} earlier messages not shown]\n")
+        rows = rows[-backlog:]
     for row in rows:
         out.write(format_message(ConsoleMessage(address, row.text, dict(row.payload or {}))))
         out.write("\n")
@@ -173,7 +186,7 @@ def chat(
     poll = poll_seconds if poll_seconds is not None else ctx.settings.console_poll_seconds
     sender = ConsoleSender(ctx)
     deliver(ctx, sender)  # anything already waiting for a console address
-    show_unseen(ctx, address, out)
+    show_unseen(ctx, address, out, backlog=BACKLOG_SHOWN)
     inbox: queue.Queue[object] = queue.Queue()
     threading.Thread(target=_read_into, args=(lines, inbox), daemon=True).start()
     while True:

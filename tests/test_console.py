@@ -180,3 +180,20 @@ def test_an_open_chat_window_shows_what_another_process_delivers_to_it(settings)
             )
         ).all()
     assert statuses == [("+15551230002", "sent")]  # waits for the leader's own window
+
+
+def test_a_window_opening_on_a_long_backlog_shows_the_latest_and_counts_the_rest(ctx) -> None:
+    with ctx.db.transaction() as s:
+        for n in range(1, 54):
+            queue_message(s, channel="console", address="nurse", text=f"note {n}")
+    out = io.StringIO()
+    chat(ctx, "nurse", [], out=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[3 earlier messages not shown]"
+    assert lines[1:] == [f"note {n}" for n in range(4, 54)]
+    with ctx.db.transaction() as s:
+        statuses = set(s.execute(select(Message.status).where(Message.address == "nurse")).scalars())
+    assert statuses == {"delivered"}
+    again = io.StringIO()
+    chat(ctx, "nurse", [], out=again)
+    assert again.getvalue() == ""  # shown once
