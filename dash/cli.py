@@ -243,6 +243,20 @@ def coach_add(
         typer.echo(f"one-time log-in link (valid {settings.link_ttl_hours} h): {url}")
 
 
+@coach_app.command("remove")
+def coach_remove(
+    email: Annotated[str, typer.Option(help="Log-in e-mail of the coach or admin.")],
+) -> None:
+    """Take away a coach's dashboard access: cohorts, password and every open session end now.
+    Their replies stay in the threads; `dash coach add` gives access again."""
+    from dash.actions.coaches import remove_coach
+
+    db = _ready_database()
+    with db.transaction() as s:
+        person = remove_coach(s, email=email)
+        typer.echo(f"removed coach {person.id} {person.email}; their sessions have ended")
+
+
 @app.command()
 def export(
     cohort: Annotated[int, typer.Option(help="Cohort id.")],

@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(
         default=15, description="How long a locked account stays locked."
     )
+    login_address_max_failures: int = Field(
+        default=10,
+        description="Failed log-ins from one client address, over any accounts, before it "
+        "must wait for the window to end.",
+    )
+    login_network_max_failures: int = Field(
+        default=30,
+        description="Failed log-ins from one network (/24 IPv4, /64 IPv6) before it must wait.",
+    )
+    login_throttle_minutes: int = Field(
+        default=15, description="The window failed log-ins per address and network count in."
+    )
     report_dir: str = Field(
         default="./reports", description="Where `dash report` writes by default."
     )

@@ -110,6 +110,23 @@ def test_coach_add_refuses_a_short_password(initialised) -> None:
     assert "at least" in result.output
 
 
+def test_coach_remove_takes_access_away(initialised, db) -> None:
+    dash("cohort", "create", "--topic", "sepsis", "--start", "2026-12-07", "--timezone", "UTC")
+    dash("coach", "add", "--email", "c@example.org", "--name", "C", "--cohort", "1",
+         input="correct horse battery\n")
+    result = dash("coach", "remove", "--email", "C@example.org")
+    assert result.exit_code == 0, result.output
+    assert "sessions have ended" in result.output
+    from dash.models import Cohort, Person
+
+    with db.transaction() as s:
+        person = s.query(Person).filter_by(email="c@example.org").one()
+        assert not (person.is_coach or person.is_admin) and person.password_hash is None
+        assert s.get(Cohort, 1).coaches == []
+    again = dash("coach", "remove", "--email", "c@example.org")
+    assert again.exit_code == 1 and "no coach" in again.output
+
+
 @pytest.mark.parametrize("what", ["measures", "pdsa", "messages"])
 def test_export_of_an_empty_cohort_is_header_only(initialised, what) -> None:
     dash("cohort", "create", "--topic", "delirium", "--start", "2026-12-07", "--timezone", "UTC")

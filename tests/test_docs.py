@@ -103,16 +103,6 @@ def _log_in(client: TestClient, email: str, password: str) -> int:
     ).status_code
 
 
-def test_known_limit_no_address_throttle(ctx: AppContext) -> None:
-    """One client tries one password on 20 accounts, then logs in: nothing slowed it down."""
-    with ctx.db.transaction() as s:
-        w.coach(s, "casey@example.org")
-    client = TestClient(w.web_app(ctx), follow_redirects=False)
-    answers = {_log_in(client, f"guess{n}@example.org", "Winter2026!") for n in range(20)}
-    assert answers == {400}
-    assert _log_in(client, "casey@example.org", w.PASSWORD) == 303
-
-
 def test_known_limit_guesser_locks_coach_out(ctx: AppContext) -> None:
     """After the failures allowed, even the right password is refused."""
     with ctx.db.transaction() as s:

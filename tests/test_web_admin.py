@@ -187,3 +187,50 @@ def test_locked_accounts_show_on_the_admin_page(admin):
             select(Person).where(Person.email == "coach@example.org")
         ).scalar_one().locked_until = utcnow() + timedelta(minutes=5)
     assert "locked until" in client.get("/admin").text
+
+
+def test_a_locked_out_coach_gets_back_in_with_a_link_from_an_admin(admin):
+    ctx, client, _ = admin
+    guesser = w.client_for(ctx, "192.0.2.99")
+    for n in range(ctx.settings.login_max_failures):
+        page = guesser.get("/login")
+        guesser.post(
+            "/login",
+            data={"email": "coach@example.org", "password": f"guess {n}", "csrf": w.csrf_of(page.text)},
+        )
+    assert "locked until" in client.get("/admin").text
+    w.post(
+        client,
+        "/admin/coaches",
+        {"name": "Casey Coach", "email": "coach@example.org"},
+        form_page="/admin",
+    )
+    link = client.get("/admin").text.split("/login/link/")[1].split("<")[0]
+    coach = w.client_for(ctx)
+    form = coach.get(f"/login/link/{link}")
+    assert coach.post(f"/login/link/{link}", data={"csrf": w.csrf_of(form.text)}).status_code == 303
+    assert "Log out Casey Coach" in coach.get("/").text
+    assert "locked until" not in client.get("/admin").text
+
+
+def test_an_admin_removes_a_coach_and_their_open_sessions_end(admin):
+    ctx, client, cohort_id = admin
+    with ctx.db.transaction() as s:
+        casey = s.execute(select(Person).where(Person.email == "coach@example.org")).scalar_one()
+        cohort = s.get(Cohort, cohort_id)
+        cohort.coaches.append(casey)
+        casey_id = casey.id
+    coach = w.client_for(ctx)
+    w.login(coach, "coach@example.org")
+    assert coach.get(f"/cohorts/{cohort_id}").status_code == 200
+    assert 'action="/admin/coaches/1/remove"' not in client.get("/admin").text  # not oneself
+    w.post(client, f"/admin/coaches/{casey_id}/remove", {}, form_page="/admin")
+    assert "can no longer log in" in client.get("/admin").text
+    assert coach.get(f"/cohorts/{cohort_id}").headers["location"].startswith("/login")
+    page = coach.get("/login")
+    again = coach.post(
+        "/login",
+        data={"email": "coach@example.org", "password": w.PASSWORD, "csrf": w.csrf_of(page.text)},
+    )
+    assert again.status_code == 400
+    assert "coach@example.org" not in client.get("/admin").text

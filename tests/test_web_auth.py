@@ -7,11 +7,14 @@ import time as real_time
 import types
 from datetime import timedelta
 
+import argon2
 import pytest
+from sqlalchemy import func, select
 
+from dash.actions.coaches import add_coach, remove_coach
 from dash.links import make_token
-from dash.models import Person
-from dash.timeutil import utcnow
+from dash.models import Cohort, FeedbackSnippet, Person
+from dash.timeutil import use_clock, utcnow
 from dash.web import PAGES
 from dash.web.pages import PUBLIC
 from tests import web_support as w
@@ -98,7 +101,7 @@ def test_lock_out_after_repeated_failures_even_for_the_right_password(setup):
         data={"email": "coach@example.org", "password": w.PASSWORD, "csrf": w.csrf_of(form.text)},
     )
     assert locked.status_code == 400
-    assert "locked until" in locked.text
+    assert "do not match, or the account is locked" in locked.text
     assert client.get("/").status_code == 303
     with setup.db.transaction() as s:
         person = s.query(Person).filter_by(email="coach@example.org").one()
@@ -232,3 +235,172 @@ def test_a_login_link_for_a_matrix_is_not_a_login(setup):
         token = make_token(setup.secret, "matrix", person.id)
     client = w.client_for(setup)
     assert client.get("/login/link/" + token).status_code == 410
+
+
+# -- Guessing cannot tell accounts apart, and one client cannot lock every coach out ----------
+
+
+def _try(client, email: str, password: str):
+    page = client.get("/login")
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf": w.csrf_of(page.text)}
+    )
+
+
+def _lock(ctx, email: str) -> None:
+    guesser = w.client_for(ctx, "192.0.2.99")
+    for n in range(ctx.settings.login_max_failures):
+        _try(guesser, email, f"guess {n}")
+
+
+def test_a_locked_account_answers_exactly_like_an_unknown_e_mail(setup):
+    _lock(setup, "coach@example.org")
+    client = w.client_for(setup)
+    locked = _try(client, "coach@example.org", w.PASSWORD)
+    unknown = _try(client, "nobody@example.org", w.PASSWORD)
+    assert locked.status_code == unknown.status_code == 400
+    assert locked.text.replace("coach@example.org", "X") == unknown.text.replace(
+        "nobody@example.org", "X"
+    )
+    assert "until" not in locked.text
+    with setup.db.transaction() as s:
+        assert s.query(Person).filter_by(email="coach@example.org").one().locked_until > utcnow()
+
+
+def test_every_answer_costs_one_argon2_check_so_timing_tells_nothing(setup, monkeypatch):
+    """What the log-in spends its time on is one Argon2 verification, whatever the account;
+    counted at argon2's own PasswordHasher.verify (the real check still runs)."""
+    calls: list[str] = []
+    real_verify = argon2.PasswordHasher.verify
+
+    def counted(self, hash_, password):  # noqa: ANN001, ANN202 - argon2's signature
+        calls.append(password)
+        return real_verify(self, hash_, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", counted)
+    _lock(setup, "admin@example.org")
+    calls.clear()
+    client = w.client_for(setup)
+    for email, password in [
+        ("nobody@example.org", "a guess"),  # no such account
+        ("coach@example.org", "a guess"),  # wrong password
+        ("admin@example.org", w.PASSWORD),  # locked account, right password
+        ("coach@example.org", w.PASSWORD),  # logs in
+    ]:
+        before = len(calls)
+        _try(client, email, password)
+        assert len(calls) - before == 1, (email, password)
+
+
+def test_one_address_cannot_lock_out_every_coach(setup):
+    emails = [f"coach{n}@example.org" for n in range(4)]
+    with setup.db.transaction() as s:
+        for email in emails:
+            w.coach(s, email)
+    limit = setup.settings.login_address_max_failures
+    attacker = w.client_for(setup, "203.0.113.7")
+    answers = [_try(attacker, email, f"guess {n}") for email in emails for n in range(5)]
+    assert [a.status_code for a in answers] == [400] * limit + [429] * (20 - limit)
+    with setup.db.transaction() as s:
+        locked = s.execute(
+            select(func.count()).where(Person.email.in_(emails), Person.locked_until.is_not(None))
+        ).scalar_one()
+    assert locked == limit // setup.settings.login_max_failures < len(emails)
+
+    # Refused whatever the e-mail, known or not, right password or not: nothing about accounts.
+    known = _try(attacker, emails[-1], w.PASSWORD)
+    unknown = _try(attacker, "nobody@example.org", w.PASSWORD)
+    assert known.status_code == unknown.status_code == 429
+    assert "Too many failed log-ins from your network" in known.text
+    assert known.text.replace(emails[-1], "X") == unknown.text.replace("nobody@example.org", "X")
+    assert int(known.headers["retry-after"]) <= setup.settings.login_throttle_minutes * 60
+
+    # The coaches it did not lock out log in from their own networks.
+    w.login(w.client_for(setup, "198.51.100.4"), emails[-1])
+    w.login(w.client_for(setup, "2001:db8:1::5"), "coach@example.org")
+
+
+def test_a_network_is_throttled_as_a_whole_and_the_throttle_ends_with_its_window(setup):
+    per_address = setup.settings.login_address_max_failures
+    per_network = setup.settings.login_network_max_failures
+    start = utcnow()
+    with use_clock(lambda: start):
+        for host in range(1, per_network // per_address + 1):
+            client = w.client_for(setup, f"203.0.113.{host}")
+            tries = [_try(client, "nobody@example.org", "x") for _ in range(per_address)]
+            assert {a.status_code for a in tries} == {400}
+        neighbour = w.client_for(setup, "203.0.113.200")
+        assert _try(neighbour, "coach@example.org", w.PASSWORD).status_code == 429
+        v6 = [w.client_for(setup, f"2001:db8:7:7::{n}") for n in range(1, 4)]
+        for client in v6[:-1]:
+            for _ in range(per_address):
+                _try(client, "nobody@example.org", "x")
+        assert _try(v6[-1], "coach@example.org", w.PASSWORD).status_code == 303
+    later = start + timedelta(minutes=setup.settings.login_throttle_minutes)
+    with use_clock(lambda: later):
+        assert _try(neighbour, "coach@example.org", w.PASSWORD).status_code == 303
+
+
+# -- Sessions end everywhere when the coach logs out, changes password, is locked or removed --
+
+
+def _stolen_session(ctx, email: str) -> tuple[str, str]:
+    """A logged-in browser's cookie and CSRF token, as someone copying them would hold them."""
+    browser = w.client_for(ctx)
+    w.login(browser, email)
+    token = w.csrf_of(browser.get("/").text)
+    cookie = browser.cookies["dash_session"]
+    thief = w.client_for(ctx)
+    thief.cookies.set("dash_session", cookie)
+    assert thief.get("/").status_code == 200, "the copied cookie works while the session lasts"
+    return cookie, token
+
+
+def _assert_session_ended(ctx, cookie: str, token: str, team_id: int) -> None:
+    def thief():  # each request with the copied cookie exactly as it was
+        client = w.client_for(ctx)
+        client.cookies.set("dash_session", cookie)
+        return client
+
+    for path in ("/", f"/teams/{team_id}"):
+        answer = thief().get(path)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/login"), path
+    posted = thief().post(
+        "/snippets", data={"title": "Mine", "text": "posted after the end", "csrf": token}
+    )
+    assert posted.status_code == 303 and posted.headers["location"].startswith("/login")
+    with ctx.db.transaction() as s:
+        assert s.execute(select(func.count(FeedbackSnippet.id))).scalar_one() == 0
+
+
+def _end_by_logout(ctx, email: str) -> None:
+    browser = w.client_for(ctx)
+    w.login(browser, email)
+    assert w.post(browser, "/logout", {}).status_code == 303
+
+
+def _end_by_password_change(ctx, email: str) -> None:
+    with ctx.db.transaction() as s:  # what `dash coach add` does with a password on stdin
+        add_coach(s, email=email, name="", password="a brand new password")
+
+
+def _end_by_lock_out(ctx, email: str) -> None:
+    _lock(ctx, email)
+
+
+def _end_by_removal(ctx, email: str) -> None:
+    with ctx.db.transaction() as s:
+        remove_coach(s, email=email)
+    with ctx.db.transaction() as s:  # and coming back later does not revive the old session
+        w.coach(s, email)
+
+
+@pytest.mark.parametrize(
+    "end", [_end_by_logout, _end_by_password_change, _end_by_lock_out, _end_by_removal]
+)
+def test_a_copied_session_cookie_stops_working(setup, end):
+    with setup.db.transaction() as s:
+        team_id = w.team(s, s.execute(select(Cohort)).scalars().first(), "5 West").id
+    cookie, token = _stolen_session(setup, "coach@example.org")
+    end(setup, "coach@example.org")
+    _assert_session_ended(setup, cookie, token, team_id)

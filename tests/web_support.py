@@ -31,8 +31,9 @@ def web_app(ctx: AppContext) -> Starlette:
     return app
 
 
-def client_for(ctx: AppContext) -> TestClient:
-    return TestClient(web_app(ctx), follow_redirects=False)
+def client_for(ctx: AppContext, address: str = "testclient") -> TestClient:
+    """A browser on the dashboard; `address` is the client address the app sees."""
+    return TestClient(web_app(ctx), follow_redirects=False, client=(address, 50000))
 
 
 def coach(

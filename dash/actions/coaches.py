@@ -5,8 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dash.actions.assignments import unassign_coach
+from dash.actions.logins import end_sessions
 from dash.errors import UserError
-from dash.models import Cohort, Person
+from dash.models import Cohort, Person, cohort_coaches
 from dash.passwords import MIN_LENGTH, hash_password
 
 
@@ -36,6 +38,8 @@ def add_coach(
     person.is_coach = True
     person.is_admin = person.is_admin or admin
     if password is not None:
+        if person.id is not None:
+            end_sessions(session, person)  # whoever knew the old password is logged out
         person.password_hash = hash_password(password)
     if cohort_id is not None:
         cohort = session.get(Cohort, cohort_id)
@@ -44,4 +48,26 @@ def add_coach(
         if person not in cohort.coaches:
             cohort.coaches.append(person)
     session.flush()
+    return person
+
+
+def remove_coach(session: Session, *, email: str) -> Person:
+    """Take a coach's or admin's dashboard access away: their cohorts, password and every open
+    session end at once. The person stays, so their replies remain in the teams' threads."""
+    person = session.execute(
+        select(Person).where(func.lower(Person.email) == email.strip().lower())
+    ).scalar_one_or_none()
+    if person is None or not (person.is_coach or person.is_admin):
+        raise UserError(f"there is no coach or admin with the e-mail {email.strip()!r}")
+    cohorts = session.execute(
+        select(Cohort).join(cohort_coaches).where(cohort_coaches.c.person_id == person.id)
+    ).scalars()
+    for cohort in list(cohorts):
+        unassign_coach(session, cohort=cohort, coach=person)  # re-syncs each cohort's digests
+    person.is_coach = False
+    person.is_admin = False
+    person.password_hash = None
+    person.failed_logins = 0
+    person.locked_until = None
+    end_sessions(session, person)
     return person

@@ -15,7 +15,7 @@ from dash.models.messaging import (
 )
 from dash.models.pdsa import PdsaCycle, PdsaState
 from dash.models.people import Organisation, Person, Unit
-from dash.models.system import FeedbackSnippet, InstanceValue, UsedLink
+from dash.models.system import FeedbackSnippet, InstanceValue, LoginThrottle, UsedLink
 from dash.models.teams import (
     MATRIX_CRITERIA,
     Aim,
@@ -41,6 +41,7 @@ __all__ = [
     "ConsentChange",
     "FeedbackSnippet",
     "InstanceValue",
+    "LoginThrottle",
     "Measure",
     "MeasureValue",
     "Membership",

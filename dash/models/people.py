@@ -67,6 +67,8 @@ class Person(Base):
     is_coach: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
+    # Copied into each dashboard session at log-in; raising it ends every session at once.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     opted_out_at: Mapped[datetime | None]
     opted_out_reason: Mapped[str | None] = mapped_column(String(200))
     whatsapp_last_inbound_at: Mapped[datetime | None]

@@ -1,10 +1,11 @@
-"""Instance-wide records: the generated secret, used one-time links, coach snippets."""
+"""Instance-wide records: the generated secret, used one-time links, coach snippets, and the
+failed log-ins counted per client address."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dash.models.base import Base, BigId
@@ -29,6 +30,20 @@ class UsedLink(Base):
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(32))
     used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed log-ins from one client address or network in the current window.
+
+    Kept in the database (not in memory) so every `dash serve` process counts the same tries.
+    """
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (CheckConstraint("failures >= 0", name="failures"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime]
 
 
 class FeedbackSnippet(Base):

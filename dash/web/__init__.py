@@ -43,6 +43,7 @@ PAGES: list[tuple[str, PageFn, list[str], str]] = [
     ("/admin", admin.admin_page, GET, ADMIN),
     ("/admin/cohorts", admin.cohort_create, POST, ADMIN),
     ("/admin/coaches", admin.coach_create, POST, ADMIN),
+    ("/admin/coaches/{person_id}/remove", admin.coach_remove, POST, ADMIN),
     ("/admin/cohorts/{cohort_id}", admin.admin_cohort, GET, ADMIN),
     ("/admin/cohorts/{cohort_id}/coaches", admin.cohort_assign, POST, ADMIN),
     ("/admin/cohorts/{cohort_id}/coaches/{person_id}/remove", admin.cohort_unassign, POST, ADMIN),

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from dash.actions.assignments import assign_coach, unassign_coach
-from dash.actions.coaches import add_coach
+from dash.actions.coaches import add_coach, remove_coach
 from dash.actions.cohorts import create_cohort
 from dash.actions.withdrawal import withdraw_team
 from dash.curriculum import CurriculumNotFound, list_topics, load_curriculum
@@ -133,6 +133,21 @@ def coach_create(page: Page) -> Response:
         page.ctx.settings.public_url, page.ctx.secret, "login", person.id
     )
     page.flash(f"{person.name or person.email} can now log in with the link below (it works once).")
+    return redirect("/admin#coaches")
+
+
+def coach_remove(page: Page) -> Response:
+    """Take a coach's access away; every session they have open ends at once."""
+    person = page.db.get(Person, page.int_param(page.request.path_params["person_id"]))
+    if person is None or not person.email:
+        raise HTTPException(404)
+    if page.user is not None and person.id == page.user.id:
+        page.flash("You cannot remove your own access; another admin can.")
+        return redirect("/admin#coaches")
+    with page.attempt() as errors:
+        remove_coach(page.db, email=person.email)
+    who = person.name or person.email
+    page.flash(errors[0] if errors else f"{who} can no longer log in; their sessions have ended.")
     return redirect("/admin#coaches")
 
 

@@ -6,7 +6,7 @@ import secrets
 
 from starlette.responses import Response
 
-from dash.actions.logins import link_login, password_login
+from dash.actions.logins import LoginPolicy, end_sessions, link_login, password_login
 from dash.links import BadLink, read_token
 from dash.models import Person
 from dash.timeutil import to_local, utcnow
@@ -28,41 +28,57 @@ def safe_next(target: str | None) -> str:
 
 
 def start_session(page: Page, person: Person) -> None:
-    """A fresh session for the logged-in person (a new CSRF token: no session fixation)."""
+    """A fresh session for the logged-in person (a new CSRF token: no session fixation).
+
+    It carries the person's session generation: raising that (dash.actions.logins.end_sessions)
+    ends this session wherever its cookie is.
+    """
     page.request.session.clear()
     page.request.session["uid"] = person.id
+    page.request.session["gen"] = person.session_generation
     page.request.session[FIELD] = secrets.token_urlsafe(32)
 
 
 def login(page: Page) -> Response:
-    """GET: the form. POST: check the password, lock the account after repeated failures."""
+    """GET: the form. POST: check the password, lock the account after repeated failures.
+
+    An unknown e-mail, a wrong password and a locked account get the same answer, in the
+    same time (one Argon2 check each), so guessing cannot learn which accounts exist. A
+    client address or network that failed too often is refused whatever the e-mail (429).
+    """
     next_url = safe_next(page.request.query_params.get("next") or page.field("next"))
     if page.form is None:
         if page.user is not None:
             return redirect(next_url)
-        return page.render("login.html", next=next_url, email="", error=None)
-    settings = page.ctx.settings
+        return page.render("login.html", next=next_url, email="", problem=None)
     email = page.field("email")
+    client = page.request.client
+    now = utcnow()
     outcome = password_login(
         page.db,
         email=email,
         password=page.field("password"),
-        now=utcnow(),
-        max_failures=settings.login_max_failures,
-        lockout_minutes=settings.login_lockout_minutes,
+        # uvicorn puts the X-Forwarded-For client here only for proxies in FORWARDED_ALLOW_IPS.
+        client=client.host if client is not None else None,
+        now=now,
+        policy=LoginPolicy.from_settings(page.ctx.settings),
     )
-    if outcome.person is None:
-        if outcome.reason == "locked" and outcome.locked_until is not None:
-            until = to_local(outcome.locked_until, page.viewer_tz)
-            error = (
-                "Too many failed log-ins: this account is locked until "
-                f"{until:%H:%M} ({page.viewer_tz}). Try again then, or use a log-in link."
-            )
-        else:
-            error = "That e-mail and password do not match. Check both and try again."
-        return page.render("login.html", status=400, next=next_url, email=email, error=error)
-    start_session(page, outcome.person)
-    return redirect(next_url)
+    if outcome.person is not None:
+        start_session(page, outcome.person)
+        return redirect(next_url)
+    if outcome.reason == "throttled" and outcome.retry_at is not None:
+        response = page.render(
+            "login.html",
+            status=429,
+            next=next_url,
+            email=email,
+            problem="throttled",
+            retry_at=to_local(outcome.retry_at, page.viewer_tz),
+        )
+        wait = int((outcome.retry_at - now).total_seconds())
+        response.headers["Retry-After"] = str(max(1, wait))
+        return response
+    return page.render("login.html", status=400, next=next_url, email=email, problem="nomatch")
 
 
 def login_link(page: Page) -> Response:
@@ -83,6 +99,9 @@ def login_link(page: Page) -> Response:
 
 
 def logout(page: Page) -> Response:
+    """End this coach's sessions everywhere: a copy of the cookie stops working too."""
+    if page.user is not None:
+        end_sessions(page.db, page.user)
     page.request.session.clear()
     page.flash("You are logged out.")
     return redirect("/login")

@@ -208,11 +208,19 @@ class WebApp:
 
     @staticmethod
     def _user(db: Session, request: Request) -> Person | None:
+        """The coach this session belongs to, unless their sessions were ended since it began
+        (log-out, password change, lock-out, removal: dash.actions.logins.end_sessions)."""
         uid = request.session.get("uid")
         if not isinstance(uid, int):
             return None
         person = db.get(Person, uid)
-        if person is None or not (person.is_coach or person.is_admin):
+        if (
+            person is None
+            or not (person.is_coach or person.is_admin)
+            or request.session.get("gen") != person.session_generation
+        ):
+            request.session.pop("uid", None)
+            request.session.pop("gen", None)
             return None
         return person
 
