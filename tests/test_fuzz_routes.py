@@ -1,11 +1,14 @@
-"""Fuzzed messages through the real webhook routes of create_app (hypothesis).
+"""Fuzzed messages through the real webhook routes of create_app (hypothesis), and every
+route of the app probed with numbers past 64 bits.
 
 Texts of every kind (any Unicode, control characters, SQL and HTML, keywords, numbers that
 look like data) posted as Telegram updates and signed Twilio messages: each is answered 200,
 stored exactly once as sent, and answered with an outbox row. Fuzzed update and form
-structures: never a 5xx, and a request answered 4xx leaves nothing behind.
+structures: never a 5xx, and a request answered 4xx leaves nothing behind. Updates with
+impossible ids or times: 200, kept marked rejected, a redelivery a duplicate.
 
-About 3,500 cases in all (1,000 + 1,000 + 400 + 600 + 2 x 250); each test stays well under 30 s on SQLite.
+About 3,650 cases in all (1,000 + 1,000 + 400 + 600 + 2 x 250 + 150) and 2 x 86 route probes;
+each test stays well under 30 s on SQLite.
 """
 
 from __future__ import annotations
