@@ -28,7 +28,6 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from scipy.stats import binom
 
 __all__ = [
     "MIN_USEFUL_POINTS",
@@ -129,7 +128,18 @@ def crossings_limit(n_useful: int) -> int:
     """
     if n_useful < 1:
         raise ValueError("n_useful must be at least 1")
-    return int(binom.ppf(0.05, n_useful - 1, 0.5))
+    # The smallest k with P(X <= k) >= 0.05, summed in exact integers (no float at a
+    # boundary; 5% of 2**m is never a whole number, so there is no tie). scipy.stats gave the
+    # same numbers but took most of a second to import into every process that drew a chart.
+    m = n_useful - 1
+    whole = 1 << m
+    term = total = 1  # C(m, 0)
+    k = 0
+    while 20 * total < whole:
+        term = term * (m - k) // (k + 1)
+        k += 1
+        total += term
+    return k
 
 
 def _as_floats(values: Sequence[Number | None] | np.ndarray) -> np.ndarray:

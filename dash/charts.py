@@ -10,8 +10,10 @@ numbers and symbols.
 Matplotlib is used through ``matplotlib.figure.Figure`` only: no pyplot, no figure manager,
 no figure kept between calls; finished images are kept in `chart_cache`, keyed by every
 input (drawing is deterministic, so an equal input is the same picture). The few settings the
-SVG writer reads from global rcParams (the id salt and text-as-text) are fixed once at import,
-and rendering holds a lock because matplotlib's text layout shares font caches between threads.
+SVG writer reads from global rcParams (the id salt and text-as-text) are fixed once, when the
+first chart is drawn (matplotlib is imported only then: most processes that import this module,
+`dash --help` or a webhook worker, never draw), and rendering holds a lock because matplotlib's
+text layout shares font caches between threads.
 """
 
 from __future__ import annotations
@@ -25,16 +27,13 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
-
-import matplotlib
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, MaxNLocator
-from matplotlib.transforms import blended_transform_factory
+from functools import cache
+from typing import TYPE_CHECKING, Literal
 
 from dash.analytics import RunsAnalysis
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "ChartAnnotation",
@@ -42,16 +41,12 @@ __all__ = [
     "chart_cache",
     "empty_chart",
     "highlight_from",
+    "load_matplotlib",
     "run_chart",
 ]
 
 Fmt = Literal["png", "svg"]
 Size = Literal["phone", "page"]
-
-# Fixed, process-wide: SVG ids from a constant salt (deterministic output) and text kept as
-# <text> elements (searchable, escaped, no embedded glyph outlines). Nothing else is global.
-matplotlib.rcParams["svg.hashsalt"] = "improvement-dash"
-matplotlib.rcParams["svg.fonttype"] = "none"
 
 _RENDER_LOCK = threading.Lock()
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^>]*>\s*")
@@ -283,8 +278,29 @@ def _check_fmt(fmt: str) -> None:
         raise ValueError(f"fmt must be 'png' or 'svg', not {fmt!r}")
 
 
+@cache
+def load_matplotlib() -> None:
+    """Import matplotlib and fix its process-wide settings, once, before the first drawing
+    (a process that will draw, and wants that cost up front, may call it early)."""
+    import matplotlib
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure
+    import matplotlib.lines
+    import matplotlib.ticker
+    import matplotlib.transforms  # noqa: F401
+
+    # SVG ids from a constant salt (deterministic output) and text kept as <text> elements
+    # (searchable, escaped, no embedded glyph outlines). Nothing else is global.
+    matplotlib.rcParams["svg.hashsalt"] = "improvement-dash"
+    matplotlib.rcParams["svg.fonttype"] = "none"
+
+
 def _new_figure(style: _Style) -> Figure:
     """A detached figure with its own Agg canvas (no pyplot, no global figure list)."""
+    load_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(
         figsize=(style.width_in, style.height_in),
         dpi=style.dpi,
@@ -319,6 +335,8 @@ def _fmt_value(value: float, percent: bool) -> str:
 
 def _draw_run_chart(fig: Figure, s: RunChartData, style: _Style) -> None:
     """Lay out the title, the data line, centre and goal lines, signals and notes."""
+    from matplotlib.transforms import blended_transform_factory
+
     scale = 100.0 if s.percent else 1.0
     xs = [d.toordinal() for d in s.dates]
     ys = [v * scale if v is not None and math.isfinite(v) else math.nan for v in s.values]
@@ -403,6 +421,8 @@ def _draw_run_chart(fig: Figure, s: RunChartData, style: _Style) -> None:
 
 def _draw_centre(ax, s: RunChartData, xs: list[int], scale: float, style: _Style, label_x) -> None:
     """Median line: solid over a frozen baseline and dashed beyond it, red on a runs signal."""
+    from matplotlib.lines import Line2D
+
     c = s.centre * scale
     colour = _C_CENTRE_SIGNAL if s.runs_signal else _C_CENTRE
     lw = style.line * 0.8
@@ -498,6 +518,8 @@ def _x_axis(ax, s: RunChartData, xs: list[int], style: _Style) -> None:
 
 def _y_axis(ax, s: RunChartData, ys: list[float], style: _Style) -> None:
     """Percentages on a fixed 0-100 scale (no exaggerated wiggles); counts from zero."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     if s.percent:
         ax.set_ylim(-3, 103)
         ax.set_yticks([0, 25, 50, 75, 100])
@@ -518,6 +540,8 @@ def _y_axis(ax, s: RunChartData, ys: list[float], style: _Style) -> None:
 
 def _annotations(ax, s: RunChartData, style: _Style) -> None:
     """Dotted verticals at annotated dates, labels staggered near the top to avoid overlap."""
+    from matplotlib.transforms import blended_transform_factory
+
     if not s.dates:
         return
     first, last = s.dates[0].toordinal(), s.dates[-1].toordinal()

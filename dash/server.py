@@ -139,7 +139,7 @@ def create_app(
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}; use {', '.join(ROLES)}")
-    # Load the engine (scipy, matplotlib: seconds on a busy machine) now, not inside the first
+    # Load the engine (a second or more on a busy machine) now, not inside the first
     # webhook, which would answer so late that a provider could time out and send it again.
     import dash.engine.router  # noqa: F401
     from bots.intake import Intake

@@ -29,7 +29,7 @@ TEST_DATABASE_URL = os.environ.get("DASH_TEST_DATABASE_URL", "")
 
 @pytest.fixture(scope="session", autouse=True)
 def heavy_imports_first() -> None:
-    """Import the engine (scipy, matplotlib: seconds on a busy machine) before any test.
+    """Import the engine (a second or more on a busy machine) before any test.
 
     Otherwise the first test to handle a message pays for the imports inside a request and
     can hit its HTTP client's timeout, so its result would depend on which tests ran before.

@@ -200,7 +200,7 @@ def series_signal(
     """The run-chart rules that fire (shift, trend, runs) and the latest plotted day of the
     series `dash.chartdata.day_points` builds from these current values: the chart's own
     (tests/test_today.py checks the two agree)."""
-    from dash.chartdata import day_points  # numpy, scipy, matplotlib: only when a list is built
+    from dash.chartdata import day_points  # numpy: only when a list is built
 
     asked, baseline = frame
     points = day_points(asked, baseline, today, by_day)
