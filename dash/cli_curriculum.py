@@ -9,24 +9,17 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from dash.curriculum import (
-    CURRICULUM_FILE,
-    Curriculum,
-    CurriculumError,
-    CurriculumNotFound,
-    Problem,
-    curricula_root,
-    iter_curriculum_files,
-    list_topics,
-    load_curriculum,
-    validate_file,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dash.curriculum import Curriculum, Problem
+
+# dash.curriculum (pydantic models, YAML, Jinja) is imported inside the commands: `dash --help`
+# registers this sub-app and should not pay for it.
 
 app = typer.Typer(
     help="Curricula: list the shipped topics, validate YAML files, show one topic.",
@@ -35,6 +28,8 @@ app = typer.Typer(
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     # Created per call so CliRunner's captured stdout is used, and long lines are not wrapped
     # into broken "FILE: path: message" lines.
     return Console(soft_wrap=True, highlight=False)
@@ -48,6 +43,10 @@ def _fail(message: str) -> None:
 @app.command("list")
 def list_command() -> None:
     """Table of shipped curricula: topic, version, title, languages, measures."""
+    from rich.table import Table
+
+    from dash.curriculum import CurriculumError, list_topics, load_curriculum
+
     table = Table(title="Curricula")
     for column in ("topic", "version", "title", "languages", "measures"):
         table.add_column(column)
@@ -75,6 +74,14 @@ def validate_command(
     ] = None,
 ) -> None:
     """Check curricula; print each problem as FILE: field.path: message; exit 1 on any."""
+    from dash.curriculum import (
+        CURRICULUM_FILE,
+        curricula_root,
+        iter_curriculum_files,
+        list_topics,
+        validate_file,
+    )
+
     if path is None:
         root = curricula_root()
         files: list = [root.joinpath(topic, CURRICULUM_FILE) for topic in list_topics()]
@@ -102,6 +109,8 @@ def show_command(
     lang: Annotated[str, typer.Option(help="Language to show (falls back to English).")] = "en",
 ) -> None:
     """Readable print of one curriculum: measures, change ideas, sessions."""
+    from dash.curriculum import CurriculumError, CurriculumNotFound, load_curriculum
+
     try:
         cur = load_curriculum(topic)
     except (CurriculumNotFound, CurriculumError) as exc:

@@ -7,7 +7,6 @@ is stale) and then drains the outbox once through the configured channels.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -37,6 +36,8 @@ def parse_instant(value: str) -> datetime:
 
 def _drain(ctx) -> int | None:  # type: ignore[no-untyped-def]
     """Deliver queued outbox rows once; None when this build has no delivery worker."""
+    import asyncio
+
     try:
         from bots.delivery import DeliveryWorker
         from bots.registry import build_senders

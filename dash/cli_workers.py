@@ -23,7 +23,6 @@ On SQLite (one machine by definition) the lock is an flock on a file beside the 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -31,15 +30,20 @@ import logging
 import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import Connection, text
 
-from dash.context import AppContext
-from dash.db import Database
 from dash.errors import UserError
-from dash.settings import Settings
+
+if TYPE_CHECKING:  # `dash --help` registers `dash worker` without loading SQLAlchemy or asyncio
+    import asyncio
+
+    from sqlalchemy import Connection
+
+    from dash.context import AppContext
+    from dash.db import Database
+    from dash.settings import Settings
 
 log = logging.getLogger("dash.workers")
 
@@ -99,6 +103,8 @@ class ChannelLock:
                 return False
             self._file, self._held = handle, True
             return True
+        from sqlalchemy import text
+
         conn = self.db.engine.connect()
         try:
             got = bool(
@@ -123,6 +129,8 @@ class ChannelLock:
             return False
         if self._conn is None:
             return True
+        from sqlalchemy import text
+
         try:
             self._conn.execute(text("SELECT 1"))
             self._conn.commit()
@@ -134,6 +142,8 @@ class ChannelLock:
 
     def release(self) -> None:
         if self._conn is not None:
+            from sqlalchemy import text
+
             with contextlib.suppress(Exception):
                 self._conn.execute(
                     text("SELECT pg_advisory_unlock(:n)"), {"n": lock_number(self.key)}
@@ -155,7 +165,7 @@ class ChannelLock:
         self._held = False
 
 
-SendersFactory = Callable[[AppContext], Mapping[str, Any]]
+SendersFactory = Callable[["AppContext"], Mapping[str, Any]]
 
 
 def _default_senders(ctx: AppContext) -> Mapping[str, Any]:
@@ -205,6 +215,8 @@ class LedDelivery:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Lead what can be led, send for it, re-check; until `stop` is set."""
+        import asyncio
+
         from bots.delivery import DeliveryWorker
 
         task: asyncio.Task[None] | None = None
@@ -252,6 +264,8 @@ async def run_roles(
     worker_options: dict[str, Any] | None = None,
 ) -> None:
     """Run the given roles in this process until `stop` is set."""
+    import asyncio
+
     scheduler = None
     if "tick" in roles:
         from scheduler.runner import SchedulerService
@@ -289,7 +303,10 @@ def worker_command(
 ) -> None:
     """Run the scheduler tick and/or outbound delivery without the web app. Start as many as
     you like: ticks share the work, and each channel account sends from one process at a time."""
+    import asyncio
+
     from dash import migrate
+    from dash.context import AppContext
     from dash.db import database_from
     from dash.dbproblems import ensure_writable
     from dash.heap import settle_heap
@@ -329,6 +346,8 @@ def _load_role_modules(roles: tuple[str, ...]) -> None:
 async def _until_signalled(
     ctx: AppContext, roles: tuple[str, ...], standby_seconds: float, lease_seconds: float | None
 ) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -215,10 +215,19 @@ def _compile(source: str) -> jinja2.Template:
 
 def template_variables(source: str) -> set[str]:
     """Top-level names a Jinja2 template reads from its context (so we can check them early)."""
-    return set(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
+    return set(_template_variables(source))
+
+
+@lru_cache(maxsize=4096)
+def _template_variables(source: str) -> frozenset[str]:
+    if "{" not in source:  # no Jinja2 syntax at all: most curriculum texts
+        return frozenset()
+    return frozenset(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
 
 
 def _check_template(source: str) -> None:
+    if "{" not in source:  # every Jinja2 delimiter starts with "{"
+        return
     try:
         _ENV.parse(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -798,8 +807,7 @@ def _read(path: str | Path | Traversable) -> tuple[list[Problem], Curriculum | N
     except (OSError, UnicodeDecodeError) as exc:
         return [Problem(name, "<document>", f"cannot read file: {exc}")], None
     try:
-        data = yaml.safe_load(source)
-        tree = yaml.compose(source, Loader=yaml.SafeLoader)
+        data = _load_yaml(source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -813,6 +821,7 @@ def _read(path: str | Path | Traversable) -> tuple[list[Problem], Curriculum | N
     try:
         curriculum = Curriculum.model_validate(data, context={"problems": collected})
     except ValidationError as exc:
+        tree = _yaml_tree(source)
         problems = [
             Problem(name, path, message, _line_of(tree, path))
             for path, message in _pydantic_problems(exc)
@@ -824,8 +833,30 @@ def _read(path: str | Path | Traversable) -> tuple[list[Problem], Curriculum | N
         collected.append(
             ("topic", f"is {curriculum.topic!r} but the folder is {path_obj.parent.name!r}")
         )
+    tree = _yaml_tree(source) if collected else None
     problems = [Problem(name, p, m, _line_of(tree, p)) for p, m in collected]
     return problems, (None if problems else curriculum)
+
+
+def _load_yaml(source: str) -> Any:
+    """`yaml.safe_load`, through libyaml when PyYAML was built with it (the pure-Python parser
+    was most of `dash curriculum list`'s time). A document libyaml rejects is read again by
+    the pure-Python parser, so syntax errors keep its messages and line numbers."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.load(source, Loader=fast)  # noqa: S506 - CSafeLoader is the safe loader
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_load(source)
+
+
+def _yaml_tree(source: str) -> yaml.Node | None:
+    """The node tree of a document that parsed, for the line numbers of its problems."""
+    try:
+        return yaml.compose(source, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
 
 
 _PATTERN_HINTS = {
