@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -568,6 +569,23 @@ def due_outbox(
     if not channels:
         return []
     lock = session.get_bind().dialect.name == "postgresql"
+    queries = _claim_queries(tuple(channels), limit, lock, bool(passing_over))
+    params: dict[str, Any] = {"now": now}
+    if passing_over:
+        params["passing_over"] = list(passing_over)
+    found = [row for query in queries for row in session.execute(query, params).scalars()]
+    found.sort(key=lambda row: (row.priority, row.next_attempt_at, row.id))
+    return found[:limit]
+
+
+@lru_cache(maxsize=64)
+def _claim_queries(
+    channels: tuple[str, ...], limit: int, lock: bool, passing_over: bool
+) -> tuple[Any, ...]:
+    """`due_outbox`'s statements, built once per shape with `now` (and the ids passed over) as
+    parameters: building them (an alias, a correlated subquery) and their cache keys cost
+    several times what SQLite takes to run them, and a worker claims again after every batch."""
+    now = bindparam("now", type_=OutboxItem.__table__.c.next_attempt_at.type)
     queries = [
         _claim_query(
             and_(
@@ -586,15 +604,15 @@ def due_outbox(
                 OutboxItem.state == _state(OutboxState.SENDING),
                 OutboxItem.claimed_until < now,
                 OutboxItem.channel.in_(channels),
-                OutboxItem.id.not_in(passing_over) if passing_over else true(),
+                OutboxItem.id.not_in(bindparam("passing_over", expanding=True))
+                if passing_over
+                else true(),
             ),
             limit,
             lock,
         )
     )
-    found = [row for query in queries for row in session.execute(query).scalars()]
-    found.sort(key=lambda row: (row.priority, row.next_attempt_at, row.id))
-    return found[:limit]
+    return tuple(queries)
 
 
 def _state(state: OutboxState) -> Any:
