@@ -120,7 +120,8 @@ def answer_target(
     ]
     # Within a day, measures in curriculum order: the first unanswered one is asked first.
     prompts.sort(key=lambda p: (-p[0].toordinal(), p[1].position))
-    unanswered = [p for p in prompts if current_value(session, team, p[1], p[0]) is None]
+    answered = _answered(session, team, prompts)
+    unanswered = [p for p in prompts if (p[1].id, p[0]) not in answered]
     if unanswered:
         d, m = unanswered[0]
         return m, d
@@ -135,10 +136,29 @@ def next_unanswered(session: Session, team: Team, now: datetime) -> tuple[Measur
     by_key = {m.key: m for m in measures_of(session, team)}
     prompts = [(d, by_key[k]) for d, k in sent_prompts(session, team, now) if k in by_key]
     prompts.sort(key=lambda p: (-p[0].toordinal(), p[1].position))
+    answered = _answered(session, team, prompts)
     for d, m in prompts:
-        if current_value(session, team, m, d) is None:
+        if (m.id, d) not in answered:
             return m, d
     return None
+
+
+def _answered(
+    session: Session, team: Team, prompts: list[tuple[date, Measure]]
+) -> set[tuple[int, date]]:
+    """(measure id, day) of the prompts that have a current value: one query for them all (a
+    `current_value` per prompt was up to 21 queries per count received)."""
+    if not prompts:
+        return set()
+    rows = session.execute(
+        select(MeasureValue.measure_id, MeasureValue.day).where(
+            MeasureValue.team_id == team.id,
+            MeasureValue.measure_id.in_({m.id for _, m in prompts}),
+            MeasureValue.day.in_({d for d, _ in prompts}),
+            MeasureValue.is_current.is_(True),
+        )
+    )
+    return {(measure_id, day) for measure_id, day in rows}
 
 
 def record_value(
