@@ -70,7 +70,10 @@ class SchedulerService:
             id=JOB_ID,
             max_instances=1,
             coalesce=True,
-            next_run_time=utcnow(),
+            # APScheduler times its beats by the wall clock; utcnow() may be an injected clock
+            # (tests, rehearsals) far from it, and the interval trigger would then step through
+            # every beat in between (a year back: 30 million) before the first tick.
+            next_run_time=datetime.now(UTC),
             misfire_grace_time=None,
         )
         self.started_at = utcnow()
