@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -101,7 +100,7 @@ class TelegramPhone:
             "message_id": next(_ids),
             "from": self._user(),
             "chat": self._chat(),
-            "date": int(time.time()),
+            "date": int(utcnow().timestamp()),
             "text": text,
         }
         if text.startswith("/"):
@@ -119,7 +118,7 @@ class TelegramPhone:
             "message": {
                 "message_id": 1,
                 "chat": self._chat(),
-                "date": int(time.time()),
+                "date": int(utcnow().timestamp()),
                 "text": "…",
             },
         }

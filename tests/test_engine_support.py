@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,7 +18,7 @@ from dash.context import AppContext
 from dash.engine import InboundResult, handle_inbound
 from dash.inbound import InboundMessage
 from dash.models import AgendaItem, Cohort, Measure, Message, OutboxItem, Person, Team
-from dash.timeutil import local_to_utc, utcnow
+from dash.timeutil import local_date, local_to_utc, utcnow
 
 _ids = itertools.count(1)
 
@@ -111,7 +111,8 @@ class Chat:
 
 def make_cohort(ctx: AppContext, topic: str = "opioid-safety", tz: str = "UTC") -> Cohort:
     with ctx.db.transaction() as s:
-        cohort = create_cohort(s, topic=topic, start=date.today(), timezone=tz, name="Test cohort")
+        today = local_date(utcnow(), tz)  # the cohort's own today, on the test's clock
+        cohort = create_cohort(s, topic=topic, start=today, timezone=tz, name="Test cohort")
         s.flush()
         s.expunge(cohort)
         return cohort
@@ -188,7 +189,3 @@ def primary_key(ctx: AppContext, team: Team) -> str:
                 Measure.cohort_id == team.cohort_id, Measure.primary.is_(True)
             )
         ).scalar_one()
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

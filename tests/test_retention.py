@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 import typer
@@ -30,6 +30,7 @@ from dash.models import (
     SignOff,
 )
 from dash.timeutil import use_clock, utcnow
+from tests.support.clock import RunningClock
 from tests.test_engine_support import KC, Chat, enrol, person_id
 from tests.web_support import team as make_team
 
@@ -39,8 +40,13 @@ KC_B, LEADER_B = "+15551239001", "+15551239002"
 @contextmanager
 def days_ago(n: int) -> Iterator[None]:
     """Run the block as if it were `n` days ago, with the clock still moving."""
-    with use_clock(lambda: datetime.now(UTC) - timedelta(days=n)):
+    with use_clock(RunningClock(utcnow() - timedelta(days=n))):
         yield
+
+
+def today() -> date:
+    """Today on the test's clock (the cohorts keep UTC)."""
+    return utcnow().date()
 
 
 def a_cohort(ctx: AppContext, name: str) -> Cohort:
@@ -48,7 +54,7 @@ def a_cohort(ctx: AppContext, name: str) -> Cohort:
         cohort = create_cohort(
             s,
             topic="opioid-safety",
-            start=date.today() - timedelta(days=14),
+            start=today() - timedelta(days=14),
             timezone="UTC",
             name=name,
         )
@@ -94,7 +100,7 @@ def two_cohorts(ctx: AppContext) -> dict[str, object]:
 def test_purge_deletes_old_messages_and_keeps_the_teams_record(ctx, two_cohorts) -> None:
     a, team_a, team_b = two_cohorts["a"], two_cohorts["team_a"], two_cohorts["team_b"]
     kc = person_id(ctx, KC)
-    cutoff = datetime.now(UTC) - timedelta(days=2)
+    cutoff = utcnow() - timedelta(days=2)
     old_of_a = count(ctx, Message, Message.team_id == team_a.id, Message.created_at < cutoff)
     b_messages = count(ctx, Message, Message.team_id == team_b.id)
     enrolment_chat = count(ctx, Message, Message.person_id == kc, Message.team_id.is_(None))
@@ -102,7 +108,7 @@ def test_purge_deletes_old_messages_and_keeps_the_teams_record(ctx, two_cohorts)
     assert old_of_a > 5 and b_messages > 5 and enrolment_chat > 0
 
     with ctx.db.transaction() as s:
-        report = purge(s, cohort_id=a.id, before=date.today() - timedelta(days=2))
+        report = purge(s, cohort_id=a.id, before=today() - timedelta(days=2))
     assert report.messages >= old_of_a + enrolment_chat
     assert report.messages_in > 0 and report.messages_out > 0 and report.outbox_rows > 0
 
@@ -128,7 +134,7 @@ def test_purge_deletes_old_messages_and_keeps_the_teams_record(ctx, two_cohorts)
 def test_dry_run_changes_nothing_and_predicts_the_purge(ctx, two_cohorts) -> None:
     a = two_cohorts["a"]
     total = count(ctx, Message)
-    before = date.today() - timedelta(days=2)
+    before = today() - timedelta(days=2)
     with ctx.db.transaction() as s:
         preview = purge(s, cohort_id=a.id, before=before, dry_run=True)
     assert preview.dry_run and preview.messages > 0
@@ -156,7 +162,7 @@ def test_a_message_still_waiting_to_be_sent_is_not_purged(ctx, two_cohorts) -> N
         s.flush()
         waiting_id = waiting.id
     with ctx.db.transaction() as s:
-        report = purge(s, cohort_id=a.id, before=date.today())
+        report = purge(s, cohort_id=a.id, before=today())
     assert report.kept_in_flight >= 1
     assert count(ctx, Message, Message.id == waiting_id) == 1
     with ctx.db.transaction() as s:
@@ -164,7 +170,7 @@ def test_a_message_still_waiting_to_be_sent_is_not_purged(ctx, two_cohorts) -> N
             select(OutboxItem).where(OutboxItem.message_id == waiting_id)
         ).scalar_one().state = "sent"
     with ctx.db.transaction() as s:
-        purge(s, cohort_id=a.id, before=date.today())
+        purge(s, cohort_id=a.id, before=today())
     assert count(ctx, Message, Message.id == waiting_id) == 0
 
 
@@ -192,7 +198,7 @@ def test_unattributed_messages_of_someone_in_two_cohorts_stay(ctx) -> None:
             )
         both_id, only_a_id = both.id, only_a.id
     with ctx.db.transaction() as s:
-        purge(s, cohort_id=a.id, before=date.today())
+        purge(s, cohort_id=a.id, before=today())
     assert count(ctx, Message, Message.person_id == both_id) == 1
     assert count(ctx, Message, Message.person_id == only_a_id) == 0
 
@@ -202,7 +208,7 @@ def test_a_stop_outlives_the_purge(ctx, two_cohorts) -> None:
     with days_ago(3):
         assert "no more messages" in chat.say(KC, "STOP")
     with ctx.db.transaction() as s:
-        purge(s, cohort_id=a.id, before=date.today())
+        purge(s, cohort_id=a.id, before=today())
     with ctx.db.transaction() as s:
         person = s.get(Person, person_id(ctx, KC))
         assert person.opted_out
@@ -211,7 +217,7 @@ def test_a_stop_outlives_the_purge(ctx, two_cohorts) -> None:
 
 def test_unknown_cohort_is_a_user_error(ctx) -> None:
     with pytest.raises(UserError, match="no cohort 999"), ctx.db.transaction() as s:
-        purge(s, cohort_id=999, before=date.today())
+        purge(s, cohort_id=999, before=today())
 
 
 # -- dash purge --------------------------------------------------------------------------------
@@ -245,7 +251,7 @@ def test_cli_shows_what_it_would_delete_and_asks(ctx, two_cohorts) -> None:
     _stamp_head(ctx)
     a, team_a = two_cohorts["a"], two_cohorts["team_a"]
     total = count(ctx, Message)
-    before = (date.today() - timedelta(days=2)).isoformat()
+    before = (today() - timedelta(days=2)).isoformat()
 
     declined = dash_cli("purge", "--cohort", str(a.id), "--before", before, input="n\n")
     assert declined.exit_code == 0, declined.output
@@ -263,7 +269,7 @@ def test_cli_shows_what_it_would_delete_and_asks(ctx, two_cohorts) -> None:
 def test_cli_yes_skips_the_question(ctx, two_cohorts) -> None:
     _stamp_head(ctx)
     a = two_cohorts["a"]
-    result = dash_cli("purge", "--cohort", str(a.id), "--before", date.today().isoformat(), "--yes")
+    result = dash_cli("purge", "--cohort", str(a.id), "--before", today().isoformat(), "--yes")
     assert result.exit_code == 0, result.output
     assert "delete them?" not in result.output
     assert result.output.splitlines()[-1].startswith("deleted ")

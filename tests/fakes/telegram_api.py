@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from dash.timeutil import utcnow
 from tests.fakes import Call, FakeHTTPServer, Request, Response, max_in_window
 
 __all__ = ["SEND_METHODS", "FakeTelegram"]
@@ -276,7 +277,7 @@ class FakeTelegram(FakeHTTPServer):
             "message_id": self._next_message_id(chat_id),
             "from": user,
             "chat": chat,
-            "date": int(time.time()),
+            "date": int(utcnow().timestamp()),
             "text": text,
         }
         if text.startswith("/"):
@@ -436,7 +437,7 @@ class FakeTelegram(FakeHTTPServer):
             "message_id": self._next_message_id(chat["id"]),
             "from": self.bot_user,
             "chat": chat,
-            "date": int(time.time()),
+            "date": int(utcnow().timestamp()),
             **content,
         }
         if params.get("reply_markup"):
@@ -591,7 +592,7 @@ class FakeTelegram(FakeHTTPServer):
                     "reply markup are exactly the same as a current content and reply markup "
                     "of the message",
                 )
-            updated["edit_date"] = int(time.time())
+            updated["edit_date"] = int(utcnow().timestamp())
             self.messages[key] = updated
         return _ok(updated)
 

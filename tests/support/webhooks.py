@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 import uuid
 from typing import Any, Protocol
 
 from dash.context import AppContext
+from dash.timeutil import utcnow
 from tests.fakes.signing import telegram_headers, twilio_headers
 
 TELEGRAM_PATH = "/webhooks/telegram"
@@ -37,7 +37,7 @@ def telegram_update(
                 "language_code": language,
             },
             "chat": {"id": user_id, "type": "private", "first_name": first_name},
-            "date": int(time.time()),
+            "date": int(utcnow().timestamp()),
             "text": text,
         },
     }
