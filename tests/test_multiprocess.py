@@ -32,6 +32,7 @@ from dash.settings import Settings
 from dash.timeutil import use_clock
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.clock import POPULATION_EVE, RunningClock
+from tests.support.processes import python_path
 
 postgres_only = pytest.mark.postgres_only(
     reason="several processes sharing one database: PostgreSQL only"
@@ -67,7 +68,7 @@ def _start_workers(
         DASH_TICK_SECONDS="1",
         DASH_DELIVERY_POLL_SECONDS="0.2",
         DASH_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=python_path(),
     )
     return [
         subprocess.Popen(

@@ -36,11 +36,18 @@ def prepare_database(db: Database) -> None:
         command.stamp(cfg, "head")
 
 
+def python_path() -> str:
+    """The import path of a process the tests start: this checkout first, then whatever the
+    test run was given (.ci/run's faketime runs add a sitecustomize there)."""
+    inherited = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([str(ROOT), inherited]) if inherited else str(ROOT)
+
+
 def dash_env(**settings: str) -> dict[str, str]:
     """The environment of a deployment with these DASH_ settings (keys without the prefix)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
     env.update({f"DASH_{k.upper()}": str(v) for k, v in settings.items()})
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = python_path()
     env.setdefault("DASH_LOG_LEVEL", "WARNING")
     return env
 
