@@ -2,9 +2,10 @@
 
 The lead mounts it with `register(app)` in dash/cli.py. It needs no configuration: a fresh
 SQLite database (default ./demo/dash-demo.db, recreated each run; never the configured
-database), the console channel, and an accelerated clock (dash.demo). It prints a line per
-simulated day (a progress bar on a terminal), a summary table per team, where the transcript
-and the cohort reports are, and ends with the line `report: /abs/path/index.html`.
+database), the console channel, and an accelerated clock (dash.demo). On stderr it shows its
+progress from the start: a line per step and per simulated day, with a progress bar on a
+terminal. On stdout it prints a summary table per team, where the transcript and the cohort
+reports are, and ends with the line `report: /abs/path/index.html`.
 """
 
 from __future__ import annotations
@@ -93,9 +94,6 @@ def demo_command(
     """Run a whole simulated two-week Dash (four teams, three cohorts and time zones, the
     console channel, an accelerated clock) and print where its report is."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from dash.demo import run_demo
 
     target = db.expanduser().resolve()
     if target in (_configured_database(), Path("dash.db").resolve()):
@@ -105,30 +103,46 @@ def demo_command(
         )
     if target.exists() and target.is_dir():
         raise UserError(f"--db {target} is a folder: give a file path such as demo/dash-demo.db")
+    # Progress goes to stderr, so `dash demo > summary.txt` keeps the summary and the paths.
+    progress_out = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+    def note(text: str) -> None:
+        if not quiet:
+            progress_out.print(text, highlight=False, markup=False)
+
+    # Said before anything slow (the engine's imports, the migrations) starts.
+    note(f"dash demo: a fresh database at {target} (seed {seed})")
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dash.demo import run_demo
+
     console = Console(width=None if sys.stdout.isatty() else 160)
-    bar = sys.stdout.isatty() and not quiet
+    # A bar on a terminal; elsewhere (CI logs, a pipe) a plain line per simulated day.
+    bar = progress_out.is_terminal and not quiet
     progress = Progress(
-        TextColumn("simulating"),
+        TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
-        console=console,
+        console=progress_out,
         transient=True,
         disable=not bar,
     )
 
-    def day_line(text: str) -> None:
-        if not quiet:
-            console.print(text, highlight=False)
-
     with progress:
-        task = progress.add_task("demo", total=1.0)
+        task = progress.add_task("preparing", total=1.0)
+
+        def stage(text: str) -> None:
+            note(text)
+            progress.update(task, description=text.split(" ", 1)[0])  # "simulating", "writing"
+
         result = run_demo(
             target,
             seed=seed,
             days=days,
-            on_day=day_line,
+            on_day=note,
             on_progress=(lambda share: progress.update(task, completed=share)) if bar else None,
+            on_stage=stage,
         )
     console.print(summary_table(result.rows))
     console.print(

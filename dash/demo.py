@@ -21,6 +21,7 @@ channel of `bots` together with `dash`, and nothing in `dash` imports it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import random
 import re
@@ -745,6 +746,21 @@ def prepare_database(db_path: Path) -> str:
     return url
 
 
+def _load_and_settle() -> None:
+    """Load what the run uses, then move it out of the garbage collector's reach (as `dash
+    serve` does) until the run ends: otherwise every full collection walks the whole engine."""
+    import bots.console  # noqa: F401
+    import bots.delivery  # noqa: F401
+    import dash.engine.router  # noqa: F401
+    import dash.report  # noqa: F401
+    import scheduler.tick  # noqa: F401
+    from dash.charts import load_matplotlib
+    from dash.heap import settle_heap
+
+    load_matplotlib()  # the reports draw run charts
+    settle_heap()
+
+
 def run_demo(
     db_path: Path,
     *,
@@ -752,10 +768,19 @@ def run_demo(
     days: int = 14,
     on_day: Callable[[str], None] | None = None,
     on_progress: Callable[[float], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Simulate the Dash into a fresh database at `db_path`; reports go beside it."""
+    """Simulate the Dash into a fresh database at `db_path`; reports go beside it.
+
+    `on_day` gets a line per simulated day, `on_progress` the share of simulated time done
+    after each event, `on_stage` a line as each step (simulation, reports) starts.
+    """
     from dash.db import Database
     from dash.settings import get_settings
+
+    def stage(text: str) -> None:
+        if on_stage is not None:
+            on_stage(text)
 
     started = timer.perf_counter()
     db_path = db_path.resolve()
@@ -766,6 +791,7 @@ def run_demo(
     transcript_path = out_dir / "transcript.txt"
     try:
         ctx = AppContext.from_settings(settings, db)
+        _load_and_settle()
         with transcript_path.open("w", encoding="utf-8") as transcript:
             sim = Simulation(
                 ctx,
@@ -775,7 +801,12 @@ def run_demo(
                 on_day=on_day,
                 on_progress=on_progress,
             )
+            stage(
+                f"simulating {sim.begin:%a %d %b} to {sim.end:%a %d %b %Y} (UTC): enrolment, "
+                f"{BASELINE_DAYS} baseline days and {days} Dash day{'s' if days > 1 else ''}"
+            )
             asyncio.run(sim.run())
+        stage("writing the cohort reports and their run charts")
         rows = summary_rows(ctx, sim.end)
         report_dir = out_dir / "report"
         with use_clock(lambda: sim.end):
@@ -791,6 +822,7 @@ def run_demo(
         }
         index = write_index(report_dir, reports, rows, facts)
     finally:
+        gc.unfreeze()  # a caller that goes on (a test run) collects as it did before
         db.dispose()
     return DemoResult(
         db_path=db_path,

@@ -54,9 +54,11 @@ def clean_environment(mp: pytest.MonkeyPatch, folder: Path) -> None:
 @dataclass
 class DemoRun:
     exit_code: int
-    output: str
+    output: str  # stdout and stderr, as a terminal shows them
     folder: Path
     db: Database
+    stdout: str
+    stderr: str
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
         )
         get_settings.cache_clear()
     db = Database(f"sqlite:///{folder / 'demo' / 'dash-demo.db'}")
-    yield DemoRun(result.exit_code, result.output, folder, db)
+    yield DemoRun(result.exit_code, result.output, folder, db, result.stdout, result.stderr)
     db.dispose()
 
 
@@ -116,6 +118,23 @@ def test_the_summary_and_the_reports_list_every_team(demo: DemoRun) -> None:
     for report in reports:
         assert report.name in index_text
         assert "<svg" in report.read_text(encoding="utf-8")  # run charts drawn from real data
+
+
+def test_progress_goes_to_stderr_from_the_start_to_the_reports(demo: DemoRun) -> None:
+    progress = demo.stderr.strip().splitlines()
+    # The first line comes before the slow part (imports, migrations), then the simulation's
+    # span, a line per simulated day (no terminal here, so no bar), then the report step.
+    assert progress[0].startswith("dash demo: a fresh database at ")
+    assert progress[0].endswith("(seed 3)")
+    assert progress[1].startswith("simulating ") and f"{DAYS} Dash days" in progress[1]
+    days = progress[2:-1]
+    assert len(days) >= 3 + 3 + DAYS  # enrolment, baseline and Dash days
+    assert all(re.match(r"^\w{3} \d\d \w{3} UTC, +[\w ]+: \d+ in, \d+ out", d) for d in days)
+    assert any("baseline" in d for d in days) and any("day 7" in d for d in days)
+    assert progress[-1] == "writing the cohort reports and their run charts"
+    # stdout keeps what a script would read: the table, the paths, the report last.
+    assert "baseline:" not in demo.stdout and "simulating" not in demo.stdout
+    assert demo.stdout.strip().splitlines()[-1].startswith("report: ")
 
 
 def test_every_team_enrolled_by_chat_and_has_data(demo: DemoRun) -> None:
