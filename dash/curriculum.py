@@ -220,16 +220,14 @@ def template_variables(source: str) -> set[str]:
 
 @lru_cache(maxsize=4096)
 def _template_variables(source: str) -> frozenset[str]:
-    if "{" not in source:  # no Jinja2 syntax at all: most curriculum texts
+    if "{" not in source:  # every Jinja2 delimiter starts with "{": most texts have none
         return frozenset()
     return frozenset(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
 
 
 def _check_template(source: str) -> None:
-    if "{" not in source:  # every Jinja2 delimiter starts with "{"
-        return
     try:
-        _ENV.parse(source)
+        _template_variables(source)  # parsed once: the variables are asked for next
     except jinja2.TemplateSyntaxError as exc:
         raise ValueError(
             f"invalid Jinja2 template: {exc.message} (template line {exc.lineno})"
