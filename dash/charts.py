@@ -41,7 +41,6 @@ __all__ = [
     "chart_cache",
     "empty_chart",
     "highlight_from",
-    "load_matplotlib",
     "run_chart",
 ]
 
@@ -279,9 +278,8 @@ def _check_fmt(fmt: str) -> None:
 
 
 @cache
-def load_matplotlib() -> None:
-    """Import matplotlib and fix its process-wide settings, once, before the first drawing
-    (a process that will draw, and wants that cost up front, may call it early)."""
+def _load_matplotlib() -> None:
+    """Import matplotlib and fix its process-wide settings, once, before the first drawing."""
     import matplotlib
     import matplotlib.backends.backend_agg
     import matplotlib.figure
@@ -297,7 +295,7 @@ def load_matplotlib() -> None:
 
 def _new_figure(style: _Style) -> Figure:
     """A detached figure with its own Agg canvas (no pyplot, no global figure list)."""
-    load_matplotlib()
+    _load_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -21,7 +21,6 @@ channel of `bots` together with `dash`, and nothing in `dash` imports it.
 from __future__ import annotations
 
 import asyncio
-import gc
 import heapq
 import random
 import re
@@ -746,21 +745,6 @@ def prepare_database(db_path: Path) -> str:
     return url
 
 
-def _load_and_settle() -> None:
-    """Load what the run uses, then move it out of the garbage collector's reach (as `dash
-    serve` does) until the run ends: otherwise every full collection walks the whole engine."""
-    import bots.console  # noqa: F401
-    import bots.delivery  # noqa: F401
-    import dash.engine.router  # noqa: F401
-    import dash.report  # noqa: F401
-    import scheduler.tick  # noqa: F401
-    from dash.charts import load_matplotlib
-    from dash.heap import settle_heap
-
-    load_matplotlib()  # the reports draw run charts
-    settle_heap()
-
-
 def run_demo(
     db_path: Path,
     *,
@@ -791,7 +775,6 @@ def run_demo(
     transcript_path = out_dir / "transcript.txt"
     try:
         ctx = AppContext.from_settings(settings, db)
-        _load_and_settle()
         with transcript_path.open("w", encoding="utf-8") as transcript:
             sim = Simulation(
                 ctx,
@@ -822,7 +805,6 @@ def run_demo(
         }
         index = write_index(report_dir, reports, rows, facts)
     finally:
-        gc.unfreeze()  # a caller that goes on (a test run) collects as it did before
         db.dispose()
     return DemoResult(
         db_path=db_path,
