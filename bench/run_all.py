@@ -4,7 +4,8 @@ Each benchmark measures the project and its reference on this machine in the sam
 reports both, so the ratio means something even on a busy machine. Only the block between the
 `figures` markers of docs/PERFORMANCE.md is rewritten; the analysis around it is kept.
 
-Run: python bench/run_all.py [--quick] [--only inbound,fanout,dashboard,memory,analytics,multiprocess,growth,explain]
+Run: python bench/run_all.py [--quick] [--only inbound,fanout,dashboard,memory,analytics,
+multiprocess,growth,explain,startup,demo]
 Figures are kept per benchmark in docs/performance-figures.json, so `--only` refreshes some and keeps
 the latest of the others.
 """
@@ -43,6 +44,8 @@ ORDER = (
     "multi-process",
     "growth",
     "explain",
+    "startup",
+    "demo",
 )
 
 
@@ -170,7 +173,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
     parser.add_argument(
         "--only",
-        default="inbound,fanout,dashboard,memory,analytics,growth,explain,multiprocess",
+        default="inbound,fanout,dashboard,memory,analytics,growth,explain,multiprocess,"
+        "startup,demo",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
@@ -220,6 +224,14 @@ def main() -> None:
         from bench import explain_queries
 
         add(explain_queries.run(teams=1000 if args.quick else 10_000))
+    if "startup" in only:
+        from bench import bench_startup
+
+        add(bench_startup.run(runs=3 if args.quick else 5))
+    if "demo" in only:
+        from bench import bench_demo
+
+        add(bench_demo.run(runs=1 if args.quick else 3))
     if not args.no_write:
         write(figures, " ".join(["python bench/run_all.py", *sys.argv[1:]]))
         print(f"wrote {DOC}")
