@@ -47,9 +47,10 @@ def test_a_week_of_data_with_a_correction_and_a_late_answer(ctx) -> None:
     assert "= 80%, your best day so far" in reply
     assert "Your median so far:" in reply and "Goal: 90%" in reply
 
-    # A late answer for the skipped day names that day.
+    # A late answer for the skipped day names that day, its month in full: "mar" is Tuesday
+    # in Spanish, so "12 mar" is no date (dash.parsing) and "%b" failed whenever it was March.
     skipped = days[4]
-    late = chat.say(KC, f"{skipped.day} {skipped.strftime('%b').lower()} 7/10")
+    late = chat.say(KC, f"{skipped.day} {skipped.strftime('%B').lower()} 7/10")
     assert f"Recorded for {day_label(skipped, 'en')}" in late
 
     # A second bare answer is a correction of the latest prompt, and says what it replaced.
