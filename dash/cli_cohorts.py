@@ -109,7 +109,7 @@ def register(cohort_app: typer.Typer) -> None:
         from dash.cli import _ready_database
         from dash.models import Cohort
 
-        db = _ready_database()
+        db = _ready_database(writes=False)
         with db.transaction() as s:
             cohorts = s.execute(select(Cohort).order_by(Cohort.id)).scalars().all()
             if not cohorts:
@@ -136,7 +136,7 @@ def register(cohort_app: typer.Typer) -> None:
         from dash.models import Cohort, Team
         from dash.schedule import baseline_days, session_slots
 
-        db = _ready_database()
+        db = _ready_database(writes=False)
         with db.transaction() as s:
             cohort = s.get(Cohort, cohort_id)
             if cohort is None:

@@ -47,6 +47,7 @@ def commands(out: Path) -> dict[str, list[str]]:
         "dispatch": ["dispatch", "--now", "2026-12-07T09:00:00Z", "--no-send"],
         "cohort create": [
             "cohort", "create", "--topic", "vte", "--start", "2026-12-07", "--timezone", "UTC",
+            "--force",  # the start is fixed; --force keeps its date check out of every run
         ],
         "coach add": ["coach", "add", "--email", "c@example.org", "--name", "C"],
         "purge": ["purge", "--cohort", "1", "--before", "2026-12-01", "--yes"],
