@@ -5,26 +5,46 @@ pyproject.toml), so no test can reach the internet by accident.
 
 The database is SQLite in a temporary folder by default; set
 DASH_TEST_DATABASE_URL (as .ci/run does) to run the same tests on PostgreSQL.
+
+The tests run in parallel (pytest-xdist, `-n auto` in pyproject.toml). Each worker has a
+PostgreSQL database of its own, named after DASH_TEST_DATABASE_URL's with the worker's id
+(dash_test_gw0, ...) and created on first use; `-n 0` runs everything in one process on
+DASH_TEST_DATABASE_URL's database itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, create_mock_engine, make_url, text
 
 from dash.context import AppContext
-from dash.db import Database
+from dash.db import Database, sqlite_file
 from dash.models import Base
 from dash.settings import Settings, get_settings
 
 pytest_plugins = ["tests.fakes"]
 
-TEST_DATABASE_URL = os.environ.get("DASH_TEST_DATABASE_URL", "")
+
+def worker_database_url(base: str, worker: str) -> str:
+    """The PostgreSQL database of one xdist worker: the base's name with the worker's id
+    (gw0, gw1, ...) appended, so parallel workers never reset each other's tables."""
+    if not base.startswith("postgresql") or not worker:
+        return base
+    url = make_url(base)
+    return url.set(database=f"{url.database}_{worker}").render_as_string(hide_password=False)
+
+
+#: This process's test database on PostgreSQL ("" on SQLite).
+TEST_DATABASE_URL = worker_database_url(
+    os.environ.get("DASH_TEST_DATABASE_URL", ""), os.environ.get("PYTEST_XDIST_WORKER", "")
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,6 +55,17 @@ def heavy_imports_first() -> None:
     can hit its HTTP client's timeout, so its result would depend on which tests ran before.
     """
     import dash.engine.router  # noqa: F401
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (pyproject.toml): a worker per CPU, or none when the run names a single test
+    file, where starting the workers (each imports the whole app) costs more than it saves."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    files = {str(arg).split("::", 1)[0] for arg in config.args}
+    if len(files) == 1 and Path(next(iter(files))).is_file():
+        return 0
+    return len(os.sched_getaffinity(0))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -64,21 +95,78 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     pytest.fail(f"{item.module.__name__} left an event loop running in the main thread: {loop!r}")
 
 
+@pytest.fixture(autouse=True)
+def no_log_handler_on_a_closed_stream() -> Iterator[None]:
+    """A command run in-process (typer's CliRunner) logs through a root handler on the
+    runner's stderr, closed when the command returns. Left in place, every later log record
+    prints "--- Logging error ---" into whatever stderr a later test captures, so a test's
+    output would depend on which tests ran before it in the same process."""
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, "closed", False):
+            root.removeHandler(handler)
+
+
 def _reset_postgres(db: Database) -> None:
     with db.engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
 
 
+@pytest.fixture(scope="session")
+def postgres_database() -> str:
+    """This worker's PostgreSQL database, created from DASH_TEST_DATABASE_URL's if missing."""
+    base = os.environ.get("DASH_TEST_DATABASE_URL", "")
+    if base != TEST_DATABASE_URL:
+        name = make_url(TEST_DATABASE_URL).database
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if found is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    return TEST_DATABASE_URL
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database for this test."""
     if TEST_DATABASE_URL:
-        db = Database(TEST_DATABASE_URL)
+        url: str = request.getfixturevalue("postgres_database")
+        db = Database(url)
         _reset_postgres(db)
         db.dispose()
-        return TEST_DATABASE_URL
+        return url
     return f"sqlite:///{tmp_path / 'dash.db'}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file with every table created from the models, made once per worker: a
+    test's `db` is a copy of it, much cheaper than a create_all of its own."""
+    path = tmp_path_factory.mktemp("template") / "dash.db"
+    database = Database(f"sqlite:///{path}")
+    Base.metadata.create_all(database.engine)
+    database.dispose()  # the last connection out checkpoints the WAL into the file
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def create_tables_sql() -> str:
+    """What create_all sends to an empty PostgreSQL schema, compiled once and sent in one
+    round trip per test instead of a has_table query and a statement per table."""
+    statements: list[str] = []
+
+    def collect(sql: object, *_: object, **__: object) -> None:
+        statements.append(str(sql.compile(dialect=engine.dialect)).strip())  # type: ignore[attr-defined]
+
+    engine = create_mock_engine(make_url(TEST_DATABASE_URL), collect)
+    Base.metadata.create_all(engine, checkfirst=False)
+    return ";\n".join(statements)
 
 
 @pytest.fixture
@@ -98,11 +186,31 @@ def settings(
     get_settings.cache_clear()
 
 
+def _empty_postgres_schema(database: Database) -> bool:
+    """True for a PostgreSQL database whose public schema holds nothing yet."""
+    if database.is_sqlite:
+        return False
+    with database.engine.connect() as conn:
+        return not conn.exec_driver_sql(
+            "SELECT EXISTS (SELECT FROM pg_class WHERE relnamespace = 'public'::regnamespace)"
+            " OR EXISTS (SELECT FROM pg_type WHERE typnamespace = 'public'::regnamespace)"
+        ).scalar()
+
+
 @pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
+def db(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Database]:
     """The test database with every table created from the models."""
-    database = Database(settings.database_url)
-    Base.metadata.create_all(database.engine)
+    path = sqlite_file(settings.database_url)
+    if path is not None and not path.exists():
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        database = Database(settings.database_url)
+    else:
+        database = Database(settings.database_url)
+        if settings.database_url == TEST_DATABASE_URL and _empty_postgres_schema(database):
+            with database.engine.begin() as conn:
+                conn.exec_driver_sql(request.getfixturevalue("create_tables_sql"))
+        else:  # a fixture before this one made tables already (`dash init`, say)
+            Base.metadata.create_all(database.engine)
     yield database
     database.dispose()
 
