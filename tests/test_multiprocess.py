@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -70,8 +71,11 @@ def _start_workers(
         DASH_LOG_LEVEL="WARNING",
         PYTHONPATH=python_path(),
     )
-    return [
-        subprocess.Popen(
+    procs = []
+    for _ in range(n):
+        # A file, not a pipe: _stderr() reads it while the process runs; _stop() closes it.
+        err = tempfile.TemporaryFile()  # noqa: SIM115
+        proc = subprocess.Popen(
             [
                 sys.executable,
                 *("-m", "tests.support.clock", "dash.cli_workers"),
@@ -80,10 +84,21 @@ def _start_workers(
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=err,
         )
-        for _ in range(n)
-    ]
+        proc.err_file = err
+        procs.append(proc)
+    return procs
+
+
+def _stderr(proc: subprocess.Popen) -> str:
+    """What the process has written to stderr so far."""
+    return os.pread(proc.err_file.fileno(), 1 << 20, 0).decode(errors="replace")
+
+
+def _all_running(procs: list) -> bool:
+    """Every worker has started its roles (`dash worker` says so on stderr)."""
+    return all("dash worker:" in _stderr(proc) for proc in procs)
 
 
 def _stop(procs: list) -> list[str]:
@@ -93,18 +108,23 @@ def _stop(procs: list) -> list[str]:
             proc.send_signal(signal.SIGTERM)
     for proc in procs:
         try:
-            _, err = proc.communicate(timeout=20)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-            _, err = proc.communicate()
-        errors.append(err.decode(errors="replace"))
+            proc.wait()
+        errors.append(_stderr(proc))
+        proc.err_file.close()
     return errors
 
 
-def _prepare(db: Database, teams: int, clock: RunningClock) -> population.Population:
+def _prepare(
+    db: Database, teams: int, clock: RunningClock, *, due: bool = True
+) -> population.Population:
+    """The population, its prompts due now (unless `due` is False), the tables marked current."""
     now = clock()
     pop = population.build(db, teams, timezone=population.midday_zone(now), compile_agendas=False)
-    assert population.add_due_prompts(db, pop, now - timedelta(seconds=30)) == 2 * teams
+    if due:
+        assert population.add_due_prompts(db, pop, now - timedelta(seconds=30)) == 2 * teams
     cfg = alembic_config(db)
     with db.engine.begin() as conn:  # the tables came from the models; mark them current
         cfg.attributes["connection"] = conn
@@ -145,10 +165,15 @@ def test_three_processes_send_each_prompt_once_within_the_bot_limit(
     settings: Settings, db: Database, fake_telegram: FakeTelegram, clock: RunningClock
 ) -> None:
     fake_telegram.enforce_limits(per_second=LIMIT, per_chat_per_second=1, per_group_per_minute=20)
-    pop = _prepare(db, TEAMS, clock)
+    pop = _prepare(db, TEAMS, clock, due=False)
 
     procs = _start_workers(settings, fake_telegram, clock, 3)
     try:
+        # The prompts fall due once all three tick: on a busy machine one process could start
+        # seconds before the others and claim every row, and the test would show no sharing.
+        _wait(lambda: _all_running(procs), 120, procs)
+        due = clock() - timedelta(seconds=30)
+        assert population.add_due_prompts(db, pop, due) == 2 * TEAMS
         _wait(lambda: len(fake_telegram.sent_messages()) >= 2 * TEAMS, 300, procs)
         time.sleep(1.0)  # anything sent twice would arrive now
     finally:
