@@ -10,6 +10,9 @@ The tests run in parallel (pytest-xdist, `-n auto` in pyproject.toml). Each work
 PostgreSQL database of its own, named after DASH_TEST_DATABASE_URL's with the worker's id
 (dash_test_gw0, ...) and created on first use; `-n 0` runs everything in one process on
 DASH_TEST_DATABASE_URL's database itself.
+
+The whole suite runs on one injected clock (`suite_clock`), so no test's "today" depends on
+the date it runs.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from dash.context import AppContext
 from dash.db import Database, sqlite_file
 from dash.models import Base
 from dash.settings import Settings, get_settings
+from dash.timeutil import use_clock
+from tests.support.clock import SUITE_START, RunningClock
 
 pytest_plugins = ["tests.fakes"]
 
@@ -45,6 +50,19 @@ def worker_database_url(base: str, worker: str) -> str:
 TEST_DATABASE_URL = worker_database_url(
     os.environ.get("DASH_TEST_DATABASE_URL", ""), os.environ.get("PYTEST_XDIST_WORKER", "")
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_clock() -> Iterator[RunningClock]:
+    """utcnow() for the whole run: SUITE_START, moving on at real pace from the first test.
+
+    One clock for the session, not one per test, so time never runs backwards between tests
+    (state a test leaves, such as a login throttle's window, ages as it would in real use). A
+    test that needs another instant nests its own use_clock; the `dash` processes tests start
+    read the same clock (tests.support.processes)."""
+    clock = RunningClock(SUITE_START)
+    with use_clock(clock):
+        yield clock
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +15,7 @@ from dash.cli import app
 from dash.exports import COLUMNS
 from dash.passwords import verify_password
 from dash.timeutil import use_clock
+from tests.support.processes import dash_command, dash_env
 
 runner = CliRunner()
 
@@ -144,11 +143,11 @@ def test_export_unknown_cohort_or_kind(initialised) -> None:
 
 def test_console_script_is_installed_and_prints_help() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "dash", "--help"],
+        dash_command("--help"),
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**dash_env(), "COLUMNS": "200"},
     )
     assert result.returncode == 0
     for command in ("init", "serve", "cohort", "coach", "export", "curriculum"):

@@ -27,7 +27,7 @@ from dash import migrate
 from dash.actions.cohorts import create_cohort
 from dash.db import Database
 from dash.exports import COLUMNS
-from tests.support.processes import dash_env
+from tests.support.processes import dash_command, dash_env
 
 PASSWORD = "SuperSecretPw"
 
@@ -62,7 +62,7 @@ def run_dash(
     env = dash_env(database_url=url, secret_key="test-secret-key-not-for-production", **extra)
     env["MPLCONFIGDIR"] = str(cwd / "mpl")  # matplotlib's cache where this user may write
     return subprocess.run(
-        [*(prefix or []), sys.executable, "-m", "dash", *args],
+        [*(prefix or []), *dash_command(*args)],
         env=env,
         cwd=cwd,
         stdin=subprocess.DEVNULL,

@@ -6,11 +6,8 @@ import asyncio
 import io
 import os
 import subprocess
-import sys
 import threading
 import time
-from datetime import date
-from pathlib import Path
 
 import typer
 from sqlalchemy import select
@@ -29,9 +26,9 @@ from dash.cli_chat import register
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Message, OutboxItem, Team
+from dash.timeutil import utcnow
+from tests.support.processes import clock_environ, dash_command, python_path
 from tests.test_engine_support import Chat, enrol, make_cohort
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cli() -> typer.Typer:
@@ -49,7 +46,7 @@ def test_dash_chat_enrols_a_unit_from_the_terminal(settings) -> None:
     db = Database(settings.database_url)
     migrate.upgrade(db)
     with db.transaction() as s:
-        code = create_cohort(s, topic="sepsis", start=date.today(), timezone="UTC").enrolment_code
+        code = create_cohort(s, topic="sepsis", start=utcnow().date(), timezone="UTC").enrolment_code
     db.dispose()
     lines = "\n".join(
         [f"JOIN {code}", "Maria Lopez", "St Mary's", "ED", "5", "4", "3", "4", "5",
@@ -136,9 +133,9 @@ def test_an_open_chat_window_shows_what_another_process_delivers_to_it(settings)
     ctx = AppContext.from_settings(settings, db)
     team = enrol(Chat(ctx), make_cohort(ctx), kc="+15551230001", leader="+15551230002")
     env = {k: v for k, v in os.environ.items() if k.startswith("DASH_") or k in ("PATH", "HOME")}
-    env.update(DASH_CONSOLE_POLL_SECONDS="0.1", PYTHONPATH=str(ROOT))
+    env.update(DASH_CONSOLE_POLL_SECONDS="0.1", PYTHONPATH=python_path(), **clock_environ())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dash", "chat", "--from", "+15551230001"],
+        dash_command("chat", "--from", "+15551230001"),
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -33,7 +32,7 @@ from dash.settings import Settings
 from dash.timeutil import use_clock
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.clock import POPULATION_EVE, RunningClock
-from tests.support.processes import python_path
+from tests.support.processes import module_command, python_path
 
 postgres_only = pytest.mark.postgres_only(
     reason="several processes sharing one database: PostgreSQL only"
@@ -76,11 +75,7 @@ def _start_workers(
         # A file, not a pipe: _stderr() reads it while the process runs; _stop() closes it.
         err = tempfile.TemporaryFile()  # noqa: SIM115
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                *("-m", "tests.support.clock", "dash.cli_workers"),
-                *("--standby-seconds", "0.5", *extra),
-            ],
+            module_command("dash.cli_workers", "--standby-seconds", "0.5", *extra),
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

@@ -1,5 +1,8 @@
 """Run `dash` commands as real processes for the kill tests: start, wait, SIGKILL, restart.
 
+Every `dash` process a test starts runs on the test's clock (tests.support.clock): its command
+comes from `dash_command`, its environment from `dash_env` (or `clock_environ`).
+
 The process gets a clean environment (only the DASH_ settings given, plus PATH and the
 import path), writes its output to a file (a full pipe must never block it), and is always
 stopped at the end of the test.
@@ -22,6 +25,7 @@ from alembic import command
 from dash.db import Database
 from dash.migrate import alembic_config
 from dash.models import Base
+from tests.support import clock as test_clock
 from tests.support.clock import RunningClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,18 +47,35 @@ def python_path() -> str:
     return os.pathsep.join([str(ROOT), inherited]) if inherited else str(ROOT)
 
 
+def module_command(module: str, *args: str) -> list[str]:
+    """`python -m MODULE ARGS` on the test's clock (with the variable `clock_environ` sets)."""
+    return [sys.executable, "-m", "tests.support.clock", module, *args]
+
+
+def dash_command(*args: str) -> list[str]:
+    """`dash ARGS` as a process on the test's clock (with the variable `clock_environ` sets)."""
+    return module_command("dash", *args)
+
+
+def clock_environ() -> dict[str, str]:
+    """What makes a process started with `dash_command` read the clock utcnow() reads now."""
+    return test_clock.environ()
+
+
 def dash_env(**settings: str) -> dict[str, str]:
-    """The environment of a deployment with these DASH_ settings (keys without the prefix)."""
+    """The environment of a deployment with these DASH_ settings (keys without the prefix),
+    on the test's clock."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
     env.update({f"DASH_{k.upper()}": str(v) for k, v in settings.items()})
     env["PYTHONPATH"] = python_path()
+    env.update(clock_environ())
     env.setdefault("DASH_LOG_LEVEL", "WARNING")
     return env
 
 
 class DashProcess:
     """`python -m <module> <args>` (e.g. dash serve) with its output in `log`; on `clock`
-    (tests.support.clock) when given, else on the wall clock."""
+    (tests.support.clock) when given, else on the clock utcnow() reads when it starts."""
 
     def __init__(
         self,
@@ -71,11 +92,10 @@ class DashProcess:
 
     def start(self) -> DashProcess:
         out = self.log.open("ab")
-        wrapper = ["tests.support.clock"] if self.clock is not None else []
-        env = self.env | (self.clock.environ() if self.clock is not None else {})
+        clock = self.clock.environ() if self.clock is not None else clock_environ()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", *wrapper, *self.args],
-            env=env,
+            module_command(*self.args),
+            env=self.env | clock,
             cwd=self.log.parent,
             stdout=out,
             stderr=subprocess.STDOUT,
