@@ -19,7 +19,7 @@ def test_the_suite_starts_on_its_fixed_instant() -> None:
 
 
 def test_a_dash_process_a_test_starts_reads_the_suites_day(tmp_path: Path) -> None:
-    week_ago = utcnow().date() - timedelta(days=7)  # a Wednesday, a default session day
+    week_ago = utcnow().date() - timedelta(days=7)
     url = f"sqlite:///{tmp_path / 'dash.db'}"
     db = Database(url)
     prepare_database(db)
@@ -32,7 +32,7 @@ def test_a_dash_process_a_test_starts_reads_the_suites_day(tmp_path: Path) -> No
     result = subprocess.run(
         dash_command(
             "cohort", "create", "--topic", "vte", "--start", week_ago.isoformat(),
-            "--timezone", "UTC",
+            "--timezone", "UTC", "--force",  # TESTS_SUITE_START may make it no session day
         ),
         env=env,
         cwd=tmp_path,

@@ -22,9 +22,25 @@ from datetime import UTC, datetime, timedelta
 from bench import population
 from dash.timeutil import use_clock, utcnow
 
-#: The suite's "now" when it starts: an ordinary Wednesday afternoon, weeks from any daylight
-#: saving change and from a year's end, so tests that only need "some day" get a plain one.
-SUITE_START = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+#: Names another start for the suite's clock (ISO 8601 with an offset): .ci/run's faketime runs
+#: put the calendar on the same awkward instants as the faked wall clock.
+START_VARIABLE = "TESTS_SUITE_START"
+
+
+def _suite_start() -> datetime:
+    named = os.environ.get(START_VARIABLE)
+    if not named:
+        # An ordinary Wednesday afternoon, weeks from any daylight saving change and from a
+        # year's end, so tests that only need "some day" get a plain one.
+        return datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
+    start = datetime.fromisoformat(named)
+    if start.tzinfo is None:
+        raise ValueError(f"{START_VARIABLE}={named!r} needs a UTC offset")
+    return start.astimezone(UTC)
+
+
+#: The suite's "now" when it starts.
+SUITE_START = _suite_start()
 
 #: Noon in population.midday_zone the day before bench.population's cohort starts: the cohort's
 #: digests are all ahead, so a tick at this instant finds only the rows a test adds.
