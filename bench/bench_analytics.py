@@ -41,7 +41,7 @@ def _series(n: int, seed: int) -> tuple[list[float | None], list[int | None], li
 
 def _time(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     """Median and 99th-percentile wall time in milliseconds over ``repeat`` calls."""
-    fn()  # warm caches (scipy quantile, numpy dispatch)
+    fn()  # warm caches (the crossings quantile, numpy dispatch)
     samples = []
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -129,8 +129,8 @@ def crossings_limit(n_useful: int) -> int:
     if n_useful < 1:
         raise ValueError("n_useful must be at least 1")
     # The smallest k with P(X <= k) >= 0.05, summed in exact integers (no float at a
-    # boundary; 5% of 2**m is never a whole number, so there is no tie). scipy.stats gave the
-    # same numbers but took most of a second to import into every process that drew a chart.
+    # boundary; 5% of 2**m is never a whole number, so there is no tie), so no process that
+    # draws a chart has to import a statistics library.
     m = n_useful - 1
     whole = 1 << m
     term = total = 1  # C(m, 0)

@@ -68,7 +68,7 @@ def _exact_crossings_limit(n: int) -> int:
 
 
 def test_crossings_limit_equals_exact_binomial_quantile() -> None:
-    # qbinom(0.05, n - 1, 0.5) is the exact quantile; check scipy agrees well past n = 100.
+    # qbinom(0.05, n - 1, 0.5) is the exact quantile; checked well past n = 100.
     for n in [*range(1, 400), 1000, 2500]:
         assert crossings_limit(n) == _exact_crossings_limit(n), n
 
