@@ -494,3 +494,13 @@ def test_board_queries_do_not_grow_with_teams(world):
     board = client.get(f"/cohorts/{ids['mine']}").text
     assert all(f"Ward {n}" in board for n in range(4))
     assert _statements(ctx, client, f"/cohorts/{ids['mine']}") == before
+
+
+def test_times_show_in_the_zone_the_browser_reports(world):
+    # tz.js stores the zone URL-encoded, as a cookie value must be; the page must decode it.
+    ctx, _ids = world
+    client = coach_client(ctx)
+    client.cookies.set("tz", "America%2FNew_York")
+    assert "Times in America/New_York" in client.get("/").text
+    client.cookies.set("tz", "Not%2FA_Zone")
+    assert "Times in UTC" in client.get("/").text

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from jinja2 import Environment
 from sqlalchemy.orm import Session
@@ -97,7 +97,8 @@ class Page:
         """The viewer's time zone: their profile's, else their browser's (tz.js), else UTC."""
         if self.user is not None and valid_zone(self.user.timezone):
             return str(self.user.timezone)
-        return valid_zone(self.request.cookies.get("tz")) or "UTC"
+        # tz.js writes the zone URL-encoded ("America%2FNew_York"), as a cookie value must be.
+        return valid_zone(unquote(self.request.cookies.get("tz") or "")) or "UTC"
 
     def field(self, name: str, default: str = "") -> str:
         value = self.form.get(name) if self.form is not None else None
