@@ -1,8 +1,8 @@
 """Signed, expiring, single-purpose links (leader sign-off, matrix form, coach log-in).
 
 A link carries its purpose, subject and a nonce, signed with the secret key
-(itsdangerous). Expiry is checked on use; one-time links record their nonce in
-`used_links` so they cannot be replayed.
+(itsdangerous). Expiry is checked on use, against dash.timeutil's clock like every other
+deadline; one-time links record their nonce in `used_links` so they cannot be replayed.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dash.models import UsedLink
+from dash.timeutil import utcnow
 
 
 class BadLink(Exception):
@@ -34,8 +35,15 @@ class LinkClaim:
     extra: dict[str, Any]
 
 
+class _ClockSigner(TimestampSigner):
+    """Stamps and ages links by utcnow(), so the demo's and the tests' clocks govern expiry."""
+
+    def get_timestamp(self) -> int:
+        return int(utcnow().timestamp())
+
+
 def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=f"dash-link:{purpose}")
+    return URLSafeTimedSerializer(secret, salt=f"dash-link:{purpose}", signer=_ClockSigner)
 
 
 def make_token(secret: str, purpose: str, subject: int, **extra: Any) -> str:

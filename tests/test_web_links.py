@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time as real_time
-import types
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +11,7 @@ from dash.actions.enrolment import start_team, submit_matrix
 from dash.links import make_token
 from dash.models import OutboxItem, PriorityMatrix, SignOff, Team
 from dash.models.teams import TeamState
+from dash.timeutil import use_clock, utcnow
 from tests import web_support as w
 
 SCORES = {"importance": 5, "influence": 4, "project_length": 4, "expense": 3, "frequency": 5}
@@ -153,12 +153,12 @@ def test_a_sign_off_without_name_or_decision_is_refused(awaiting_signoff):
         assert s.get(Team, team_id).state == TeamState.AWAITING_SIGNOFF.value
 
 
-def test_an_expired_sign_off_link_says_so_clearly(awaiting_signoff, monkeypatch):
+def test_an_expired_sign_off_link_says_so_clearly(awaiting_signoff):
     ctx, team_id = awaiting_signoff
     link = signoff_link(ctx, team_id)
-    later = real_time.time() + (ctx.settings.link_ttl_hours + 1) * 3600
-    monkeypatch.setattr("itsdangerous.timed.time", types.SimpleNamespace(time=lambda: later))
-    page = w.client_for(ctx).get(link)
+    later = utcnow() + timedelta(hours=ctx.settings.link_ttl_hours + 1)
+    with use_clock(lambda: later):
+        page = w.client_for(ctx).get(link)
     assert page.status_code == 410
     assert "expired" in page.text and 'name="decision"' not in page.text
 
