@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -104,6 +106,18 @@ def poster(ctx: AppContext) -> Any:
         base_url="https://dash.example.org",
     ) as client:
         yield Poster(ctx, client)
+
+
+@contextmanager
+def coach_browser(ctx: AppContext) -> Iterator[TestClient]:
+    """The dashboard over https, logged in as the world's coach."""
+    with TestClient(
+        create_app(ctx, background=False),
+        base_url="https://dash.example.org",
+        follow_redirects=False,
+    ) as client:
+        w.login(client, COACH_EMAIL)
+        yield client
 
 
 def counts(db: Database) -> tuple[int, int]:
@@ -375,12 +389,7 @@ def test_no_route_answers_5xx_to_an_out_of_range_number(
 def test_an_out_of_range_id_is_not_found_and_an_out_of_range_query_number_a_400(
     ctx: AppContext, world: dict[str, int]
 ) -> None:
-    with TestClient(
-        create_app(ctx, background=False),
-        base_url="https://dash.example.org",
-        follow_redirects=False,
-    ) as client:
-        w.login(client, COACH_EMAIL)
+    with coach_browser(ctx) as client:
         assert client.get("/cohorts/99999999999999999999999").status_code == 404
         assert client.get(f"/teams/{2**63}").status_code == 404
         team = f"/teams/{world['team_id']}"
@@ -394,12 +403,7 @@ def test_a_rating_that_is_not_a_finite_number_is_refused_with_a_form_error(
     ctx: AppContext, world: dict[str, int], score: str
 ) -> None:
     team = f"/teams/{world['team_id']}"
-    with TestClient(
-        create_app(ctx, background=False),
-        base_url="https://dash.example.org",
-        follow_redirects=False,
-    ) as client:
-        w.login(client, COACH_EMAIL)
+    with coach_browser(ctx) as client:
         answer = w.post(client, f"{team}/rating", {"score": score}, form_page=team)
         assert answer.status_code == 400
         assert "Choose a score from the list (0.5 to 5.0)." in answer.text
