@@ -220,7 +220,7 @@ class DeliveryWorker:
 
         At most `concurrency` sends are in flight, and each one's result is recorded before
         its slot frees, so a process killed mid-pass resends at most those in flight
-        (tests/test_faults_kill.py). The next claim runs while the sends of the previous
+        (tests/faults/test_faults_kill.py). The next claim runs while the sends of the previous
         one are still out (and, after a full claim, while it is still being handed out), so
         the pipe does not drain between claims; the rows in flight are "sending", and
         `due_outbox` never hands out a chat's next message while an earlier one is live, so

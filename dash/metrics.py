@@ -181,7 +181,7 @@ def _signal_kind(shift: object, trend: object, runs: object) -> tuple[bool, str 
 
 def _in_memory_signal(cohort: Cohort, curriculum: Curriculum, today: date) -> SignalOf:
     """The signal of `dash.chartdata.measure_series`, computed from already loaded values by
-    the same `dash.chartdata.day_points` (tests/test_metrics.py compares the two team by team).
+    the same `dash.chartdata.day_points` (tests/analytics/test_metrics.py compares the two team by team).
     """
     try:
         from dash.chartdata import day_points

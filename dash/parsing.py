@@ -1,7 +1,7 @@
 """Reply parsers: what a nurse typed on a phone, turned into something the engine can act on.
 
 Pure functions, no database: each takes text (and sometimes today's date) and returns a small
-value or None. They never raise on any input (tests/test_parsing.py checks that with
+value or None. They never raise on any input (tests/engine/test_parsing.py checks that with
 hypothesis). They are forgiving about case, spaces, accents and punctuation, and strict about
 meaning: anything that is not clearly a count is never turned into one.
 

@@ -17,7 +17,7 @@ from dash.context import AppContext
 from dash.db import Database
 from dash.settings import Settings
 from dash.timeutil import use_clock
-from tests import web_support as w
+from tests.support import web as w
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -119,8 +119,8 @@ def test_known_limit_twilio_replay(
     """A captured, genuinely signed request is accepted again later (and stored once)."""
     from dash.models import Message
     from dash.server import create_app
+    from tests.support.delivery import configure, twilio_env
     from tests.support.webhooks import Poster, twilio_params
-    from tests.test_delivery_kit import configure, twilio_env
 
     public = "https://dash.example.org"
     ctx = configure(monkeypatch, db, **twilio_env(fake_twilio), public_url=public)

@@ -199,7 +199,7 @@ def series_signal(
 ) -> tuple[list[str], date | None]:
     """The run-chart rules that fire (shift, trend, runs) and the latest plotted day of the
     series `dash.chartdata.day_points` builds from these current values: the chart's own
-    (tests/test_today.py checks the two agree)."""
+    (tests/web/test_today.py checks the two agree)."""
     from dash.chartdata import day_points  # numpy: only when a list is built
 
     asked, baseline = frame
@@ -258,7 +258,7 @@ def new_signals(db: Session, teams: list[Team], now: datetime) -> list[Item]:
 def needs_me(db: Session, user: Person, now: datetime | None = None) -> list[Item]:
     """Everything on the coach's plate, most urgent first (then oldest first).
 
-    A constant number of queries whatever the number of teams (tests/test_today.py)."""
+    A constant number of queries whatever the number of teams (tests/web/test_today.py)."""
     now = now or utcnow()
     teams = enrolled_teams(db, user)
     items = [

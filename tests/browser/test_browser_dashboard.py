@@ -25,8 +25,8 @@ from dash.models import MeasureValue, PdsaCycle, Person, Team
 from dash.models.teams import TeamState
 from dash.settings import get_settings
 from dash.timeutil import utcnow
-from tests import web_support as w
 from tests.browser.conftest import LiveServer
+from tests.support import web as w
 
 pytestmark = pytest.mark.browser
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from dash.context import AppContext
-from tests import web_support as w
 from tests.browser.conftest import LiveServer
-from tests.test_engine_support import Chat
+from tests.support import web as w
+from tests.support.engine import Chat
 
 pytestmark = pytest.mark.browser
 

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 __all__ = [
-    "FIXTURES_DIR",
+    "CHANNELS_DIR",
     "Call",
     "FakeHTTPServer",
     "Request",
@@ -38,14 +38,16 @@ __all__ = [
     "load_fixture",
 ]
 
-FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+CHANNELS_DIR = Path(__file__).resolve().parent.parent / "channels"
 
 T = TypeVar("T")
 
 
 def load_fixture(name: str) -> dict[str, Any]:
-    """A captured provider payload from ``tests/fixtures`` (``.json`` may be omitted)."""
-    path = FIXTURES_DIR / (name if name.endswith(".json") else f"{name}.json")
+    """A captured provider payload from ``tests/channels/<provider>/fixtures``, named
+    ``<provider>_….json`` (``.json`` may be omitted)."""
+    provider = name.split("_", 1)[0]
+    path = CHANNELS_DIR / provider / "fixtures" / (name if name.endswith(".json") else f"{name}.json")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

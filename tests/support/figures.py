@@ -1,7 +1,7 @@
 """Figures from the fault tests, for docs/RELIABILITY.md.
 
 A test calls `record(scenario, **figures)`; with FAULT_FIGURES_FILE set (e.g.
-`FAULT_FIGURES_FILE=/tmp/figures.jsonl pytest tests/test_faults_*.py`) each record is appended
+`FAULT_FIGURES_FILE=/tmp/figures.jsonl pytest tests/faults/`) each record is appended
 to that file as one JSON line, so the document's tables come from real runs. Without it
 nothing is written: figures are reported, never asserted on timing.
 """
