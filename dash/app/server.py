@@ -1,4 +1,4 @@
-"""The server factory: the composition root that wires the web app, the channel
+"""The server factory: part of the wiring package dash.app, it puts the web app, the channel
 webhooks, the scheduler and outbound delivery into one ASGI application."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ROLES = ("web", "tick", "delivery")
 class Background:
     """The long-running parts started beside the web app, stopped with it.
 
-    Delivery runs under leader election per channel account (dash.cli_workers.LedDelivery),
+    Delivery runs under leader election per channel account (dash.app.workers.LedDelivery),
     and Telegram long polling under a lock, so several `dash serve` processes never both send
     for one bot or both poll it.
     """
@@ -47,7 +47,7 @@ class Background:
         self.stop = asyncio.Event()
 
     async def start(self) -> None:
-        from dash.cli_workers import ChannelLock, LedDelivery, channel_account
+        from dash.app.workers import ChannelLock, LedDelivery, channel_account
 
         if "tick" in self.roles:
             from scheduler.runner import SchedulerService
@@ -146,7 +146,7 @@ def create_app(
     from bots.telegram import telegram_routes
     from bots.twilio import twilio_routes
     from dash.web import inner_middleware, outer_middleware, web_routes
-    from dash.web_board import board_routes
+    from dash.web.board import board_routes
 
     state: dict[str, Background | None] = {"background": None}
 

@@ -32,7 +32,7 @@ from dash.models import (
 )
 from dash.sharing import board_url, cohort_board, queue_story_digest, weekly_story_digest
 from dash.timeutil import local_date, utcnow
-from dash.web_board import board_routes
+from dash.web.board import board_routes
 
 TZ = "America/New_York"
 

@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bots.delivery import DeliveryWorker
+from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import MeasureValue, PdsaCycle, Person, Team
-from dash.server import create_app
 from dash.timeutil import local_date, utcnow
 from tests.fakes.signing import telegram_headers, twilio_headers
 from tests.fakes.telegram_api import FakeTelegram

@@ -385,22 +385,10 @@ def test_the_first_tick_runs_at_once_whatever_the_clock_says(ctx) -> None:
 
 
 def _cli():
-    """The real `dash` app when the lead has wired `dispatch` in, else one holding just it."""
-    import typer
+    """The real `dash` command line."""
+    from dash.app.cli.main import app
 
-    from dash.cli import DashGroup, app
-    from dash.cli_dispatch import register
-
-    if any(c.name == "dispatch" for c in app.registered_commands):
-        return app
-    own = typer.Typer(cls=DashGroup, pretty_exceptions_enable=False)
-
-    @own.callback()
-    def _root() -> None:
-        """Test root so `dispatch` stays a subcommand."""
-
-    register(own)
-    return own
+    return app
 
 
 def _stamp_head(db) -> None:

@@ -1,7 +1,7 @@
 """`dash cohort list` and `dash cohort show ID`, and the checks `dash cohort create` makes on
 its dates before creating anything.
 
-dash/cli.py mounts the commands with `register(cohort_app)` beside `dash cohort create`.
+dash.app.cli.main adds `list_command` and `show_command` beside `dash cohort create`.
 """
 
 from __future__ import annotations
@@ -98,85 +98,81 @@ def _teams_text(counts: dict[str, int]) -> str:
     return f"{total} team(s): {parts}"
 
 
-def register(cohort_app: typer.Typer) -> None:
-    """Add `list` and `show` to `dash cohort`."""
+def list_command() -> None:
+    """The cohorts: id, name, topic, dates, enrolment code and teams."""
+    from sqlalchemy import select
 
-    @cohort_app.command("list")
-    def cohort_list() -> None:
-        """The cohorts: id, name, topic, dates, enrolment code and teams."""
-        from sqlalchemy import select
+    from dash.app.cli.common import ready_database
+    from dash.models import Cohort
 
-        from dash.cli import _ready_database
-        from dash.models import Cohort
-
-        db = _ready_database(writes=False)
-        with db.transaction() as s:
-            cohorts = s.execute(select(Cohort).order_by(Cohort.id)).scalars().all()
-            if not cohorts:
-                typer.echo("no cohorts yet: create one with `dash cohort create`")
-                return
-            counts = _team_counts(s)
-            for cohort in cohorts:
-                typer.echo(
-                    f"{cohort.id}  {cohort.name}\n"
-                    f"    {cohort.topic}, {cohort.start_date.isoformat()} to "
-                    f"{_end_date(cohort).isoformat()} ({cohort.timezone}), code "
-                    f"{cohort.enrolment_code}, {_teams_text(counts.get(cohort.id, {}))}"
-                )
-
-    @cohort_app.command("show")
-    def cohort_show(
-        cohort_id: Annotated[int, typer.Argument(metavar="ID", help="Cohort id.")],
-    ) -> None:
-        """One cohort: dates, code, teams and their states, coaches, sessions and join links."""
-        from sqlalchemy import select
-
-        from dash.cli import _ready_database
-        from dash.curriculum import load_curriculum
-        from dash.models import Cohort, Team
-        from dash.schedule import baseline_days, session_slots
-
-        db = _ready_database(writes=False)
-        with db.transaction() as s:
-            cohort = s.get(Cohort, cohort_id)
-            if cohort is None:
-                raise UserError(f"there is no cohort {cohort_id}: see `dash cohort list`")
-            curriculum = load_curriculum(cohort.topic)
-            baseline = baseline_days(cohort, curriculum)
-            lines = [
-                f"cohort {cohort.id}: {cohort.name}",
-                f"topic {cohort.topic} v{cohort.curriculum_version}, time zone {cohort.timezone}",
-                f"dates {cohort.start_date.isoformat()} to {_end_date(cohort).isoformat()}"
-                + (f" (baseline counts from {baseline[0].isoformat()})" if baseline else ""),
-                f"enrolment code {cohort.enrolment_code} (key contacts send: "
-                f"JOIN {cohort.enrolment_code})",
-            ]
-            coaches = sorted(cohort.coaches, key=lambda p: p.id)
-            named = ", ".join(f"{p.name or '?'} <{p.email}>" for p in coaches)
-            lines.append(f"coaches: {named or f'none (dash coach add ... --cohort {cohort.id})'}")
-            teams = s.execute(
-                select(Team).where(Team.cohort_id == cohort.id).order_by(Team.id)
-            ).scalars()
-            team_lines = [
-                f"  {team.id}  {team.name}: {team.state.replace('_', ' ')}"
-                + (f", team code {team.join_code}" if team.join_code else "")
-                + (f", key contact {team.key_contact.name}" if team.key_contact else "")
-                for team in teams
-            ]
-            lines.append(f"teams: {len(team_lines)}" if team_lines else "teams: none yet")
-            lines += team_lines
-            link = cohort.join_link
-            lines.append(
-                f"sessions ({cohort.session_minutes} min, local time)"
-                + ("" if link else "; no join link set (the admin page sets one)")
-                + ":"
+    db = ready_database(writes=False)
+    with db.transaction() as s:
+        cohorts = s.execute(select(Cohort).order_by(Cohort.id)).scalars().all()
+        if not cohorts:
+            typer.echo("no cohorts yet: create one with `dash cohort create`")
+            return
+        counts = _team_counts(s)
+        for cohort in cohorts:
+            typer.echo(
+                f"{cohort.id}  {cohort.name}\n"
+                f"    {cohort.topic}, {cohort.start_date.isoformat()} to "
+                f"{_end_date(cohort).isoformat()} ({cohort.timezone}), code "
+                f"{cohort.enrolment_code}, {_teams_text(counts.get(cohort.id, {}))}"
             )
-            for slot in session_slots(cohort, curriculum):
-                lines.append(
-                    f"  {slot.number}  {WEEKDAY_NAMES[slot.day.weekday()]} "
-                    f"{slot.day.isoformat()} {slot.start:%H:%M}"
-                    + (" (moved)" if slot.postponed else "")
-                    + (f"  join {link}" if link else "")
-                )
-        for line in lines:
-            typer.echo(line)
+
+
+def show_command(
+    cohort_id: Annotated[int, typer.Argument(metavar="ID", help="Cohort id.")],
+) -> None:
+    """One cohort: dates, code, teams and their states, coaches, sessions and join links."""
+    from sqlalchemy import select
+
+    from dash.app.cli.common import ready_database
+    from dash.curriculum import load_curriculum
+    from dash.models import Cohort, Team
+    from dash.schedule import baseline_days, session_slots
+
+    db = ready_database(writes=False)
+    with db.transaction() as s:
+        cohort = s.get(Cohort, cohort_id)
+        if cohort is None:
+            raise UserError(f"there is no cohort {cohort_id}: see `dash cohort list`")
+        curriculum = load_curriculum(cohort.topic)
+        baseline = baseline_days(cohort, curriculum)
+        lines = [
+            f"cohort {cohort.id}: {cohort.name}",
+            f"topic {cohort.topic} v{cohort.curriculum_version}, time zone {cohort.timezone}",
+            f"dates {cohort.start_date.isoformat()} to {_end_date(cohort).isoformat()}"
+            + (f" (baseline counts from {baseline[0].isoformat()})" if baseline else ""),
+            f"enrolment code {cohort.enrolment_code} (key contacts send: "
+            f"JOIN {cohort.enrolment_code})",
+        ]
+        coaches = sorted(cohort.coaches, key=lambda p: p.id)
+        named = ", ".join(f"{p.name or '?'} <{p.email}>" for p in coaches)
+        lines.append(f"coaches: {named or f'none (dash coach add ... --cohort {cohort.id})'}")
+        teams = s.execute(
+            select(Team).where(Team.cohort_id == cohort.id).order_by(Team.id)
+        ).scalars()
+        team_lines = [
+            f"  {team.id}  {team.name}: {team.state.replace('_', ' ')}"
+            + (f", team code {team.join_code}" if team.join_code else "")
+            + (f", key contact {team.key_contact.name}" if team.key_contact else "")
+            for team in teams
+        ]
+        lines.append(f"teams: {len(team_lines)}" if team_lines else "teams: none yet")
+        lines += team_lines
+        link = cohort.join_link
+        lines.append(
+            f"sessions ({cohort.session_minutes} min, local time)"
+            + ("" if link else "; no join link set (the admin page sets one)")
+            + ":"
+        )
+        for slot in session_slots(cohort, curriculum):
+            lines.append(
+                f"  {slot.number}  {WEEKDAY_NAMES[slot.day.weekday()]} "
+                f"{slot.day.isoformat()} {slot.start:%H:%M}"
+                + (" (moved)" if slot.postponed else "")
+                + (f"  join {link}" if link else "")
+            )
+    for line in lines:
+        typer.echo(line)

@@ -6,13 +6,13 @@ Exit status: 0 on success, 1 on a user error (one line on stderr), 2 on usage er
 from __future__ import annotations
 
 import sys
-from datetime import date, time
-from importlib import import_module
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from dash.app.cli import chat, cohorts, curriculum, demo, dispatch, ops, report, worker
+from dash.app.cli.common import database, parse_date, parse_time, ready_database
 from dash.errors import UserError
 
 
@@ -49,59 +49,6 @@ app.add_typer(cohort_app, name="cohort")
 app.add_typer(coach_app, name="coach")
 
 
-def _register_subcommands() -> None:
-    """Commands whose code lives beside the parts they drive."""
-    from dash.cli_curriculum import app as curriculum_app
-
-    app.add_typer(curriculum_app, name="curriculum", help="List, validate and show curricula.")
-    for module in (
-        "dash.cli_chat",
-        "dash.cli_demo",
-        "dash.cli_dispatch",
-        "dash.cli_report",
-        "dash.cli_ops",
-        "dash.cli_workers",
-    ):
-        import_module(module).register(app)
-    import_module("dash.cli_cohorts").register(cohort_app)
-
-
-def _database():  # type: ignore[no-untyped-def]
-    from dash.db import database_from
-    from dash.settings import get_settings
-
-    return database_from(get_settings())
-
-
-def _ready_database(*, writes: bool = True):  # type: ignore[no-untyped-def]
-    """The database, migrated to the newest revision (commands other than init need it).
-
-    A command that `writes` stops here, before any work, if the file is read-only for us."""
-    from dash import migrate
-    from dash.dbproblems import ensure_writable
-
-    db = _database()
-    if migrate.current_revision(db) != migrate.head_revision(db):
-        raise UserError("the database is not initialised or is out of date: run `dash init`")
-    if writes:
-        ensure_writable(db)
-    return db
-
-
-def _parse_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise UserError(f"{value!r} is not a date: use YYYY-MM-DD") from exc
-
-
-def _parse_time(value: str) -> time:
-    try:
-        return time.fromisoformat(value)
-    except ValueError as exc:
-        raise UserError(f"{value!r} is not a time: use HH:MM (24-hour)") from exc
-
-
 @app.command()
 def init() -> None:
     """Create or upgrade the database to the newest migration (safe to repeat)."""
@@ -110,7 +57,7 @@ def init() -> None:
     from dash.settings import get_settings
 
     settings = get_settings()
-    db = _database()
+    db = database()
     try:
         before, after = migrate.upgrade(db)
     except Exception as exc:  # the database URL is wrong or unreachable, or a migration failed
@@ -155,24 +102,23 @@ def cohort_create(
 ) -> None:
     """Create a cohort; the last line is `cohort <id> code <CODE>`."""
     from dash.actions.cohorts import create_cohort
-    from dash.cli_cohorts import check_start
     from dash.timeutil import local_date, utcnow
 
-    db = _ready_database()
+    db = ready_database()
     with db.transaction() as s:
         cohort = create_cohort(
             s,
             topic=topic,
-            start=_parse_date(start),
+            start=parse_date(start),
             timezone=timezone,
             name=name,
             weekdays=weekdays,
-            session_time=_parse_time(session_time),
+            session_time=parse_time(session_time),
             session_minutes=minutes,
             join_link=join_link,
         )
         # Checked once the zone and weekdays are known good; refusing rolls the cohort back.
-        check = check_start(
+        check = cohorts.check_start(
             cohort.start_date, cohort.weekdays, local_date(utcnow(), cohort.timezone)
         )
         if check.refusals and not force:
@@ -211,7 +157,7 @@ def coach_add(
     if not sys.stdin.isatty():
         piped = sys.stdin.readline().rstrip("\r\n")
         password = piped or None
-    db = _ready_database()
+    db = ready_database()
     settings = get_settings()
     with db.transaction() as s:
         existing = s.execute(
@@ -251,7 +197,7 @@ def coach_remove(
     Their replies stay in the threads; `dash coach add` gives access again."""
     from dash.actions.coaches import remove_coach
 
-    db = _ready_database()
+    db = ready_database()
     with db.transaction() as s:
         person = remove_coach(s, email=email)
         typer.echo(f"removed coach {person.id} {person.email}; their sessions have ended")
@@ -265,7 +211,7 @@ def export(
     """Write a cohort's data as CSV on stdout, header row first."""
     from dash.exports import write_export
 
-    db = _ready_database(writes=False)
+    db = ready_database(writes=False)
     with db.transaction() as s:
         write_export(s, cohort, what, sys.stdout)
 
@@ -296,12 +242,12 @@ def serve(
     import uvicorn
 
     from dash import migrate
+    from dash.app.server import create_app, parse_roles
     from dash.context import AppContext
     from dash.dbproblems import ensure_writable
     from dash.heap import settle_heap
     from dash.links import local_base_url
     from dash.logs import configure_logging
-    from dash.server import create_app, parse_roles
     from dash.settings import get_settings
 
     settings = get_settings()
@@ -311,7 +257,7 @@ def serve(
         raise UserError(str(exc)) from exc
     processes = workers or settings.serve_workers
     configure_logging(settings.log_level)
-    db = _database()
+    db = database()
     ensure_writable(db)
     migrate.upgrade(db)  # a fresh machine works with no set-up step
     own = local_base_url(host, port)
@@ -337,7 +283,7 @@ def serve(
     # Each worker reads its settings afresh: pass the roles chosen here down to them.
     os.environ["DASH_SERVE_ROLES"] = ",".join(roles)
     uvicorn.run(
-        "dash.server:app_from_settings",
+        "dash.app.server:app_from_settings",
         factory=True,
         workers=processes,
         host=host,
@@ -347,7 +293,19 @@ def serve(
     )
 
 
-_register_subcommands()
+# Commands whose code lives in modules of their own, added by name; the order here is the
+# order `dash --help` lists them in.
+app.command("chat")(chat.chat_command)
+app.command("demo")(demo.demo_command)
+app.command("dispatch")(dispatch.dispatch_command)
+app.command("report")(report.report_command)
+app.command("backup")(ops.backup_command)
+app.command("restore")(ops.restore_command)
+app.command("purge")(ops.purge_command)
+app.command("worker")(worker.worker_command)
+cohort_app.command("list")(cohorts.list_command)
+cohort_app.command("show")(cohorts.show_command)
+app.add_typer(curriculum.app, name="curriculum", help="List, validate and show curricula.")
 
 
 def main() -> None:
