@@ -14,7 +14,7 @@ from dash.chartdata import measure_chart, team_chart
 from dash.db import Database
 from dash.models import Aim, Person
 from dash.report import build_report
-from tests.analytics.test_sharing import add_cycle, add_values, make_cohort, make_team, primary
+from tests.support.cohort_data import add_cycle, add_values, make_cohort, make_team, primary
 
 START = date(2026, 12, 7)  # a Monday; opioid-safety asks for 3 baseline days before it
 TODAY = START + timedelta(days=13)  # the last day of the Dash

@@ -39,8 +39,6 @@ from tests.support.delivery import (
     worker_for,
 )
 
-pytest.importorskip("dash.engine", reason="the conversation engine has not landed yet")
-
 TZ = "America/Chicago"
 _ids = itertools.count(900_000)
 
