@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from dash.app.cli.common import ready_database
 from dash.errors import UserError
 
 
@@ -21,7 +22,6 @@ def chat_command(
 ) -> None:
     """Talk to the bot as the person at ADDRESS over the console channel (one line each)."""
     from bots.console import chat
-    from dash.app.cli.common import ready_database
     from dash.context import AppContext
     from dash.settings import get_settings
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dash.app.cli.common import parse_date, parse_time, ready_database
 from dash.errors import UserError
 
 if TYPE_CHECKING:
@@ -102,7 +103,6 @@ def list_command() -> None:
     """The cohorts: id, name, topic, dates, enrolment code and teams."""
     from sqlalchemy import select
 
-    from dash.app.cli.common import ready_database
     from dash.models import Cohort
 
     db = ready_database(writes=False)
@@ -127,7 +127,6 @@ def show_command(
     """One cohort: dates, code, teams and their states, coaches, sessions and join links."""
     from sqlalchemy import select
 
-    from dash.app.cli.common import ready_database
     from dash.curriculum import load_curriculum
     from dash.models import Cohort, Team
     from dash.schedule import baseline_days, session_slots
@@ -176,3 +175,54 @@ def show_command(
             )
     for line in lines:
         typer.echo(line)
+
+
+def create_command(
+    topic: Annotated[str, typer.Option(help="Curriculum topic, see `dash curriculum list`.")],
+    start: Annotated[str, typer.Option(help="First day of the Dash, YYYY-MM-DD.")],
+    timezone: Annotated[str, typer.Option(help="IANA time zone, e.g. America/New_York.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    weekdays: Annotated[str, typer.Option(help="Three session weekdays.")] = "mon,wed,fri",
+    session_time: Annotated[
+        str, typer.Option("--time", help="Session start, local HH:MM.")
+    ] = "12:30",
+    minutes: Annotated[int, typer.Option(help="Session length in minutes.")] = 45,
+    join_link: Annotated[str | None, typer.Option(help="Video-call link for the sessions.")] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Create it even if the start is long past, far ahead or not a session day."
+        ),
+    ] = False,
+) -> None:
+    """Create a cohort; the last line is `cohort <id> code <CODE>`."""
+    from dash.actions.cohorts import create_cohort
+    from dash.timeutil import local_date, utcnow
+
+    db = ready_database()
+    with db.transaction() as s:
+        cohort = create_cohort(
+            s,
+            topic=topic,
+            start=parse_date(start),
+            timezone=timezone,
+            name=name,
+            weekdays=weekdays,
+            session_time=parse_time(session_time),
+            session_minutes=minutes,
+            join_link=join_link,
+        )
+        # Checked once the zone and weekdays are known good; refusing rolls the cohort back.
+        check = check_start(
+            cohort.start_date, cohort.weekdays, local_date(utcnow(), cohort.timezone)
+        )
+        if check.refusals and not force:
+            raise UserError(check.refusals[0])
+        for line in check.refusals + check.notes:
+            typer.echo(f"warning: {line}", err=True)
+        typer.echo(
+            f"{cohort.name}: {cohort.topic} v{cohort.curriculum_version}, "
+            f"starts {cohort.start_date.isoformat()} ({cohort.timezone})"
+        )
+        typer.echo(f"key contacts enrol by sending: JOIN {cohort.enrolment_code}")
+        typer.echo(f"cohort {cohort.id} code {cohort.enrolment_code}")

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from dash.app.cli.common import ready_database
 from dash.errors import UserError
 
 
@@ -95,7 +96,6 @@ def purge_command(
     """Delete a cohort's messages from before a day; counts and PDSA cycles stay."""
     from dash.actions.retention import PurgeReport
     from dash.actions.retention import purge as purge_messages
-    from dash.app.cli.common import ready_database
 
     try:
         day = date.fromisoformat(before)

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from dash.app.cli.common import ready_database
+
 
 def report_command(
     cohort: Annotated[int, typer.Option(help="Cohort id.")],
@@ -20,7 +22,6 @@ def report_command(
 ) -> None:
     """Write the cohort's report (HTML with run charts, PDSA logs and progress per team)
     and print its path."""
-    from dash.app.cli.common import ready_database
     from dash.report import write_report
     from dash.settings import get_settings
 
