@@ -24,7 +24,7 @@ from sqlalchemy import (
     true,
     values,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from dash.models import (
@@ -37,25 +37,18 @@ from dash.models import (
     Priority,
     Team,
 )
+from dash.reach import best_address
 from dash.settings import get_settings
 from dash.timeutil import utcnow
 
 
-def address_for(person: Person, channel: str | None = None) -> tuple[str, str] | None:
-    """(channel, address) to reach `person`: the channel asked for, else the one they use."""
-    options: dict[str, str | None] = {
-        Channel.TELEGRAM.value: str(person.telegram_chat_id) if person.telegram_chat_id else None,
-        Channel.WHATSAPP.value: person.whatsapp_e164,
-        Channel.SMS.value: person.phone_e164,
-        Channel.CONSOLE.value: person.console_address,
-    }
-    order = [channel] if channel else []
-    order += [person.preferred_channel] if person.preferred_channel else []
-    order += [Channel.TELEGRAM.value, Channel.WHATSAPP.value, Channel.SMS.value, "console"]
-    for ch in order:
-        if ch and options.get(ch):
-            return ch, str(options[ch])
-    return None
+def address_for(
+    person: Person, channel: str | None = None, *, enabled: Collection[str] | None = None
+) -> tuple[str, str] | None:
+    """(channel, address) to reach `person` on an enabled channel (None: any): the channel
+    asked for, else the one they use (dash.reach.best_address)."""
+    row = best_address(person, channel, enabled)
+    return (row.channel, str(row.chat_id)) if row is not None else None
 
 
 #: queue_message's reads, built once: every reply and prompt runs them, and building them
@@ -180,10 +173,12 @@ def queue_to_person(
     text: str,
     *,
     channel: str | None = None,
+    enabled: Collection[str] | None = None,
     **kwargs: Any,
 ) -> Message | None:
-    """Queue `text` to `person` on their channel (or `channel`); None if unreachable."""
-    target = address_for(person, channel)
+    """Queue `text` to `person` on their channel (or `channel`) among `enabled` (None: any);
+    None if unreachable."""
+    target = address_for(person, channel, enabled=enabled)
     if target is None:
         return None
     ch, address = target
@@ -199,6 +194,7 @@ def team_people(session: Session, team: Team, roles: tuple[str, ...] | None = No
         .join(Membership, Membership.person_id == Person.id)
         .where(Membership.team_id == team.id, Person.opted_out_at.is_(None))
         .order_by(Person.id)
+        .options(selectinload(Person.addresses))  # where each is reached, in one query
     )
     if roles:
         query = query.where(Membership.role.in_(roles))
@@ -240,6 +236,7 @@ def team_recipients(
     group_lang: str | Callable[[], str],
     members: set[int] | None = None,
     group: bool = True,
+    enabled: Collection[str] | None = None,
 ) -> list[Recipient]:
     """The team's Telegram group (when it has one and `group`) and each of `people` who is not
     reached through it, each once; opted-out and unreachable people are left out.
@@ -248,6 +245,7 @@ def team_recipients(
     A person reads the group instead when their channel is Telegram and they are a member
     (`members`: the team's person ids; None means everyone in `people` is one).
     `group_lang` is the group's language, or a function computing it only when needed.
+    `enabled`: the channels the deployment sends on (None: any).
     """
     from dash.texts import language_of
 
@@ -265,7 +263,7 @@ def team_recipients(
         if person.id in seen or person.opted_out:
             continue
         seen.add(person.id)
-        target = address_for(person)
+        target = address_for(person, enabled=enabled)
         if target is None:
             continue
         is_member = members is None or person.id in members

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from dash.actions import enrolment, people
 from dash.actions.enrolment import UnitTaken
+from dash.engine.identity import new_person
 from dash.engine.turn import Turn
 from dash.errors import UserError
 from dash.models import MATRIX_CRITERIA, Channel, Cohort, PendingQuestion, Person, Team, TeamState
@@ -40,8 +41,6 @@ def join(turn: Turn, code: str) -> None:
 def _ensure_person(turn: Turn) -> Person:
     if turn.person is not None:
         return turn.person
-    from dash.engine.router import new_person
-
     return new_person(turn)
 
 
@@ -297,34 +296,17 @@ def _phone(raw: str, channel: str) -> str | None:
 def _leader_by_phone(turn: Turn, number: str, data: dict[str, Any]) -> Person:
     """The leader at `number`, reached on the key contact's channel where it can carry a phone."""
     session = turn.session
-    existing = (
-        session.execute(
-            select(Person).where(
-                or_(
-                    Person.phone_e164 == number,
-                    Person.whatsapp_e164 == number,
-                    Person.console_address == number,
-                )
-            )
-        )
-        .scalars()
-        .first()
-    )
+    existing = people.person_with_address(session, number)
     if existing is not None:
         return existing
     assert turn.person is not None
     leader = Person(name=str(data.get("leader_name") or ""), language=turn.person.language)
     channel = turn.channel
-    if channel == Channel.WHATSAPP.value:
-        leader.whatsapp_e164 = number
-        leader.preferred_channel = channel
-    elif channel == Channel.CONSOLE.value:
-        leader.console_address = number
-        leader.preferred_channel = channel
-    else:  # SMS, and Telegram (a phone number cannot be messaged on Telegram)
-        leader.phone_e164 = number
-        leader.preferred_channel = Channel.SMS.value
+    if channel not in (Channel.WHATSAPP.value, Channel.CONSOLE.value):
+        channel = Channel.SMS.value  # a phone number cannot be messaged on Telegram
     session.add(leader)
+    people.add_address(session, leader, channel, number)
+    leader.preferred_channel = channel
     session.flush()
     return leader
 
@@ -332,20 +314,19 @@ def _leader_by_phone(turn: Turn, number: str, data: dict[str, Any]) -> Person:
 def _leader_by_username(turn: Turn, username: str, data: dict[str, Any]) -> Person:
     session = turn.session
     name = username.lstrip("@")
-    for candidate in session.execute(
-        select(Person).where(Person.telegram_username.is_not(None))
-    ).scalars():
-        if (candidate.telegram_username or "").lower() == name.lower():
-            return candidate
+    existing = people.person_by_display(
+        session, Channel.TELEGRAM.value, name, only_unseen=False
+    )
+    if existing is not None:
+        return existing
     assert turn.person is not None
     leader = Person(
         name=str(data.get("leader_name") or ""),
         language=turn.person.language,
-        telegram_username=name,
         preferred_channel=Channel.TELEGRAM.value,
     )
     session.add(leader)
-    session.flush()
+    people.add_address(session, leader, Channel.TELEGRAM.value, None, display=name)
     return leader
 
 

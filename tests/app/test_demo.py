@@ -25,8 +25,9 @@ from dash.cli import DashGroup
 from dash.cli_demo import register
 from dash.db import Database
 from dash.demo_people import COHORTS, TeamCast
-from dash.models import MeasureValue, Message, Person, Team
+from dash.models import MeasureValue, Message, Team
 from dash.settings import get_settings
+from tests.support.people import person_at
 
 DAYS = 7
 
@@ -206,7 +207,7 @@ def test_the_member_who_sent_stop_received_nothing_after_it(demo: DemoRun) -> No
             .scalars()
             .all()
         )
-        person = s.execute(select(Person).where(Person.console_address == address)).scalar_one()
+        person = person_at(s, "console", address)
         assert person.opted_out
     assert len(before) >= 3  # they were getting the team's messages until then
     assert len(after) == 1 and "START" in after[0].text  # only the confirmation of STOP

@@ -8,6 +8,7 @@ from dash.actions.enrolment import record_signoff, signoff_url
 from dash.links import read_token
 from dash.models import AgendaItem, MeasureValue, Membership, Person, PriorityMatrix, SignOff, Team
 from tests.support.engine import KC, LEADER, Chat, enrol, make_cohort
+from tests.support.people import address_on
 
 
 def _team(ctx) -> Team:
@@ -188,7 +189,7 @@ def test_members_join_with_the_team_code(ctx) -> None:
     chat.say(other, f"JOIN {team.join_code}")
     with ctx.db.transaction() as s:
         roles = {
-            (m.person.console_address, m.role)
+            (address_on(m.person, "console"), m.role)
             for m in s.execute(select(Membership).where(Membership.team_id == team.id)).scalars()
         }
     # The first member after the key contact also reports data; later ones are members.

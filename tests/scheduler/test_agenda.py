@@ -29,6 +29,7 @@ from dash.models import (
 from dash.timeutil import to_local
 from scheduler.agenda import sync_coach_digests, sync_team
 from scheduler.tick import dispatch
+from tests.support.people import reachable
 
 _ids = itertools.count(1)
 
@@ -39,8 +40,8 @@ def add_person(
     """A person (console address unless another address is given) with a role in `team`."""
     n = next(_ids)
     if not address:
-        address = {"console_address": f"console:{name.lower().replace(' ', '-')}-{n}"}
-    person = Person(name=name, language=language, **address)
+        address = {"console": f"console:{name.lower().replace(' ', '-')}-{n}"}
+    person = reachable(name=name, language=language, **address)
     session.add(person)
     session.flush()
     if team is not None and role is not None:
