@@ -12,6 +12,10 @@ from typing import Any
 
 from dash.models import Address, Channel, Person
 
+#: The channel of e-mail addresses: a dashboard account's log-in e-mail, or a leader's given in
+#: chat, is stored as an address on it, so whichever channel type sends e-mail reaches them.
+EMAIL = "email"
+
 
 def enabled_channels(ctx: Any) -> Collection[str]:
     """The channels this deployment sends on: the app's list (`AppContext.channels`) when it

@@ -15,6 +15,7 @@ from dash.errors import UserError
 from dash.models import MATRIX_CRITERIA, Channel, Cohort, PendingQuestion, Person, Team, TeamState
 from dash.parsing import Command, parse_command, parse_leader, parse_score, parse_yes_no
 from dash.phones import BadPhoneNumber, from_provider, to_e164
+from dash.reach import EMAIL, enabled_channels
 from dash.settings import get_settings
 
 #: Longest name, organisation or unit accepted (the columns hold 200).
@@ -255,6 +256,8 @@ def _leader_given(turn: Turn, data: dict[str, Any]) -> None:
         leader = person
     elif parsed is not None and parsed[0] == "telegram":
         leader = _leader_by_username(turn, parsed[1], data)
+    elif parsed is not None and parsed[0] == "email":
+        leader = _leader_by_email(turn, parsed[1], data)
     elif parsed is not None:
         number = _phone(parsed[1], turn.channel)
         if number is not None:
@@ -267,7 +270,9 @@ def _leader_given(turn: Turn, data: dict[str, Any]) -> None:
     enrolment.set_leader(session, team=team, leader=leader)
     turn.done()
     role = str(data.get("leader_role") or "")
-    reached = enrolment.request_signoff(session, team, leader_role=role)
+    reached = enrolment.request_signoff(
+        session, team, leader_role=role, enabled=enabled_channels(turn.ctx)
+    )
     link = enrolment.signoff_url(turn.ctx, turn.ctx.secret, team)
     if leader.id == person.id:
         return  # the request itself went to them
@@ -308,6 +313,19 @@ def _leader_by_phone(turn: Turn, number: str, data: dict[str, Any]) -> Person:
     people.add_address(session, leader, channel, number)
     leader.preferred_channel = channel
     session.flush()
+    return leader
+
+
+def _leader_by_email(turn: Turn, address: str, data: dict[str, Any]) -> Person:
+    """The leader at e-mail `address`: whoever already has it, else a new person reached there."""
+    session = turn.session
+    existing = people.person_with_address(session, address)
+    if existing is not None:
+        return existing
+    assert turn.person is not None
+    leader = Person(name=str(data.get("leader_name") or ""), language=turn.person.language)
+    session.add(leader)
+    people.add_address(session, leader, EMAIL, address)
     return leader
 
 

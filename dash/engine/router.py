@@ -27,6 +27,7 @@ from dash.inbound import InboundMessage
 from dash.models import Channel, Message, Person, Role, Team, TeamState
 from dash.parsing import BadFraction, Command, Fraction, parse_choice, parse_command, parse_fraction
 from dash.privacy import looks_identifying
+from dash.reach import enabled_channels
 from dash.texts import render
 from dash.timeutil import utcnow
 
@@ -274,7 +275,7 @@ def help_for(turn: Turn, *, greeting: bool = False) -> None:
         if team is not None and team.state == TeamState.AWAITING_SIGNOFF.value:
             from dash.actions.enrolment import request_signoff
 
-            request_signoff(turn.session, team)
+            request_signoff(turn.session, team, enabled=enabled_channels(turn.ctx))
             return
     where = "member"
     if pending is not None:

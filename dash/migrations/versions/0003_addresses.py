@@ -67,6 +67,10 @@ def upgrade() -> None:
             f" FROM people WHERE {present} ORDER BY id"
         )
 
+    # Channels come from the channel registry: a new one must not need a migration.
+    with op.batch_alter_table('messages') as batch_op:
+        batch_op.drop_constraint(op.f('ck_messages_channel'), type_='check')
+
     with op.batch_alter_table('people') as batch_op:
         for name in ('console_address', 'phone_e164', 'telegram_user_id', 'whatsapp_e164'):
             batch_op.drop_constraint(op.f(f'uq_people_{name}'), type_='unique')
@@ -114,6 +118,11 @@ def downgrade() -> None:
         batch_op.create_check_constraint(op.f('ck_people_whatsapp_e164'), "whatsapp_e164 IS NULL OR whatsapp_e164 LIKE '+%'")
         for name in ('console_address', 'phone_e164', 'telegram_user_id', 'whatsapp_e164'):
             batch_op.create_unique_constraint(op.f(f'uq_people_{name}'), [name])
+    with op.batch_alter_table('messages') as batch_op:
+        batch_op.create_check_constraint(
+            op.f('ck_messages_channel'),
+            "channel IN ('telegram', 'sms', 'whatsapp', 'console', 'web')",
+        )
     with op.batch_alter_table('addresses') as batch_op:
         batch_op.drop_index(batch_op.f('ix_addresses_person_id'))
     op.drop_table('addresses')
