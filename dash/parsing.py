@@ -422,9 +422,10 @@ def parse_leader(text: str) -> tuple[str, str] | None:
         return "telegram", stripped
     if "@" in stripped[1:]:
         try:  # syntax only: a chat reply must not wait on DNS
-            return "email", validate_email(stripped, check_deliverability=False).normalized
+            address = validate_email(stripped, check_deliverability=False).normalized
         except EmailNotValidError:
             return None
+        return "email", address.lower()  # as coach accounts store theirs (one person per address)
     digits = re.sub(r"[\s().\-]", "", stripped)
     if re.fullmatch(r"\+?\d{6,15}", digits):
         return "phone", stripped
