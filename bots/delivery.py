@@ -29,9 +29,9 @@ from sqlalchemy.orm import joinedload
 from bots.errors import DeliveryError, ErrorKind
 from bots.ratelimit import RateLimiter, Ticket, channel_limit, limits_for
 from dash.actions import outbound
-from dash.actions.people import unlink_group
+from dash.actions.people import group_gone
 from dash.context import AppContext
-from dash.models import Message, OutboxItem, OutboxState, Person, Priority, Team
+from dash.models import Message, OutboxItem, OutboxState, Person, Priority
 from dash.timeutil import utcnow
 
 log = logging.getLogger("bots.delivery")
@@ -605,8 +605,4 @@ class DeliveryWorker:
         if person is not None:
             mark_opted_out(session, person, reason=f"{item.channel} {error.code}: {error.detail}")
             return
-        if item.channel == "telegram" and item.address.lstrip("-").isdigit():
-            for team in session.query(Team).filter(
-                Team.telegram_group_chat_id == int(item.address)
-            ):
-                unlink_group(team)
+        group_gone(session, item.channel, item.address)

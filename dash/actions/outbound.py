@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from dash.models import (
-    Channel,
     Message,
     MessageStatus,
     OutboxItem,
@@ -238,11 +237,11 @@ def team_recipients(
     group: bool = True,
     enabled: Collection[str] | None = None,
 ) -> list[Recipient]:
-    """The team's Telegram group (when it has one and `group`) and each of `people` who is not
+    """The team's group chat (when it has one and `group`) and each of `people` who is not
     reached through it, each once; opted-out and unreachable people are left out.
 
     Shared by `queue_to_team` and the scheduler's steps so both pick recipients the same way.
-    A person reads the group instead when their channel is Telegram and they are a member
+    A person reads the group instead when their channel is the group's and they are a member
     (`members`: the team's person ids; None means everyone in `people` is one).
     `group_lang` is the group's language, or a function computing it only when needed.
     `enabled`: the channels the deployment sends on (None: any).
@@ -250,14 +249,14 @@ def team_recipients(
     from dash.texts import language_of
 
     found: list[Recipient] = []
-    has_group = group and team.telegram_group_chat_id is not None
+    has_group = (
+        group
+        and team.group_address is not None
+        and (enabled is None or team.group_channel in enabled)
+    )
     if has_group:
         lang = group_lang if isinstance(group_lang, str) else group_lang()
-        found.append(
-            Recipient(
-                None, Channel.TELEGRAM.value, str(team.telegram_group_chat_id), lang, team.name
-            )
-        )
+        found.append(Recipient(None, str(team.group_channel), str(team.group_address), lang, team.name))
     seen: set[int] = set()
     for person in people:
         if person.id in seen or person.opted_out:
@@ -267,7 +266,7 @@ def team_recipients(
         if target is None:
             continue
         is_member = members is None or person.id in members
-        if has_group and target[0] == Channel.TELEGRAM.value and is_member:
+        if has_group and target[0] == team.group_channel and is_member:
             continue  # they read the group
         found.append(
             Recipient(
@@ -841,11 +840,9 @@ def _move_chat(session: Session, item: OutboxItem, new_address: str) -> None:
         row.message.address = new_address
     item.address = new_address
     item.message.address = new_address
-    if item.channel == Channel.TELEGRAM.value and old.lstrip("-").isdigit():
-        for team in session.execute(
-            select(Team).where(Team.telegram_group_chat_id == int(old))
-        ).scalars():
-            team.telegram_group_chat_id = int(new_address)
+    from dash.actions.people import group_moved
+
+    group_moved(session, item.channel, old, new_address)
 
 
 def record_failure(

@@ -321,27 +321,43 @@ def join_team(session: Session, team: Team, person: Person) -> tuple[Membership,
     return membership, already
 
 
-def team_for_group(session: Session, chat_id: str) -> Team | None:
-    """The team whose Telegram group this is."""
-    if not chat_id.lstrip("-").isdigit():
+def team_for_group(session: Session, channel: str, address: str) -> Team | None:
+    """The team whose group chat this is."""
+    if not address:
         return None
     return session.execute(
-        select(Team).where(Team.telegram_group_chat_id == int(chat_id))
+        select(Team).where(Team.group_channel == channel, Team.group_address == address)
     ).scalar_one_or_none()
 
 
 def unlink_group(team: Team) -> None:
     """The team's group is gone (the bot was removed): members are reached one by one again."""
-    team.telegram_group_chat_id = None
+    team.group_channel = None
+    team.group_address = None
 
 
-def link_group(session: Session, team: Team, chat_id: str) -> None:
-    """Make a Telegram group the team's place: the team's messages go there once."""
-    previous = team_for_group(session, chat_id)
+def group_gone(session: Session, channel: str, address: str) -> None:
+    """The provider refused a group chat: whichever team it was is unlinked."""
+    team = team_for_group(session, channel, address)
+    if team is not None:
+        unlink_group(team)
+
+
+def group_moved(session: Session, channel: str, old: str, new: str) -> None:
+    """A group chat got a new address (a Telegram group became a supergroup): follow it."""
+    team = team_for_group(session, channel, old)
+    if team is not None:
+        team.group_address = new
+
+
+def link_group(session: Session, team: Team, channel: str, address: str) -> None:
+    """Make a group chat the team's place: the team's messages go there once."""
+    previous = team_for_group(session, channel, address)
     if previous is not None and previous.id != team.id:
-        previous.telegram_group_chat_id = None
+        unlink_group(previous)
         session.flush()
-    team.telegram_group_chat_id = int(chat_id)
+    team.group_channel = channel
+    team.group_address = address
 
 
 # -- pending questions -----------------------------------------------------------------------

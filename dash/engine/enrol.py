@@ -52,7 +52,7 @@ def _join_team(turn: Turn, team: Team) -> None:
     person = _ensure_person(turn)
     turn.use_team(team)
     if turn.inbound.is_group:
-        people.link_group(turn.session, team, turn.inbound.address)
+        people.link_group(turn.session, team, turn.channel, turn.inbound.address)
         turn.group_team = team
     _, already = people.join_team(turn.session, team, person)
     people.remember_team(turn.session, person, team)

@@ -40,7 +40,11 @@ def process(ctx: AppContext, session: Session, inbound: InboundMessage, message:
     """Act on one stored inbound message (in the caller's transaction)."""
     row = identify(session, inbound)
     person = row.person if row is not None else None
-    group_team = people.team_for_group(session, inbound.address) if inbound.is_group else None
+    group_team = (
+        people.team_for_group(session, inbound.channel, inbound.address)
+        if inbound.is_group
+        else None
+    )
     turn = Turn(ctx, session, inbound, message, person, group_team=group_team)
     if row is not None:
         recognise(session, inbound, message, row)
@@ -362,7 +366,7 @@ def _event(turn: Turn) -> None:
             else []
         )
         if len(candidates) == 1 and turn.group_team is None:
-            people.link_group(session, candidates[0], inbound.address)
+            people.link_group(session, candidates[0], inbound.channel, inbound.address)
             turn.use_team(candidates[0])
             turn.group_team = candidates[0]
             turn.reply("group_linked", team_name=candidates[0].name)

@@ -73,7 +73,8 @@ def make_team(
         unit_id=unit.id,
         name=name,
         state=state,
-        telegram_group_chat_id=group_chat,
+        group_channel="telegram" if group_chat is not None else None,
+        group_address=str(group_chat) if group_chat is not None else None,
     )
     session.add(team)
     session.flush()

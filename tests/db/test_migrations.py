@@ -53,6 +53,21 @@ _OLD_PEOPLE = (
     " TRUE, 0, 0, NULL, NULL, '2026-11-01 00:00:00')"
 )
 
+#: A team whose Telegram group is linked, with Ana as its member.
+_OLD_TEAM = (
+    "INSERT INTO organisations (id, name, created_at) VALUES (1, 'St Mary', '2026-11-01')",
+    "INSERT INTO units (id, organisation_id, name, created_at) VALUES (1, 1, '5 West',"
+    " '2026-11-01')",
+    "INSERT INTO cohorts (id, name, topic, curriculum_version, start_date, timezone,"
+    " session_weekdays, session_time, session_minutes, enrolment_code, schedule_version,"
+    " sync_version, session_overrides, created_at) VALUES (1, 'Spring', 'opioid-safety', 1,"
+    " '2026-12-07', 'UTC', 'mon', '12:30:00', 45, 'SPRING', 1, 1, '{}', '2026-11-01')",
+    "INSERT INTO teams (id, cohort_id, unit_id, name, state, consent_share,"
+    " telegram_group_chat_id, created_at) VALUES (1, 1, 1, '5 West', 'enrolled', FALSE,"
+    " -1009876, '2026-11-01')",
+    "INSERT INTO memberships (id, team_id, person_id, role, joined_at) VALUES"
+    " (1, 1, 1, 'member', '2026-11-02')",
+)
 _OLD_COLUMNS = (
     "SELECT id, phone_e164, whatsapp_e164, telegram_user_id, telegram_chat_id, telegram_username,"
     " console_address, whatsapp_last_inbound_at FROM people ORDER BY id"
@@ -65,8 +80,16 @@ def test_0003_carries_channel_columns_into_addresses_and_back(settings) -> None:
     with db.engine.begin() as conn:
         conn.execute(text(_OLD_PEOPLE))
         before = conn.execute(text(_OLD_COLUMNS)).all()
+    with db.engine.begin() as conn:
+        for statement in _OLD_TEAM:
+            conn.execute(text(statement))
     migrate.upgrade(db)
     with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT group_channel, group_address FROM teams")).all() == [
+            ("telegram", "-1009876")
+        ]
+        # Rows that refer to people outlive the rebuilt table (SQLite rebuilds it).
+        assert conn.execute(text("SELECT count(*) FROM memberships")).scalar_one() == 1
         rows = conn.execute(
             text(
                 "SELECT person_id, channel, address, chat_id, display, last_inbound_at"
@@ -86,5 +109,9 @@ def test_0003_carries_channel_columns_into_addresses_and_back(settings) -> None:
     migrate.downgrade(db, "0002")
     with db.engine.connect() as conn:
         assert conn.execute(text(_OLD_COLUMNS)).all() == before
+        assert conn.execute(text("SELECT telegram_group_chat_id FROM teams")).all() == [
+            (-1009876,)
+        ]
+        assert conn.execute(text("SELECT count(*) FROM memberships")).scalar_one() == 1
     assert "addresses" not in inspect(db.engine).get_table_names()
     db.dispose()

@@ -219,7 +219,10 @@ def test_a_telegram_group_is_linked_and_members_answer_in_it(ctx) -> None:
     )
     assert "This group is now 5 West" in linked
     with ctx.db.transaction() as s:
-        assert s.get(Team, team.id).telegram_group_chat_id == int(group)
+        assert (s.get(Team, team.id).group_channel, s.get(Team, team.id).group_address) == (
+            "telegram",
+            group,
+        )
     # Another member writes in the group: attributed to them, answered in the group.
     reply = chat.say(
         group, "4/5", channel="telegram", sender="502", is_group=True, sender_name="Kim"
@@ -278,7 +281,7 @@ def test_the_bot_added_to_a_group_by_the_key_contact_links_it(ctx) -> None:
     group = "-100777"
     linked = chat.say(group, "", channel="telegram", sender=kc_tg, is_group=True, event="bot_added")
     assert "This group is now 5 West" in linked
-    assert _team(ctx).telegram_group_chat_id == int(group)
+    assert (_team(ctx).group_channel, _team(ctx).group_address) == ("telegram", group)
     # Members are then reached in the group, not one by one on Telegram.
     assert "Thanks – your coach will see this." in chat.say(
         group, "Short-staffed today", channel="telegram", sender=kc_tg, is_group=True

@@ -200,7 +200,7 @@ def test_team_group_chat_gets_one_message_instead_of_each_telegram_member(ctx) -
     _, team_id = setup_team(ctx, members=0, leader=False)
     with ctx.db.transaction() as s:
         team = s.get(Team, team_id)
-        team.telegram_group_chat_id = -100123
+        team.group_channel, team.group_address = "telegram", "-100123"
         add_person(s, team, Role.MEMBER.value, name="Tina", telegram=5551)
     dispatch(ctx, ny(START, 11, 30))
     with ctx.db.transaction() as s:

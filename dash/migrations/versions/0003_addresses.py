@@ -67,6 +67,22 @@ def upgrade() -> None:
             f" FROM people WHERE {present} ORDER BY id"
         )
 
+    # A team's group chat: any channel's, not only Telegram's.
+    with op.batch_alter_table('teams') as batch_op:
+        batch_op.add_column(sa.Column('group_channel', sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column('group_address', sa.String(length=254), nullable=True))
+    op.execute(
+        "UPDATE teams SET group_channel = 'telegram',"
+        " group_address = CAST(telegram_group_chat_id AS VARCHAR(254))"
+        " WHERE telegram_group_chat_id IS NOT NULL"
+    )
+    with op.batch_alter_table('teams') as batch_op:
+        batch_op.drop_constraint(op.f('uq_teams_telegram_group_chat_id'), type_='unique')
+        batch_op.drop_column('telegram_group_chat_id')
+        batch_op.create_unique_constraint(
+            op.f('uq_teams_group_channel_group_address'), ['group_channel', 'group_address']
+        )
+
     # Channels come from the channel registry: a new one must not need a migration.
     with op.batch_alter_table('messages') as batch_op:
         batch_op.drop_constraint(op.f('ck_messages_channel'), type_='check')
@@ -118,6 +134,19 @@ def downgrade() -> None:
         batch_op.create_check_constraint(op.f('ck_people_whatsapp_e164'), "whatsapp_e164 IS NULL OR whatsapp_e164 LIKE '+%'")
         for name in ('console_address', 'phone_e164', 'telegram_user_id', 'whatsapp_e164'):
             batch_op.create_unique_constraint(op.f(f'uq_people_{name}'), [name])
+    with op.batch_alter_table('teams') as batch_op:
+        batch_op.add_column(sa.Column('telegram_group_chat_id', sa.BigInteger(), nullable=True))
+    op.execute(
+        "UPDATE teams SET telegram_group_chat_id = CAST(group_address AS BIGINT)"
+        " WHERE group_channel = 'telegram'"
+    )
+    with op.batch_alter_table('teams') as batch_op:
+        batch_op.drop_constraint(op.f('uq_teams_group_channel_group_address'), type_='unique')
+        batch_op.drop_column('group_address')
+        batch_op.drop_column('group_channel')
+        batch_op.create_unique_constraint(
+            op.f('uq_teams_telegram_group_chat_id'), ['telegram_group_chat_id']
+        )
     with op.batch_alter_table('messages') as batch_op:
         batch_op.create_check_constraint(
             op.f('ck_messages_channel'),
