@@ -27,9 +27,10 @@ from sqlalchemy import select
 
 from bots.errors import DeliveryError, ErrorKind
 from bots.ratelimit import RateLimiter, Ticket, channel_limit, limits_for
-from dash.actions import outbound
+from dash.actions import outbox
 from dash.context import AppContext
 from dash.models import Message, OutboxItem, OutboxState, Person, Priority, Team
+from dash.queries.outbox import due_outbox
 from dash.timeutil import utcnow
 
 log = logging.getLogger("bots.delivery")
@@ -365,7 +366,7 @@ class DeliveryWorker:
         skipped = 0
         chosen: list[tuple[OutboxItem, Person | None, Ticket]] = []
         with _settled_on_error(chosen), self.ctx.db.transaction() as session:
-            rows = outbound.due_outbox(
+            rows = due_outbox(
                 session, channels=channels, now=now, limit=fetch, passing_over=sending
             )
             # Each row's person in one query, not one lazy load per row (held here: the
@@ -381,7 +382,7 @@ class DeliveryWorker:
                     and row.created_at < person.opted_out_at
                 ):
                     # Queued before they said STOP: never send it.
-                    outbound.record_failure(
+                    outbox.record_failure(
                         session,
                         row.id,
                         code="opted_out",
@@ -402,7 +403,7 @@ class DeliveryWorker:
                 if len(chosen) >= want:
                     break
             if chosen:
-                outbound.lease_many(
+                outbox.lease_many(
                     session,
                     [row for row, _, _ in chosen],
                     worker_id=self.worker_id,
@@ -500,13 +501,13 @@ class DeliveryWorker:
         """Record finished sends in one transaction (raises if it cannot be committed).
 
         Accepted sends, nearly all of them, are written with two statements
-        (outbound.record_sent_many); failures go one by one through `_record_failure`.
+        (outbox.record_sent_many); failures go one by one through `_record_failure`.
         """
         with self.ctx.db.transaction() as session:
-            outbound.record_sent_many(
+            outbox.record_sent_many(
                 session,
                 [
-                    outbound.SentResult(o.item.outbox_id, o.item.message_id, o.provider_id or "")
+                    outbox.SentResult(o.item.outbox_id, o.item.message_id, o.provider_id or "")
                     for o in outcomes
                     if o.error is None
                 ],
@@ -533,10 +534,10 @@ class DeliveryWorker:
         )
         if error.kind == ErrorKind.OPT_OUT:
             self._refused(session, item, error)
-            outbound.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
+            outbox.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
             return
         if error.kind == ErrorKind.CHAT_MIGRATED and error.new_address:
-            outbound.record_retry(
+            outbox.record_retry(
                 session,
                 item.outbox_id,
                 retry_at=now,
@@ -554,7 +555,7 @@ class DeliveryWorker:
             row = session.get(OutboxItem, item.outbox_id)
             waited = now - row.created_at if row is not None else timedelta(0)
             if waited < timedelta(minutes=settings.rate_limited_retry_minutes):
-                outbound.record_retry(
+                outbox.record_retry(
                     session,
                     item.outbox_id,
                     retry_at=now + timedelta(seconds=wait),
@@ -569,7 +570,7 @@ class DeliveryWorker:
                 wait = backoff_seconds(
                     item.attempts, settings.backoff_base_seconds, settings.backoff_max_seconds
                 )
-                outbound.record_retry(
+                outbox.record_retry(
                     session,
                     item.outbox_id,
                     retry_at=now + timedelta(seconds=wait),
@@ -578,7 +579,7 @@ class DeliveryWorker:
                 )
                 return
         # PERMANENT, WINDOW_CLOSED, or out of attempts: kept visible for a person to retry.
-        outbound.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
+        outbox.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
 
     def _refused(self, session: Any, item: OutgoingItem, error: DeliveryError) -> None:
         """The provider says this chat refused us: a person opts out, a group is unlinked."""

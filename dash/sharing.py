@@ -17,7 +17,7 @@ from datetime import date, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dash.actions.outbound import queue_to_team
+from dash.actions.queueing import queue_to_team
 from dash.chartdata import measure_series, primary_measure
 from dash.links import link_url
 from dash.models import (

@@ -19,16 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dash.actions.outbound import (
-    Draft,
-    Recipient,
-    address_for,
-    queue_many,
-    queue_message,
-    team_people,
-    team_recipients,
-)
 from dash.actions.pdsa import ask_followup
+from dash.actions.queueing import Draft, queue_many, queue_message
 from dash.context import AppContext
 from dash.curriculum import Curriculum, load_curriculum
 from dash.metrics import TeamFigures, team_figures
@@ -49,6 +41,7 @@ from dash.models import (
     Team,
     TeamState,
 )
+from dash.queries.recipients import Recipient, address_for, team_people, team_recipients
 from dash.schedule import asked_days, last_day
 from dash.texts import language_of, render
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from dash.actions.aims import set_initial_aim
 from dash.actions.cohorts import unused_code
-from dash.actions.outbound import queue_to_person
 from dash.actions.people import add_role, ask, clear_pending, pending_of
+from dash.actions.queueing import queue_to_person
 from dash.codes import normalise_code
 from dash.context import AppContext
 from dash.errors import UserError

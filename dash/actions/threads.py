@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from dash.actions.outbound import queue_to_team
+from dash.actions.queueing import queue_to_team
 from dash.models import Message, Person, Team
 from dash.texts import render
 from dash.timeutil import utcnow

@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from dash.actions.outbound import insert_messages, queued_together
 from dash.actions.people import remember_people
+from dash.actions.queueing import insert_messages, queued_together
 from dash.context import AppContext
 from dash.inbound import InboundMessage
 from dash.models import Message, MessageStatus

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from dash.actions import optout, people
 from dash.actions.consent import set_consent
 from dash.actions.enrolment import latest_matrix, reopen_matrix
-from dash.actions.outbound import queue_message
+from dash.actions.queueing import queue_message
 from dash.actions.threads import flag_for_coach
 from dash.context import AppContext
 from dash.engine import data as data_flow

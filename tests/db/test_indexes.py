@@ -18,12 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bench import population
-from dash.actions.outbound import due_outbox, queue_message
+from dash.actions.queueing import queue_message
 from dash.actions.threads import waiting_messages
 from dash.chartdata import measure_series
 from dash.db import Database
 from dash.dbplans import captured, explain, plan_nodes
 from dash.models import Measure, Person, Team
+from dash.queries.outbox import due_outbox
 from dash.timeutil import utcnow
 from dash.web.teams import thread
 from dash.web.today import waiting_threads
