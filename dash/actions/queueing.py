@@ -1,49 +1,43 @@
-"""Queueing outbound messages: a Message in the thread plus an outbox row to deliver it."""
+"""Queueing outbound messages: a Message in the thread plus an outbox row to deliver it.
+
+Every way of queueing (one message, one person, a team, a batch of drafts) goes through
+`_queue`, so the rules are applied in one place: people who opted out are left out, a
+dedupe key is queued at most once, and identical text to one address past the hourly cap
+is kept but held, so two bots cannot loop.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    String,
-    Text,
-    bindparam,
-    column,
-    func,
-    insert,
-    select,
-    values,
-)
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, String, Text, column, func, insert, select, values
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from dash.models import (
-    Message,
-    MessageStatus,
-    OutboxItem,
-    OutboxState,
-    Person,
-    Priority,
-    Team,
-)
+from dash.models import Message, MessageStatus, OutboxItem, OutboxState, Person, Priority, Team
 from dash.queries.recipients import address_for, group_language, team_people, team_recipients
 from dash.settings import get_settings
 from dash.timeutil import utcnow
 
-#: queue_message's reads, built once: every reply and prompt runs them, and building them
-#: cost as much CPU as running them.
-_DEDUPED = select(OutboxItem.id).where(OutboxItem.dedupe_key == bindparam("dedupe_key"))
-_RECENT_SAME = select(func.count(Message.id)).where(
-    Message.direction == "out",
-    Message.channel == bindparam("channel"),
-    Message.address == bindparam("address"),
-    Message.text == bindparam("text"),
-    Message.created_at >= bindparam("since"),
-)
+
+@dataclass
+class Draft:
+    """One outbound message to queue (the fields of `queue_message`)."""
+
+    channel: str
+    address: str
+    text: str
+    person: Person | None = None
+    team_id: int | None = None
+    priority: int = Priority.REPLY
+    kind: str = "reply"
+    dedupe_key: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    author_id: int | None = None
+    even_if_opted_out: bool = False
 
 
 def queue_message(
@@ -63,91 +57,25 @@ def queue_message(
 ) -> Message | None:
     """Add an outbound message to the team's thread and the outbox, in the caller's transaction.
 
-    Returns None (and queues nothing) when the person opted out or when the same
-    dedupe key was already queued. Identical text to the same address more often
-    than the configured cap per hour is kept but held, so two bots cannot loop.
-
-    Inside `queued_together(session)` the message is only collected, and written with the
-    others (queue_many's rules, set-wise) when the block ends: the Message returned then is
-    not in the session and has no id yet.
+    Returns None (and queues nothing) when the person opted out or when the same dedupe key
+    was already queued. Inside `queued_together(session)` the message is only collected and
+    written with the others when the block ends: the Message returned then is not in the
+    session and has no id yet.
     """
-    if person is not None and person.opted_out and not even_if_opted_out:
-        return None
-    if dedupe_key is not None:
-        exists = session.execute(_DEDUPED, {"dedupe_key": dedupe_key}).first()
-        if exists:
-            return None
-    team_id = team.id if isinstance(team, Team) else team
-    message = Message(
-        team_id=team_id,
-        person_id=person.id if person else None,
-        direction="out",
+    draft = Draft(
         channel=channel,
         address=address,
         text=text,
+        person=person,
+        team_id=team.id if isinstance(team, Team) else team,
+        priority=priority,
         kind=kind,
+        dedupe_key=dedupe_key,
+        payload=payload or {},
         author_id=author_id,
-        media=(payload or {}).get("media"),
+        even_if_opted_out=even_if_opted_out,
     )
-    together: list[Draft] | None = session.info.get(_TOGETHER)
-    if together is not None:
-        if dedupe_key is not None and any(d.dedupe_key == dedupe_key for d in together):
-            return None
-        together.append(
-            Draft(
-                channel=channel,
-                address=address,
-                text=text,
-                person=person,
-                team_id=team_id,
-                priority=priority,
-                kind=kind,
-                dedupe_key=dedupe_key,
-                payload=payload or {},
-                author_id=author_id,
-                even_if_opted_out=True,  # decided above, when it was asked for
-            )
-        )
-        return message  # not in the session: queue_many writes its row when the block ends
-    settings = get_settings()
-    now = utcnow()
-    # On the session's connection, without the ORM's autoflush: messages queued here are
-    # flushed as they are queued, so the count is complete, and the caller's pending
-    # changes go out with this message's own flush instead of one of their own.
-    recent_same = (
-        session.connection()
-        .execute(
-            _RECENT_SAME,
-            {
-                "channel": channel,
-                "address": address,
-                "text": text,
-                "since": now - timedelta(hours=1),
-            },
-        )
-        .scalar_one()
-    )
-    held = recent_same >= settings.identical_outbound_cap
-    message.status = MessageStatus.HELD.value if held else MessageStatus.QUEUED.value
-    message.created_at = now
-    session.add(message)
-    session.add(  # one flush below writes both, the message first
-        OutboxItem(
-            message=message,
-            channel=channel,
-            address=address,
-            person_id=person.id if person else None,
-            team_id=team_id,
-            priority=priority,
-            state=OutboxState.HELD.value if held else OutboxState.QUEUED.value,
-            dedupe_key=dedupe_key,
-            payload=payload or {},
-            next_attempt_at=now,
-            last_error="identical message cap reached" if held else None,
-        )
-    )
-    session.flush()  # callers read message.id
-    return message
+    return _queue_drafts(session, [draft])[0]
 
 
 def queue_to_person(
@@ -172,6 +100,7 @@ def queue_to_team(
     text: str | Callable[[Person | None, str], str],
     *,
     roles: tuple[str, ...] | None = None,
+    dedupe_key: str | None = None,
     **kwargs: Any,
 ) -> list[Message]:
     """Queue a message to a team: once to its linked Telegram group, and to each person
@@ -179,41 +108,187 @@ def queue_to_team(
 
     `text` is the same text for everyone, or a function of (person, language) rendering it
     per reader (person None for the group, which reads its members' majority language).
-    `dedupe_key`, when given, is suffixed per recipient so each gets it at most once."""
-    base_key = kwargs.pop("dedupe_key", None)
-    sent: list[Message] = []
+    `dedupe_key`, when given, is suffixed per recipient so each gets it at most once.
+    `kwargs` are the other fields of a Draft (priority, kind, author_id, payload...)."""
     recipients = team_recipients(
         team,
         team_people(session, team, roles),
         group_lang=lambda: group_language(session, team),
     )
-    for recipient in recipients:
-        person = recipient.person
-        suffix = "group" if person is None else f"p{person.id}"
-        msg = queue_message(
-            session,
-            channel=recipient.channel,
-            address=recipient.address,
-            text=text if isinstance(text, str) else text(person, recipient.lang),
-            person=person,
-            team=team,
-            dedupe_key=f"{base_key}:{suffix}" if base_key else None,
+    drafts = [
+        Draft(
+            channel=r.channel,
+            address=r.address,
+            text=text if isinstance(text, str) else text(r.person, r.lang),
+            person=r.person,
+            team_id=team.id,
+            dedupe_key=(
+                f"{dedupe_key}:{'group' if r.person is None else f'p{r.person.id}'}"
+                if dedupe_key
+                else None
+            ),
             **kwargs,
         )
-        if msg is not None:
-            sent.append(msg)
-    return sent
+        for r in recipients
+    ]
+    return [m for m in _queue_drafts(session, drafts) if m is not None]
+
+
+def queue_many(session: Session, drafts: list[Draft]) -> list[bool]:
+    """Queue many messages with a fixed number of statements, in the caller's transaction.
+
+    The rules apply set-wise (a tick queues thousands of prompts at one instant): dedupe keys
+    repeated within `drafts` count as taken, and the hourly cap counts the drafts queued
+    before each one. Returns, per draft, whether it was queued.
+    """
+    return [row is not None for row in _queue(session, drafts)]
+
+
+#: session.info key of the drafts collected by `queued_together`.
+_TOGETHER = "dash.outbound.queued_together"
+
+
+@contextmanager
+def queued_together(session: Session) -> Iterator[None]:
+    """Messages queued inside the block are written together when it ends, by queue_many.
+
+    Why: the engine processes a burst of inbound messages in one transaction, and writing
+    each reply as it is queued would cost its inserts and cap count per message. Nothing the
+    engine reads while processing looks for the replies it queued, except the identical-text
+    cap and dedupe keys, which queue_many counts across the drafts.
+    """
+    drafts: list[Draft] = []
+    session.info[_TOGETHER] = drafts
+    try:
+        yield
+    finally:
+        session.info.pop(_TOGETHER, None)
+    if drafts:
+        queue_many(session, drafts)
+
+
+def _queue_drafts(session: Session, drafts: list[Draft]) -> list[Message | None]:
+    """Queue `drafts` now, or collect them inside `queued_together`; their Messages, None for
+    a draft left out."""
+    together: list[Draft] | None = session.info.get(_TOGETHER)
+    if together is None:
+        return [None if row is None else _attached(session, row) for row in _queue(session, drafts)]
+    found: list[Message | None] = []
+    for draft, ok in zip(drafts, _admitted(session, drafts, together), strict=True):
+        if not ok:
+            found.append(None)
+            continue
+        together.append(replace(draft, even_if_opted_out=True))  # decided here, as asked
+        row = _message_row(draft, held=False, now=utcnow())
+        del row["status"], row["created_at"], row["updated_at"]
+        found.append(Message(**row))  # not in the session: queue_many writes it at the end
+    return found
+
+
+def _admitted(session: Session, drafts: list[Draft], earlier: list[Draft]) -> list[bool]:
+    """Per draft, whether it may be queued: not to a person who opted out (unless the draft
+    says so), and not under a dedupe key already queued, collected in `earlier`, or repeated
+    among `drafts`."""
+    keys = [d.dedupe_key for d in drafts if d.dedupe_key is not None]
+    taken = {d.dedupe_key for d in earlier if d.dedupe_key is not None}
+    if keys:
+        taken.update(
+            session.execute(
+                select(OutboxItem.dedupe_key).where(OutboxItem.dedupe_key.in_(keys))
+            ).scalars()
+        )
+    result: list[bool] = []
+    for draft in drafts:
+        ok = draft.even_if_opted_out or not (draft.person is not None and draft.person.opted_out)
+        if ok and draft.dedupe_key is not None:
+            ok = draft.dedupe_key not in taken
+            taken.add(draft.dedupe_key)
+        result.append(ok)
+    return result
+
+
+def _queue(session: Session, drafts: list[Draft]) -> list[dict[str, Any] | None]:
+    """Write the admitted drafts' messages and outbox rows, one INSERT per table; per draft,
+    the message row written (with its id), None when it was left out."""
+    admitted = _admitted(session, drafts, [])
+    chosen = [d for d, ok in zip(drafts, admitted, strict=True) if ok]
+    if not chosen:
+        return [None] * len(drafts)
+    cap = get_settings().identical_outbound_cap
+    now = utcnow()
+    recent = _sent_within_the_hour(session, {(d.channel, d.address, d.text) for d in chosen}, now)
+    held: list[bool] = []
+    for draft in chosen:
+        same = (draft.channel, draft.address, draft.text)
+        held.append(recent.get(same, 0) >= cap)
+        recent[same] = recent.get(same, 0) + 1
+    messages = [_message_row(d, held=h, now=now) for d, h in zip(chosen, held, strict=True)]
+    for row, message_id in zip(messages, insert_messages(session, messages), strict=True):
+        row["id"] = message_id
+    session.execute(
+        insert(OutboxItem),
+        [
+            {
+                "message_id": row["id"],
+                "channel": d.channel,
+                "address": d.address,
+                "person_id": row["person_id"],
+                "team_id": d.team_id,
+                "priority": d.priority,
+                "state": OutboxState.HELD.value if h else OutboxState.QUEUED.value,
+                "dedupe_key": d.dedupe_key,
+                "payload": d.payload,
+                "next_attempt_at": now,
+                "last_error": "identical message cap reached" if h else None,
+            }
+            for row, d, h in zip(messages, chosen, held, strict=True)
+        ],
+    )
+    written = iter(messages)
+    return [next(written) if ok else None for ok in admitted]
+
+
+def _message_row(draft: Draft, *, held: bool, now: datetime) -> dict[str, Any]:
+    """The messages row of `draft`, every column given (so `_attached` needs no reload)."""
+    return {
+        "team_id": draft.team_id,
+        "person_id": draft.person.id if draft.person else None,
+        "direction": "out",
+        "channel": draft.channel,
+        "address": draft.address,
+        "provider_id": None,
+        "text": draft.text,
+        "kind": draft.kind,
+        "raw": None,
+        "media": draft.payload.get("media"),
+        "status": MessageStatus.HELD.value if held else MessageStatus.QUEUED.value,
+        "error_code": None,
+        "error_detail": None,
+        "author_id": draft.author_id,
+        "needs_reply": False,
+        "replied_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _attached(session: Session, row: dict[str, Any]) -> Message:
+    """The Message of a row just inserted, in the session as if loaded, without a SELECT."""
+    message = Message(**row)
+    make_transient_to_detached(message)
+    session.add(message)
+    return message
 
 
 def insert_messages(db: Session | Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Insert message rows in one statement; their ids in the same order.
 
-    On a session (queue_many) or a plain connection (the engine's store of a batch of inbound
+    On a session (queueing) or a plain connection (the engine's store of a batch of inbound
     messages). SQLite cannot promise the order of a multi-row RETURNING, so SQLAlchemy would
     send one INSERT per row; there the transaction holds the only write lock (BEGIN
     IMMEDIATE, see dash.db), so the next ids are known and given explicitly."""
     dialect = (db.get_bind() if isinstance(db, Session) else db).dialect
-    if dialect.name == "sqlite":
+    if dialect.name == "sqlite" and len(rows) > 1:
         last = db.execute(_LAST_MESSAGE_ID).scalar_one()
         ids = list(range(int(last) + 1, int(last) + 1 + len(rows)))
         db.execute(_INSERT_MESSAGES, [{**r, "id": i} for r, i in zip(rows, ids, strict=True)])
@@ -227,123 +302,6 @@ _INSERT_MESSAGES = insert(_messages)
 _INSERT_MESSAGES_RETURNING = insert(_messages).returning(
     _messages.c.id, sort_by_parameter_order=True
 )
-
-
-@dataclass
-class Draft:
-    """One outbound message to queue with `queue_many` (the fields of `queue_message`)."""
-
-    channel: str
-    address: str
-    text: str
-    person: Person | None = None
-    team_id: int | None = None
-    priority: int = Priority.REPLY
-    kind: str = "reply"
-    dedupe_key: str | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
-    author_id: int | None = None
-    even_if_opted_out: bool = False
-
-
-#: session.info key of the drafts collected by `queued_together`.
-_TOGETHER = "dash.outbound.queued_together"
-
-
-@contextmanager
-def queued_together(session: Session) -> Iterator[None]:
-    """Messages queued inside the block are written together when it ends, by queue_many.
-
-    Why: the engine processes a burst of inbound messages in one transaction, and writing
-    each reply as it is queued cost a flush of two INSERTs (and the cap and dedupe reads) per
-    message. Nothing the engine reads while processing looks for the replies it queued, except
-    the identical-text cap and dedupe keys, which queue_many counts across the drafts.
-    """
-    drafts: list[Draft] = []
-    session.info[_TOGETHER] = drafts
-    try:
-        yield
-    finally:
-        session.info.pop(_TOGETHER, None)
-    if drafts:
-        queue_many(session, drafts)
-
-
-def queue_many(session: Session, drafts: list[Draft]) -> list[bool]:
-    """Queue many messages with a fixed number of statements, in the caller's transaction.
-
-    Same rules as `queue_message`, applied set-wise (why: a tick queues thousands of prompts
-    at one instant and one round trip per check per message dominated): opted-out people and
-    dedupe keys already queued (or repeated within `drafts`) are left out; identical text to
-    one address past the hourly cap is kept but held, counting the drafts queued before it.
-    Returns, per draft, whether it was queued.
-    """
-    keys = [d.dedupe_key for d in drafts if d.dedupe_key is not None]
-    taken: set[str] = set()
-    if keys:
-        taken = set(
-            session.execute(
-                select(OutboxItem.dedupe_key).where(OutboxItem.dedupe_key.in_(keys))
-            ).scalars()
-        )
-    chosen: list[Draft] = []
-    result: list[bool] = []
-    for draft in drafts:
-        ok = draft.even_if_opted_out or not (draft.person is not None and draft.person.opted_out)
-        if ok and draft.dedupe_key is not None:
-            ok = draft.dedupe_key not in taken
-            taken.add(draft.dedupe_key)
-        result.append(ok)
-        if ok:
-            chosen.append(draft)
-    if not chosen:
-        return result
-    settings = get_settings()
-    now = utcnow()
-    recent = _sent_within_the_hour(session, {(d.channel, d.address, d.text) for d in chosen}, now)
-    held: list[bool] = []
-    for draft in chosen:
-        same = (draft.channel, draft.address, draft.text)
-        held.append(recent.get(same, 0) >= settings.identical_outbound_cap)
-        recent[same] = recent.get(same, 0) + 1
-    messages = [
-        {
-            "team_id": d.team_id,
-            "person_id": d.person.id if d.person else None,
-            "direction": "out",
-            "channel": d.channel,
-            "address": d.address,
-            "text": d.text,
-            "kind": d.kind,
-            "status": MessageStatus.HELD.value if h else MessageStatus.QUEUED.value,
-            "author_id": d.author_id,
-            "media": d.payload.get("media"),
-            "created_at": now,
-            "updated_at": now,
-        }
-        for d, h in zip(chosen, held, strict=True)
-    ]
-    message_ids = insert_messages(session, messages)
-    session.execute(
-        insert(OutboxItem),
-        [
-            {
-                "message_id": message_id,
-                "channel": d.channel,
-                "address": d.address,
-                "person_id": d.person.id if d.person else None,
-                "team_id": d.team_id,
-                "priority": d.priority,
-                "state": OutboxState.HELD.value if h else OutboxState.QUEUED.value,
-                "dedupe_key": d.dedupe_key,
-                "payload": d.payload,
-                "next_attempt_at": now,
-                "last_error": "identical message cap reached" if h else None,
-            }
-            for message_id, d, h in zip(message_ids, chosen, held, strict=True)
-        ],
-    )
-    return result
 
 
 def _sent_within_the_hour(
