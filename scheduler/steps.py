@@ -588,16 +588,49 @@ def _step_run(
 
 
 def run_step(session: Session, ctx: AppContext, row: AgendaItem, now: datetime) -> StepOutcome:
-    """Render and queue one due row's messages in the caller's transaction."""
-    run = _step_run(session, ctx, row, now)
-    renderer = RENDERERS.get(row.kind)
-    if renderer is None:
-        run.outcome.note = f"unknown step kind {row.kind!r}"
-        return run.outcome
-    renderer(run)
-    if run.outcome.note is None and run.outcome.queued == 0:
-        run.outcome.note = "nobody reachable to send to"
-    return run.outcome
+    """Render and queue one due row's messages in the caller's transaction (`run_batch` of one)."""
+    return run_batch(session, ctx, [row], now)[row.id]
+
+
+@dataclass
+class _Preload:
+    """What a batch reads once for all its rows (see `_batch_preload`)."""
+
+    members: dict[int, set[int]]
+    reporters: dict[int, list[Person]]
+    values: set[tuple[int, int, date]]
+    #: Every person loaded, held so the session's weak identity map keeps them.
+    loaded: list[Person]
+
+    def for_team(self, team_id: int | None) -> dict[str, Any]:
+        """The StepRun fields of a row of `team_id`."""
+        return {
+            "members": self.members.get(team_id) if team_id is not None else None,
+            "preloaded_reporters": (self.reporters.get(team_id) or None)
+            if team_id is not None
+            else None,
+            "values": self.values,
+        }
+
+
+def _batch_preload(session: Session, rows: list[AgendaItem]) -> _Preload:
+    """The memberships, data reporters and current values of `rows`' teams, one query each."""
+    team_ids = {r.team_id for r in rows if r.team_id is not None}
+    members, reporters, loaded = _batch_people(session, team_ids)
+    days = {date.fromisoformat(r.payload["day"]) for r in rows if "day" in r.payload}
+    values: set[tuple[int, int, date]] = set()
+    if team_ids and days:
+        values = {
+            (team_id, measure_id, day)
+            for team_id, measure_id, day in session.execute(
+                select(MeasureValue.team_id, MeasureValue.measure_id, MeasureValue.day).where(
+                    MeasureValue.team_id.in_(team_ids),
+                    MeasureValue.day.in_(days),
+                    MeasureValue.is_current.is_(True),
+                )
+            )
+        }
+    return _Preload(members, reporters, values, loaded)
 
 
 def _batch_people(
@@ -625,48 +658,28 @@ def _batch_people(
 def run_batch(
     session: Session, ctx: AppContext, rows: list[AgendaItem], now: datetime
 ) -> dict[int, StepOutcome]:
-    """Render and queue many due rows of BATCHED_KINDS together, in the caller's transaction.
+    """Render and queue due rows in the caller's transaction; each row's outcome by row id.
 
-    Why: 5,000 teams share a prompt time, and row by row each prompt cost ten statements.
-    Here the batch's memberships, reporters and existing values are read in one query each,
-    each row is rendered exactly as `run_step` renders it (same StepRun, same dedupe keys),
-    and all messages are queued by one `queue_many`. Returns each row's outcome by row id.
+    Rows of BATCHED_KINDS are rendered together: their memberships, reporters and existing
+    values are read in one query each and their messages queued by one `queue_many` (why:
+    thousands of teams share a prompt time). Other rows queue each message as they render it,
+    since their renderers branch on whether it went.
     """
-    team_ids = {r.team_id for r in rows if r.team_id is not None}
-    members, reporters, _loaded = _batch_people(session, team_ids)  # held: identity map is weak
-    days = {date.fromisoformat(r.payload["day"]) for r in rows if "day" in r.payload}
-    values: set[tuple[int, int, date]] = set()
-    if team_ids and days:
-        values = {
-            (team_id, measure_id, day)
-            for team_id, measure_id, day in session.execute(
-                select(MeasureValue.team_id, MeasureValue.measure_id, MeasureValue.day).where(
-                    MeasureValue.team_id.in_(team_ids),
-                    MeasureValue.day.in_(days),
-                    MeasureValue.is_current.is_(True),
-                )
-            )
-        }
+    batched = [r for r in rows if r.kind in BATCHED_KINDS]
+    preload = _batch_preload(session, batched) if batched else None
     runs: list[StepRun] = []
     memo: dict[tuple[Any, ...], Any] = {}
     for row in rows:
-        if row.kind not in BATCHED_KINDS:
-            raise ValueError(f"step kind {row.kind!r} is not rendered in batches")
-        run = _step_run(
-            session,
-            ctx,
-            row,
-            now,
-            members=members.get(row.team_id) if row.team_id is not None else None,
-            preloaded_reporters=(reporters.get(row.team_id) or None)
-            if row.team_id is not None
-            else None,
-            values=values,
-            drafts=[],
-            memo=memo,
-        )
-        RENDERERS[row.kind](run)
+        extras: dict[str, Any] = {}
+        if preload is not None and row.kind in BATCHED_KINDS:
+            extras = {**preload.for_team(row.team_id), "drafts": [], "memo": memo}
+        run = _step_run(session, ctx, row, now, **extras)
         runs.append(run)
+        renderer = RENDERERS.get(row.kind)
+        if renderer is None:
+            run.outcome.note = f"unknown step kind {row.kind!r}"
+            continue
+        renderer(run)
     drafts = [d for run in runs for d in run.drafts or []]
     queued = iter(queue_many(session, drafts))
     for run in runs:
