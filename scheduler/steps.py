@@ -539,7 +539,8 @@ def _coach_digest(run: StepRun) -> None:
 
 
 def _story_digest(run: StepRun) -> None:
-    from dash.sharing import board_url, queue_story_digest
+    from dash.actions.stories import queue_story_digest
+    from dash.sharing import board_url
 
     week_start = date.fromisoformat(run.row.payload["week_start"])
     messages = queue_story_digest(

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 
 from dash.actions.cohorts import create_cohort
 from dash.actions.consent import set_consent
+from dash.actions.stories import queue_story_digest
 from dash.links import link_url, make_token
 from dash.models import (
     Aim,
@@ -30,7 +31,7 @@ from dash.models import (
     TeamState,
     Unit,
 )
-from dash.sharing import board_url, cohort_board, queue_story_digest, weekly_story_digest
+from dash.sharing import board_url, cohort_board, weekly_story_digest
 from dash.timeutil import local_date, utcnow
 from dash.web_board import board_routes
 
