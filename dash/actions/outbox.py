@@ -9,24 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    bindparam,
-    case,
-    literal,
-    select,
-)
+from sqlalchemy import bindparam, case, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from dash.models import (
-    Channel,
-    Message,
-    MessageStatus,
-    OutboxItem,
-    OutboxState,
-    Person,
-    Team,
-)
+from dash.models import Channel, Message, MessageStatus, OutboxItem, OutboxState, Person, Team
 from dash.timeutil import utcnow
 
 #: Outbound statuses in the order they happen; a status may only move to a later one.

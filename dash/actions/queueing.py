@@ -312,8 +312,8 @@ def _sent_within_the_hour(
     Counted per draft by a scalar subquery, which both planners run as one probe of
     ix_messages_address_created with channel and address bound. One IN list of addresses
     left PostgreSQL free to read every recent message of the channel instead when its
-    statistics predated a fan-out: 36 ms per 250 drafts by the end of 10,000. In chunks,
-    so a large fan-out stays within SQLite's limit of bound parameters (32,766).
+    statistics predated a fan-out. In chunks, so a large fan-out stays within SQLite's
+    limit of bound parameters (32,766).
     """
     found: dict[tuple[str, str, str], int] = {}
     ordered = sorted(drafts)

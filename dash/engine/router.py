@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dash.actions import optout, people
 from dash.actions.consent import set_consent
-from dash.actions.enrolment import latest_matrix, reopen_matrix
+from dash.actions.enrolment import reopen_matrix
 from dash.actions.queueing import queue_message
 from dash.actions.threads import flag_for_coach
 from dash.context import AppContext
@@ -27,6 +27,7 @@ from dash.inbound import InboundMessage
 from dash.models import Channel, Message, PendingQuestion, Person, Role, Team, TeamState
 from dash.parsing import BadFraction, Command, Fraction, parse_choice, parse_command, parse_fraction
 from dash.privacy import looks_identifying
+from dash.queries.enrolment import latest_matrix
 from dash.texts import render
 from dash.timeutil import utcnow
 

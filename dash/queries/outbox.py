@@ -7,20 +7,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (
-    and_,
-    bindparam,
-    func,
-    literal,
-    select,
-    true,
-)
+from sqlalchemy import and_, bindparam, func, literal, select, true
 from sqlalchemy.orm import Session, aliased
 
-from dash.models import (
-    OutboxItem,
-    OutboxState,
-)
+from dash.models import OutboxItem, OutboxState
 
 
 def due_outbox(
@@ -43,8 +33,8 @@ def due_outbox(
 
     Why one query per channel plus one for expired leases, not one query with an OR: each
     is an index-ordered walk (ix_outbox_queued_order, ix_outbox_lease) that stops at `limit`,
-    probing the chat of each row through ix_outbox_live_chat, so a claim costs the same with
-    100 or 10,000 rows waiting. An OR of the two states, or several channels in one query,
+    probing the chat of each row through ix_outbox_live_chat, so a claim costs the same
+    however many rows wait. An OR of the two states, or several channels in one query,
     makes both planners read and sort every due row first.
     """
     if not channels:
@@ -108,7 +98,7 @@ def _claim_query(due: Any, limit: int, lock: bool) -> Any:
     # The chat's first live row, a scalar subquery: both planners run it once per row as an
     # index probe (ix_outbox_live_chat, channel and address bound). A NOT EXISTS anti-join
     # left PostgreSQL free to scan the chat index by channel alone when its statistics
-    # predated a fan-out (78 ms instead of 0.3 for a claim of 100 from 4,000 fresh rows).
+    # predated a fan-out.
     first_live = (
         select(func.min(earlier.id))
         .where(

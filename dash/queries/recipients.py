@@ -5,16 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import (
-    select,
-)
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dash.models import (
-    Channel,
-    Person,
-    Team,
-)
+from dash.models import Channel, Person, Team
 
 
 def address_for(person: Person, channel: str | None = None) -> tuple[str, str] | None:

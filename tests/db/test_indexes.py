@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 
 from bench import population
 from dash.actions.queueing import queue_message
-from dash.actions.threads import waiting_messages
 from dash.chartdata import measure_series
 from dash.db import Database
 from dash.dbplans import captured, explain, plan_nodes
 from dash.models import Measure, Person, Team
 from dash.queries.outbox import due_outbox
+from dash.queries.threads import waiting_messages
 from dash.timeutil import utcnow
 from dash.web.teams import thread
 from dash.web.today import waiting_threads
