@@ -40,9 +40,7 @@ log = logging.getLogger("bots.delivery")
 SEND_TIMEOUT_SECONDS = 45.0
 #: Sends in flight at once per worker (each holds its slot until its result is committed, so
 #: this is also the most a crash can send twice). A slot's turn is a round trip plus a group
-#: commit, and on PostgreSQL the commit's round trips dominate: 16 slots make groups twice
-#: as large as 8 did (364-384 → 427-459 msg/s on loopback, 1.6 → 1.4 ms CPU per send). At
-#: real-world latency and Telegram's 30/s, about 3-5 are in flight at any moment.
+#: commit, so more slots make larger groups; docs/PERFORMANCE.md has the measurements.
 MAX_CONCURRENT_SENDS = 16
 #: The shortest rest between passes while rate-limited (the limiter's own granularity).
 MIN_LIMITED_PAUSE_SECONDS = 0.002

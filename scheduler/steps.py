@@ -81,7 +81,7 @@ class StepRun:
     #: When set, `send` collects drafts here for run_batch to queue together.
     drafts: list[Draft] | None = None
     #: Texts rendered once per batch and reused: the same date label, title and measure
-    #: wording go to thousands of teams (rendering was most of a batched prompt's cost).
+    #: wording go to thousands of teams, and rendering dominates a batched prompt's cost.
     memo: dict[tuple[Any, ...], Any] | None = None
 
     def remember(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
