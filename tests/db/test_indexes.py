@@ -45,9 +45,9 @@ def pop(db: Database) -> population.Population:
 
 
 def plans(db: Database, run: Callable[[Session], object]) -> list[tuple[str, dict[str, Any]]]:
-    """(statement, top plan node) for each SELECT `run` sends, explained with sequential scans
-    disabled; its changes rolled back."""
-    with captured(db) as seen, db.sessions() as s:
+    """(statement, top plan node) for each SELECT (or WITH … SELECT) `run` sends, explained
+    with sequential scans disabled; its changes rolled back."""
+    with captured(db, ("SELECT", "WITH")) as seen, db.sessions() as s:
         run(s)
         s.rollback()
     return [(st, explain(db, st, params, seqscan=False)["Plan"]) for st, params in seen]
