@@ -24,7 +24,7 @@ from bots.delivery import OutgoingItem, SendFailed
 from bots.errors import DeliveryError, ErrorKind, classify_twilio_error
 from bots.intake import Intake
 from bots.twilio_client import make_twilio_client
-from dash.actions.outbound import record_delivery_status
+from dash.actions.outbox import record_delivery_status
 from dash.context import AppContext
 from dash.inbound import InboundMessage
 from dash.models import Message, Person

@@ -15,6 +15,7 @@ from dash.errors import UserError
 from dash.models import MATRIX_CRITERIA, Channel, Cohort, PendingQuestion, Person, Team, TeamState
 from dash.parsing import Command, parse_command, parse_leader, parse_score, parse_yes_no
 from dash.phones import BadPhoneNumber, from_provider, to_e164
+from dash.queries import enrolment as enrolment_queries
 from dash.reach import EMAIL, enabled_channels
 from dash.settings import get_settings
 
@@ -28,11 +29,11 @@ def join(turn: Turn, code: str) -> None:
         turn.reply("join_needs_code")
         return
     session = turn.session
-    team = enrolment.team_by_code(session, code)
+    team = enrolment_queries.team_by_code(session, code)
     if team is not None:
         _join_team(turn, team)
         return
-    cohort = enrolment.cohort_by_code(session, code)
+    cohort = enrolment_queries.cohort_by_code(session, code)
     if cohort is not None and not turn.inbound.is_group:
         _start_enrolment(turn, cohort)
         return

@@ -240,7 +240,7 @@ def cohort_postpone(page: Page) -> Response:
 
 
 def outbox_retry(page: Page) -> Response:
-    from dash.actions.outbound import retry_outbox
+    from dash.actions.outbox import retry_outbox
 
     outbox_id = page.int_param(page.request.path_params["outbox_id"])
     with page.attempt() as errors:
