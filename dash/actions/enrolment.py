@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dash.actions.aims import set_initial_aim
-from dash.actions.people import add_role, ask, clear_pending, pending_of
+from dash.actions.people import add_role, ask, clear_pending
 from dash.actions.queueing import queue_to_person
 from dash.context import AppContext
 from dash.errors import UserError
@@ -35,6 +35,7 @@ from dash.models import (
 )
 from dash.queries.cohorts import unused_code
 from dash.queries.enrolment import latest_matrix
+from dash.queries.people import pending_of
 from dash.settings import Settings, get_settings
 from dash.texts import render
 from dash.timeutil import utcnow

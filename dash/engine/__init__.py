@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from dash.actions.people import remember_people
 from dash.actions.queueing import insert_messages, queued_together
 from dash.context import AppContext
 from dash.inbound import InboundMessage
 from dash.models import Message, MessageStatus
+from dash.queries.people import remember_people
 
 log = logging.getLogger("dash.engine")
 

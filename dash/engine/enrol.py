@@ -16,6 +16,7 @@ from dash.models import MATRIX_CRITERIA, Channel, Cohort, PendingQuestion, Perso
 from dash.parsing import Command, parse_command, parse_leader, parse_score, parse_yes_no
 from dash.phones import BadPhoneNumber, from_provider, to_e164
 from dash.queries import enrolment as enrolment_queries
+from dash.queries import people as people_queries
 from dash.reach import EMAIL, enabled_channels
 from dash.settings import get_settings
 
@@ -302,7 +303,7 @@ def _phone(raw: str, channel: str) -> str | None:
 def _leader_by_phone(turn: Turn, number: str, data: dict[str, Any]) -> Person:
     """The leader at `number`, reached on the key contact's channel where it can carry a phone."""
     session = turn.session
-    existing = people.person_with_address(session, number)
+    existing = people_queries.person_with_address(session, number)
     if existing is not None:
         return existing
     assert turn.person is not None
@@ -320,7 +321,7 @@ def _leader_by_phone(turn: Turn, number: str, data: dict[str, Any]) -> Person:
 def _leader_by_email(turn: Turn, address: str, data: dict[str, Any]) -> Person:
     """The leader at e-mail `address`: whoever already has it, else a new person reached there."""
     session = turn.session
-    existing = people.person_with_address(session, address)
+    existing = people_queries.person_with_address(session, address)
     if existing is not None:
         return existing
     assert turn.person is not None
@@ -333,7 +334,7 @@ def _leader_by_email(turn: Turn, address: str, data: dict[str, Any]) -> Person:
 def _leader_by_username(turn: Turn, username: str, data: dict[str, Any]) -> Person:
     session = turn.session
     name = username.lstrip("@")
-    existing = people.person_by_display(
+    existing = people_queries.person_by_display(
         session, Channel.TELEGRAM.value, name, only_unseen=False
     )
     if existing is not None:

@@ -27,6 +27,7 @@ from dash.inbound import InboundMessage
 from dash.models import Channel, Message, PendingQuestion, Person, Role, Team, TeamState
 from dash.parsing import BadFraction, Command, Fraction, parse_choice, parse_command, parse_fraction
 from dash.privacy import looks_identifying
+from dash.queries import people as people_queries
 from dash.queries.enrolment import latest_matrix
 from dash.reach import enabled_channels
 from dash.texts import render
@@ -42,7 +43,7 @@ def process(ctx: AppContext, session: Session, inbound: InboundMessage, message:
     row = identify(session, inbound)
     person = row.person if row is not None else None
     group_team = (
-        people.team_for_group(session, inbound.channel, inbound.address)
+        people_queries.team_for_group(session, inbound.channel, inbound.address)
         if inbound.is_group
         else None
     )
@@ -326,8 +327,8 @@ def help_for(turn: Turn, *, greeting: bool = False) -> None:
         where = {"enrol": "enrol", "pdsa": "pdsa", "pdsa_follow": "pdsa", "story": "pdsa"}.get(
             pending.flow, "question"
         )
-    elif not people.teams_of(turn.session, person):
-        where = "waiting" if people.teams_of(turn.session, person, active_only=False) else "none"
+    elif not people_queries.teams_of(turn.session, person):
+        where = "waiting" if people_queries.teams_of(turn.session, person, active_only=False) else "none"
     turn.reply("help", where=where, greeting=greeting, person_name=person.name)
 
 
@@ -336,7 +337,7 @@ def _revise(turn: Turn) -> None:
     assert person is not None
     declined = [
         t
-        for t in people.teams_of(turn.session, person, active_only=False)
+        for t in people_queries.teams_of(turn.session, person, active_only=False)
         if t.state == TeamState.DECLINED.value and t.key_contact_id == person.id
     ]
     if not declined:
@@ -355,7 +356,7 @@ def _share(turn: Turn, shared: bool) -> None:
         return
     person = turn.person
     assert person is not None
-    if not {Role.KEY_CONTACT.value, Role.LEADER.value} & people.roles_in(
+    if not {Role.KEY_CONTACT.value, Role.LEADER.value} & people_queries.roles_in(
         turn.session, person, team
     ):
         turn.reply("share_not_allowed")
@@ -399,7 +400,7 @@ def _event(turn: Turn) -> None:
         candidates = (
             [
                 t
-                for t in people.teams_of(session, person)
+                for t in people_queries.teams_of(session, person)
                 if t.key_contact_id == person.id or t.leader_id == person.id
             ]
             if person is not None
@@ -418,10 +419,10 @@ def apologise(ctx: AppContext, session: Session, inbound: InboundMessage, messag
     """After a failure: the message is kept and a coach will see it; tell the sender."""
     person = session.get(Person, message.person_id) if message.person_id else None
     if person is None:
-        person = people.person_for(session, inbound.channel, inbound.sender)
+        person = people_queries.person_for(session, inbound.channel, inbound.sender)
     team_id = message.team_id
     if team_id is None and person is not None:
-        teams = people.teams_of(session, person)
+        teams = people_queries.teams_of(session, person)
         team_id = teams[0].id if len(teams) == 1 else None
     file_failed(session, message, session.get(Team, team_id) if team_id is not None else None)
     lang = person.language if person is not None else (inbound.language or "en")

@@ -252,7 +252,8 @@ def outbox_retry(page: Page) -> Response:
 def cohort_enrol(page: Page) -> Response:
     """An admin starts a unit's enrolment for its key contact; the matrix link comes next."""
     from dash.actions.enrolment import start_team
-    from dash.actions.people import create_person, person_for
+    from dash.actions.people import create_person
+    from dash.queries.people import person_for
 
     cohort = _cohort(page)
     back = f"/admin/cohorts/{cohort.id}#teams"
