@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from dash.actions.queueing import insert_messages, queued_together
 from dash.context import AppContext
+from dash.engine.router import apologise, process
 from dash.inbound import InboundMessage
 from dash.models import Message, MessageStatus
 from dash.queries.people import remember_people
@@ -180,8 +181,6 @@ def _process_many(ctx: AppContext, todo: list[tuple[int, InboundMessage]]) -> No
     fails, several messages are processed again one at a time, and a single one is kept,
     marked and shown to a coach (`_processing_failed`).
     """
-    from dash.engine.router import process
-
     try:
         with ctx.db.transaction() as session:
             claimed = {
@@ -235,8 +234,6 @@ def _processing_failed(
     ctx: AppContext, message_id: int, inbound: InboundMessage, exc: Exception
 ) -> None:
     """Keep the message, show it to a coach, tell the sender it is safe."""
-    from dash.engine.router import apologise
-
     log.exception("processing inbound message %s failed", message_id, exc_info=exc)
     with ctx.db.transaction() as session:
         message = session.get(Message, message_id)
