@@ -25,11 +25,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 
+from bots.channel import ChannelType
 from bots.errors import DeliveryError, ErrorKind
 from bots.ratelimit import RateLimiter, Ticket, channel_limit, limits_for
 from dash.actions import outbound
 from dash.context import AppContext
-from dash.models import Message, OutboxItem, OutboxState, Person, Priority, Team
+from dash.models import Message, OutboxItem, OutboxState, Person, Priority
 from dash.timeutil import utcnow
 
 log = logging.getLogger("bots.delivery")
@@ -39,9 +40,7 @@ log = logging.getLogger("bots.delivery")
 SEND_TIMEOUT_SECONDS = 45.0
 #: Sends in flight at once per worker (each holds its slot until its result is committed, so
 #: this is also the most a crash can send twice). A slot's turn is a round trip plus a group
-#: commit, and on PostgreSQL the commit's round trips dominate: 16 slots make groups twice
-#: as large as 8 did (364-384 → 427-459 msg/s on loopback, 1.6 → 1.4 ms CPU per send). At
-#: real-world latency and Telegram's 30/s, about 3-5 are in flight at any moment.
+#: commit, so more slots make larger commit groups (docs/PERFORMANCE.md, "Delivery").
 MAX_CONCURRENT_SENDS = 16
 #: The shortest rest between passes while rate-limited (the limiter's own granularity).
 MIN_LIMITED_PAUSE_SECONDS = 0.002
@@ -547,8 +546,8 @@ class DeliveryWorker:
             return
         if error.kind == ErrorKind.RETRY_AFTER:
             wait = error.retry_after or 1.0
-            if item.channel != "telegram":  # Twilio's 429 is about the whole sender
-                self.limiter.pause(item.channel, wait)
+            if not channel_type(item.channel).flood_control_per_chat:
+                self.limiter.pause(item.channel, wait)  # the whole sender was too fast
             # Flood control is the provider pacing us, not a failure: wait it out for as long
             # as the message is still timely, however many answers that takes.
             row = session.get(OutboxItem, item.outbox_id)
@@ -583,13 +582,21 @@ class DeliveryWorker:
     def _refused(self, session: Any, item: OutgoingItem, error: DeliveryError) -> None:
         """The provider says this chat refused us: a person opts out, a group is unlinked."""
         from dash.actions.optout import mark_opted_out
+        from dash.actions.people import unlink_group
 
         person = session.get(Person, item.person_id) if item.person_id else None
         if person is not None:
             mark_opted_out(session, person, reason=f"{item.channel} {error.code}: {error.detail}")
             return
-        if item.channel == "telegram" and item.address.lstrip("-").isdigit():
-            for team in session.query(Team).filter(
-                Team.telegram_group_chat_id == int(item.address)
-            ):
-                team.telegram_group_chat_id = None  # members are reached one by one again
+        if channel_type(item.channel).is_group(item.address):
+            unlink_group(session, item.address)
+
+
+def channel_type(name: str) -> ChannelType:
+    """The registered type of channel `name`; a plain one (no limits, no groups) otherwise."""
+    from bots.registry import type_for
+
+    try:
+        return type_for(name)
+    except KeyError:
+        return ChannelType()

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         ],
     ) -> None:
         """Talk to the bot as the person at ADDRESS over the console channel (one line each)."""
-        from bots.console import chat
+        from bots.console.chat import chat
         from dash.cli import _ready_database
         from dash.context import AppContext
         from dash.settings import get_settings

@@ -54,14 +54,12 @@ STANDBY_SECONDS = 5.0
 
 def channel_account(settings: Settings, channel: str) -> str:
     """The account whose rate limit a send on `channel` counts against (the leadership key)."""
-    if channel == "telegram":
-        bot = (settings.telegram_token or "").split(":", 1)[0]
-        return f"telegram:{bot}"
-    if channel == "sms":
-        return f"sms:{settings.twilio_account_sid}:{settings.twilio_sms_from}"
-    if channel == "whatsapp":
-        return f"whatsapp:{settings.twilio_account_sid}:{settings.twilio_whatsapp_from}"
-    return channel
+    from bots.registry import type_for
+
+    try:
+        return type_for(channel).account(settings)
+    except KeyError:
+        return channel
 
 
 def lock_number(key: str) -> int:
@@ -324,7 +322,9 @@ def worker_command(
         if migrate.current_revision(db) != migrate.head_revision(db):
             raise UserError("the database is not initialised or is out of date: run `dash init`")
         ensure_writable(db)
-        ctx = AppContext.from_settings(settings, db)
+        from bots.registry import enabled_names
+
+        ctx = AppContext.from_settings(settings, db, channels=enabled_names(settings))
         _load_role_modules(roles)
         settle_heap()
         typer.echo(f"dash worker: {', '.join(roles)} (stop with Ctrl-C or SIGTERM)", err=True)
@@ -338,9 +338,9 @@ def _load_role_modules(roles: tuple[str, ...]) -> None:
     if "tick" in roles:
         import scheduler.runner  # noqa: F401
     if "delivery" in roles:
-        import bots.registry  # noqa: F401
-        import bots.telegram  # noqa: F401
-        import bots.twilio  # noqa: F401
+        from bots import registry
+
+        registry.preload()
 
 
 async def _until_signalled(

@@ -7,8 +7,6 @@ deployment can see every knob in one place.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import time
 from functools import lru_cache
 
@@ -148,15 +146,25 @@ class Settings(BaseSettings):
         return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @property
+    def enabled_channels(self) -> tuple[str, ...]:
+        """The channels this deployment can send on, in the order a person is reached.
+
+        The one rule (bots.channel.ChannelType.enabled reads it): a channel is enabled
+        when its provider settings are there; the console needs none.
+        """
+        found = []
+        if self.telegram_enabled:
+            found.append("telegram")
+        if self.twilio_enabled and self.twilio_whatsapp_from:
+            found.append("whatsapp")
+        if self.twilio_enabled and self.twilio_sms_from:
+            found.append("sms")
+        found.append("console")
+        return tuple(found)
+
+    @property
     def public_https(self) -> bool:
         return self.public_url.startswith("https://")
-
-    def webhook_secret_for(self, secret_key: str) -> str:
-        """The Telegram `secret_token`: configured, or derived so restarts agree."""
-        if self.telegram_webhook_secret:
-            return self.telegram_webhook_secret
-        digest = hmac.new(secret_key.encode(), b"telegram-webhook", hashlib.sha256)
-        return digest.hexdigest()[:48]
 
     def url(self, path: str) -> str:
         return self.public_url.rstrip("/") + "/" + path.lstrip("/")

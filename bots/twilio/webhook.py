@@ -1,4 +1,4 @@
-"""Twilio SMS and WhatsApp: signed webhooks in, Messages.create out, status callbacks.
+"""Twilio SMS and WhatsApp webhooks: signed messages in, status callbacks.
 
 Replies never go back as TwiML: the webhook answers an empty <Response/> and replies leave
 through the outbox like every other message, so they are rate-limited, retried and recorded.
@@ -7,30 +7,21 @@ through the outbox like every other message, so they are rate-limited, retried a
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 
-from bots.delivery import OutgoingItem, SendFailed
-from bots.errors import DeliveryError, ErrorKind, classify_twilio_error
 from bots.intake import Intake
-from bots.twilio_client import make_twilio_client
+from bots.twilio.inbound import parse_inbound
 from dash.actions.outbound import record_delivery_status
 from dash.context import AppContext
-from dash.inbound import InboundMessage
 from dash.models import Message, Person
-from dash.phones import BadPhoneNumber, from_provider
 from dash.settings import Settings
-from dash.timeutil import utcnow
 
 log = logging.getLogger("bots.twilio")
 
@@ -38,60 +29,11 @@ INBOUND_PATH = "/webhooks/twilio"
 STATUS_PATH = "/webhooks/twilio/status"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-#: WhatsApp allows free-form messages this long after the person last wrote.
-WHATSAPP_WINDOW = timedelta(hours=24)
 #: Twilio's MessageStatus values we track (others, e.g. "accepted", change nothing).
 TRACKED_STATUSES = ("queued", "sending", "sent", "delivered", "read", "undelivered", "failed")
-#: The code Twilio gives a free-form WhatsApp message outside the 24-hour window.
-WINDOW_CLOSED_CODE = "63016"
 #: Twilio's code for a recipient who texted STOP.
 OPTED_OUT_CODE = "21610"
-#: Twilio attaches at most 10 media to one message; NumMedia above that is not Twilio's.
-MAX_MEDIA = 10
 _ERROR_CODE_CHARS = Message.__table__.c.error_code.type.length
-
-
-# ---------------------------------------------------------------------------------------------
-# Inbound
-
-
-def channel_of(address: str) -> str:
-    return "whatsapp" if address.lower().startswith("whatsapp:") else "sms"
-
-
-def parse_inbound(params: dict[str, str]) -> InboundMessage:
-    """A Twilio inbound-message webhook's form fields as an InboundMessage.
-
-    Raises ValueError when MessageSid or a usable From is missing.
-    """
-    sid = params.get("MessageSid") or params.get("SmsMessageSid") or ""
-    if not sid:
-        raise ValueError("MessageSid missing")
-    raw_from = params.get("From", "")
-    try:
-        address = from_provider(raw_from)
-    except BadPhoneNumber as exc:
-        raise ValueError(f"unusable From {raw_from!r}") from exc
-    media: list[dict[str, Any]] = []
-    try:
-        count = int(params.get("NumMedia") or 0)
-    except ValueError:
-        count = 0
-    for n in range(min(count, MAX_MEDIA)):  # a forged huge NumMedia must not spin forever
-        url = params.get(f"MediaUrl{n}")
-        if url:
-            media.append({"type": params.get(f"MediaContentType{n}", ""), "url": url})
-    return InboundMessage(
-        channel=channel_of(raw_from),
-        provider_id=sid,
-        address=address,
-        sender=address,
-        text=(params.get("Body") or "").strip(),
-        received_at=utcnow(),
-        raw=dict(params),
-        sender_name=params.get("ProfileName", ""),
-        media=media,
-    )
 
 
 def _validator(settings: Settings) -> RequestValidator | None:
@@ -185,94 +127,3 @@ def twilio_routes(ctx: AppContext, intake: Intake | None = None) -> list[Route]:
         Route(INBOUND_PATH, inbound, methods=["POST"]),
         Route(STATUS_PATH, status, methods=["POST"]),
     ]
-
-
-# ---------------------------------------------------------------------------------------------
-# Outbound
-
-
-def window_open(last_inbound: datetime | None, now: datetime) -> bool:
-    """Whether WhatsApp still allows free-form messages to someone who last wrote then."""
-    return last_inbound is not None and now - last_inbound < WHATSAPP_WINDOW
-
-
-class TwilioSender:
-    """Sends SMS (kind "sms") or WhatsApp (kind "whatsapp") outbox items with Messages.create.
-
-    WhatsApp outside the 24-hour window goes as the payload's approved template
-    (ContentSid + ContentVariables); with no template it is not sent at all (63016).
-    """
-
-    def __init__(self, ctx: AppContext, kind: str) -> None:
-        if kind not in ("sms", "whatsapp"):
-            raise ValueError(f"unknown Twilio channel {kind!r}")
-        self.ctx = ctx
-        self.kind = kind
-        self._client: Client | None = None
-
-    @property
-    def client(self) -> Client:
-        if self._client is None:
-            s = self.ctx.settings
-            self._client = make_twilio_client(
-                s.twilio_account_sid or "", s.twilio_auth_token or "", s.twilio_api_base
-            )
-        return self._client
-
-    def sender_address(self) -> str:
-        s = self.ctx.settings
-        if self.kind == "sms":
-            return s.twilio_sms_from or ""
-        number = s.twilio_whatsapp_from or ""
-        return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
-
-    def create_arguments(self, item: OutgoingItem, now: datetime) -> dict[str, Any]:
-        """Messages.create arguments for `item`; raises SendFailed when it may not go."""
-        s = self.ctx.settings
-        to = item.address if self.kind == "sms" else f"whatsapp:{item.address}"
-        args: dict[str, Any] = {
-            "to": to,
-            "from_": self.sender_address(),
-            "status_callback": s.url(STATUS_PATH),
-        }
-        template = item.payload.get("template")
-        if self.kind == "whatsapp" and not window_open(item.whatsapp_last_inbound_at, now):
-            if not isinstance(template, dict) or not template.get("content_sid"):
-                raise SendFailed(
-                    DeliveryError(
-                        ErrorKind.WINDOW_CLOSED,
-                        "outside WhatsApp's 24-hour window and this message has no approved"
-                        " template; it can go once the person writes in",
-                        WINDOW_CLOSED_CODE,
-                    )
-                )
-            args["content_sid"] = template["content_sid"]
-            args["content_variables"] = json.dumps(
-                {str(k): str(v) for k, v in (template.get("variables") or {}).items()}
-            )
-            return args
-        args["body"] = item.text
-        media = self._media_url(item)
-        if media:
-            args["media_url"] = [media]
-        return args
-
-    def _media_url(self, item: OutgoingItem) -> str | None:
-        spec = item.payload.get("photo")
-        if not isinstance(spec, dict) or spec.get("kind") != "chart" or not spec.get("team_id"):
-            return None
-        from bots.media import chart_url
-
-        try:
-            return chart_url(self.ctx, int(spec["team_id"]))
-        except Exception:  # the text still goes; a missing picture must not stop it
-            log.exception("no chart URL for outbox %s; sending text only", item.outbox_id)
-            return None
-
-    async def send(self, item: OutgoingItem) -> str:
-        args = self.create_arguments(item, utcnow())
-        try:
-            message = await asyncio.to_thread(self.client.messages.create, **args)
-        except Exception as exc:
-            raise SendFailed(classify_twilio_error(exc)) from exc
-        return str(message.sid)

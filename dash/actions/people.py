@@ -241,6 +241,22 @@ def join_team(session: Session, team: Team, person: Person) -> tuple[Membership,
     return membership, already
 
 
+def addresses_of(person: Person) -> list[tuple[str, str]]:
+    """(channel, address) for each channel that reaches `person`; a Telegram user is shown
+    by @username when known (their chat id means nothing to a reader)."""
+    found = []
+    if person.telegram_chat_id or person.telegram_user_id:
+        name = person.telegram_username
+        found.append((Channel.TELEGRAM.value, f"@{name}" if name else ""))
+    if person.whatsapp_e164:
+        found.append((Channel.WHATSAPP.value, person.whatsapp_e164))
+    if person.phone_e164:
+        found.append((Channel.SMS.value, person.phone_e164))
+    if person.console_address:
+        found.append((Channel.CONSOLE.value, person.console_address))
+    return found
+
+
 def team_for_group(session: Session, chat_id: str) -> Team | None:
     """The team whose Telegram group this is."""
     if not chat_id.lstrip("-").isdigit():
@@ -257,6 +273,13 @@ def link_group(session: Session, team: Team, chat_id: str) -> None:
         previous.telegram_group_chat_id = None
         session.flush()
     team.telegram_group_chat_id = int(chat_id)
+
+
+def unlink_group(session: Session, chat_id: str) -> None:
+    """A group chat refused us or is gone: its team's members are reached one by one again."""
+    team = team_for_group(session, chat_id)
+    if team is not None:
+        team.telegram_group_chat_id = None
 
 
 # -- pending questions -----------------------------------------------------------------------

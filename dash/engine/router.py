@@ -29,10 +29,6 @@ from dash.privacy import looks_identifying
 from dash.texts import render
 from dash.timeutil import utcnow
 
-#: Channels where the provider itself confirms STOP/START (Twilio on SMS long codes).
-PROVIDER_CONFIRMS_STOP = (Channel.SMS.value, Channel.WHATSAPP.value)
-PROVIDER_CONFIRMS_START = (Channel.SMS.value,)
-
 
 def process(ctx: AppContext, session: Session, inbound: InboundMessage, message: Message) -> None:
     """Act on one stored inbound message (in the caller's transaction)."""
@@ -125,9 +121,9 @@ def route(turn: Turn, *, forced_team: Team | None = None) -> None:
     if person is not None and person.opted_out:
         if command is not None and command.name == "start":
             optout.opt_in(turn.session, person)
-            if turn.channel not in PROVIDER_CONFIRMS_START:
+            if not inbound.provider_confirms_start:
                 turn.reply("started")
-        elif turn.channel not in PROVIDER_CONFIRMS_STOP:
+        elif not inbound.provider_confirms_stop:
             turn.reply("still_stopped", even_if_opted_out=True)
         return
     if command is not None and command.name == "lang":
@@ -325,6 +321,8 @@ def _answer_team_choice(turn: Turn, pending: Any) -> bool:
         language=turn.inbound.language,
         is_group=turn.inbound.is_group,
         callback_data=original_callback,
+        provider_confirms_stop=turn.inbound.provider_confirms_stop,
+        provider_confirms_start=turn.inbound.provider_confirms_start,
     )
     turn.inbound = replay
     route(turn, forced_team=team)
@@ -341,7 +339,7 @@ def _stop(turn: Turn) -> None:
             return
         person = new_person(turn)  # remember the choice, so nothing is ever sent to them
     optout.mark_opted_out(turn.session, person, reason=f"STOP via {turn.channel}")
-    if turn.channel not in PROVIDER_CONFIRMS_STOP and not turn.inbound.is_group:
+    if not turn.inbound.provider_confirms_stop and not turn.inbound.is_group:
         turn.reply("stopped", even_if_opted_out=True)
 
 

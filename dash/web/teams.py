@@ -6,6 +6,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from markupsafe import Markup
 from sqlalchemy import select
@@ -13,9 +14,11 @@ from sqlalchemy.orm import Session, joinedload
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from dash.actions.people import addresses_of
 from dash.actions.ratings import SCALE, rate_team
 from dash.actions.reviews import mark_pdsa_reviewed
 from dash.actions.snippets import coach_snippets, delete_snippet, save_snippet
+from dash.context import AddressLabel
 from dash.models import (
     Aim,
     AssessmentRating,
@@ -84,20 +87,9 @@ def thread(db: Session, team: Team) -> list[ThreadEntry]:
     return entries
 
 
-def channels_of(person: Person) -> list[str]:
-    """Which channels reach a person, without showing full numbers to everyone."""
-    found = []
-    if person.telegram_chat_id or person.telegram_user_id:
-        found.append(
-            "Telegram" + (f" @{person.telegram_username}" if person.telegram_username else "")
-        )
-    if person.whatsapp_e164:
-        found.append(f"WhatsApp …{person.whatsapp_e164[-4:]}")
-    if person.phone_e164:
-        found.append(f"SMS …{person.phone_e164[-4:]}")
-    if person.console_address:
-        found.append("console")
-    return found
+def channels_of(person: Person, label: AddressLabel) -> list[str]:
+    """Which channels reach a person, each as its channel shows it (never a full number)."""
+    return [label(channel, address) for channel, address in addresses_of(person)]
 
 
 _XML_PROLOGUE = re.compile(r"^\s*(<\?xml[^>]*\?>\s*)?(<!DOCTYPE[^>]*>\s*)?", re.S)
@@ -172,7 +164,7 @@ def team_page(page: Page) -> Response:
         aims=list(db.execute(select(Aim).where(Aim.team_id == team.id)).scalars()),
         measures={m.id: m for m in team.cohort.measures},
         members=list(members.values()),
-        channels_of=channels_of,
+        channels_of=partial(channels_of, label=page.ctx.address_label),
         ratings=ratings,
         scale=SCALE,
         signoffs=list(
