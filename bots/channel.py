@@ -92,9 +92,8 @@ class ChannelType:
 
 
 def masked_tail(label: str, address: str, digits: int = 4) -> str:
-    """"WhatsApp …1234": the label and the address's last digits."""
+    """The label and the address's last digits: "WhatsApp …1234"."""
     return f"{label} …{address[-digits:]}" if address else label
 
 
 __all__ = ["BackgroundTask", "ChannelType", "masked_tail"]
-

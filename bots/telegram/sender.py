@@ -36,15 +36,15 @@ def _keyboard(buttons: Any) -> InlineKeyboardMarkup | None:
     )
 
 
-
 class TelegramSender:
-    """Sends outbox items with sendMessage / sendPhoto through one Bot per event loop."""
+    """Sends outbox items with sendMessage / sendPhoto through one Bot per event loop, whose
+    posts go through aiohttp (client.LeanRequest)."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         settings = ctx.settings
         self._bots = _LoopBot(
-            lambda: make_bot(settings.telegram_token or "", settings.telegram_api_base)
+            lambda: make_bot(settings.telegram_token or "", settings.telegram_api_base, lean=True)
         )
 
     @property
@@ -54,9 +54,9 @@ class TelegramSender:
     async def send(self, item: OutgoingItem) -> str:
         """Send `item`; returns "<chat id>:<message id>" (message ids repeat across chats)."""
         markup = _keyboard(item.payload.get("buttons"))
-        bot = self.bot
         try:
             photo = await self._chart(item) if "photo" in item.payload else None
+            bot = self.bot
             if photo is None:
                 chat_id, message_id = await bot.send_text(item.address, item.text, markup)
                 return f"{chat_id}:{message_id}"
