@@ -22,7 +22,7 @@ from dash.settings import Settings
 # Added to every window, for clock granularity. The provider clocks a send when it arrives;
 # a send counts here from when it started until it settles, then from when it landed (its
 # answer came back, so it had arrived): the next one cannot reach the provider inside the
-# window of the last. A wider margin costs a margin per window of pacing (0.05 s was 5%).
+# window of the last. A wider margin slows the pacing by one margin per window.
 WINDOW_MARGIN_SECONDS = 0.01
 #: A send not settled after this long (its ticket was lost) stops holding its place.
 IN_FLIGHT_HOLD_SECONDS = 120.0
