@@ -1,6 +1,6 @@
 """Dashboard: the cohort board of 200 teams x 14 days, and one team's page with its charts.
 
-The app (dash.server.create_app, no background workers) runs under uvicorn in its own process;
+The app (dash.app.server.create_app, no background workers) runs under uvicorn in its own process;
 a coach logs in through the real form and asks for each page repeatedly. The cohort started 14
 days ago, every team reported both measures most days, and each has a short thread. Reference:
 GET /healthz on the same server (framework, middleware and one database round trip).
@@ -72,7 +72,7 @@ def _in_process(ctx: Any, paths: dict[str, str], repeat: int) -> dict[str, tuple
     """(SQL statements, median CPU ms) per page, served in this process by the same app."""
     from starlette.testclient import TestClient
 
-    from dash.server import create_app
+    from dash.app.server import create_app
 
     found = {}
     with TestClient(create_app(ctx, background=False), follow_redirects=False) as client:

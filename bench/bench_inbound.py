@@ -1,6 +1,6 @@
 """Inbound: signed webhooks through the real routes to a stored message and a queued reply.
 
-The app (dash.server.create_app, no background workers) runs under uvicorn on 127.0.0.1, with
+The app (dash.app.server.create_app, no background workers) runs under uvicorn on 127.0.0.1, with
 one and then two worker processes (`dash serve --workers`); a lean HTTP/1.1 client
 (bench/loadgen.py) posts Telegram updates and Twilio SMS, signed exactly as the providers sign
 them, from people of 200 enrolled teams ("we tried the checklist on nights": the message is

@@ -109,12 +109,12 @@ def _command(kind: str) -> list[str]:
     """`dash worker` or `dash serve` running tick + delivery, as a deployment would start it."""
     roles = ["--role", "tick", "--role", "delivery"]
     if kind == "worker":
-        return [sys.executable, "-m", "dash.cli_workers", "--standby-seconds", "1", *roles]
+        return [sys.executable, "-m", "dash.app.cli.worker", "--standby-seconds", "1", *roles]
     port = str(free_port())
     return [
         sys.executable,
         "-c",
-        "from dash.cli import main; main()",
+        "from dash.app.cli.main import main; main()",
         "serve",
         "--port",
         port,

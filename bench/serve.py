@@ -1,7 +1,7 @@
 """Serve one app for a benchmark: `python bench/serve.py dash|bare PORT` on 127.0.0.1.
 
 With WORKERS > 1, uvicorn forks that many processes sharing the socket (`dash serve
---workers`). "dash" is dash.server.create_app without background workers (the webhooks and pages under
+--workers`). "dash" is dash.app.server.create_app without background workers (the webhooks and pages under
 test), configured from the environment like `dash serve`. "bare" is the reference: a Starlette
 app whose endpoints read the request and answer small JSON, on the same uvicorn settings, so
 the ratio shows what our code costs above the framework's own limit.
@@ -34,9 +34,9 @@ def bare_app() -> Starlette:
 
 
 def dash_app() -> Starlette:
+    from dash.app.server import create_app
     from dash.context import AppContext
     from dash.heap import settle_heap
-    from dash.server import create_app
 
     app = create_app(AppContext.from_settings(), background=False)
     settle_heap()  # as `dash serve` does

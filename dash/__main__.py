@@ -1,5 +1,5 @@
 """`python -m dash` is the same as the `dash` command."""
 
-from dash.cli import main
+from dash.app.cli.main import main
 
 main()

@@ -1,6 +1,6 @@
 """A database failure as one line an operator can act on, never showing the URL's password.
 
-The command line (dash/cli.py) turns any database error into this line and exit status 1;
+The command line (dash/app/cli/main.py) turns any database error into this line and exit status 1;
 `dash init` runs at boot under systemd, so whatever it prints lands in the journal.
 """
 

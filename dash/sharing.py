@@ -245,7 +245,7 @@ def cohort_board(
 
 
 def board_url(settings: Settings, secret: str, team_id: int) -> str:
-    """The signed link to the cohort board as `team_id` sees it (served by dash.web_board)."""
+    """The signed link to the cohort board as `team_id` sees it (served by dash.web.board)."""
     return link_url(settings.public_url, secret, "board", team_id)
 
 

@@ -12,7 +12,7 @@ import pytest
 import typer
 from starlette.testclient import TestClient
 
-from dash.cli import app
+from dash.app.cli.main import app
 from dash.context import AppContext
 from dash.db import Database
 from dash.settings import Settings
@@ -117,8 +117,8 @@ def test_known_limit_twilio_replay(
     monkeypatch: pytest.MonkeyPatch, db: Database, fake_twilio: Any
 ) -> None:
     """A captured, genuinely signed request is accepted again later (and stored once)."""
+    from dash.app.server import create_app
     from dash.models import Message
-    from dash.server import create_app
     from tests.support.delivery import configure, twilio_env
     from tests.support.webhooks import Poster, twilio_params
 

@@ -1,4 +1,4 @@
-"""The coach dashboard and the signed-link pages: routes and middleware for dash/server.py.
+"""The coach dashboard and the signed-link pages: routes and middleware for dash/app/server.py.
 
 Every route and who may open it is listed here in one table, so permissions can be
 read (and tested) in one place.
@@ -66,7 +66,7 @@ def web_routes(ctx: AppContext) -> list[BaseRoute]:
 
 
 def outer_middleware(ctx: AppContext) -> list[Middleware]:
-    """The security headers: dash/server.py runs these around Starlette's own 500 handler too,
+    """The security headers: dash/app/server.py runs these around Starlette's own 500 handler too,
     so every answer has them, a crash's included."""
     return [Middleware(SecurityHeadersMiddleware, https=ctx.settings.public_https)]
 

@@ -9,7 +9,7 @@ import pytest
 
 from dash.metrics import cohort_figures, team_figures, teams_figures
 from dash.models import Aim, Cohort, MeasureValue, Message, PdsaCycle, Team
-from tests.scheduler.test_agenda import make_cohort, make_team
+from tests.support.teams import make_cohort, make_team
 
 START = date(2026, 12, 7)  # New York, prompts at 18:00 local = 23:00 UTC
 
@@ -135,8 +135,7 @@ def test_cohort_figures_cover_enrolled_teams_only(db) -> None:
 
 
 def test_a_sustained_shift_is_reported_as_a_signal(db) -> None:
-    """Same rules as the run chart (dash.chartdata), once the chart modules are installed."""
-    pytest.importorskip("dash.charts")
+    """Same rules as the run chart (dash.chartdata)."""
     with db.transaction() as s:
         cohort: Cohort = make_cohort(s)
         team = make_team(s, cohort)

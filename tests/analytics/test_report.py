@@ -14,7 +14,7 @@ from dash.chartdata import measure_chart, team_chart
 from dash.db import Database
 from dash.models import Aim, Person
 from dash.report import build_report
-from tests.analytics.test_sharing import add_cycle, add_values, make_cohort, make_team, primary
+from tests.support.cohort_data import add_cycle, add_values, make_cohort, make_team, primary
 
 START = date(2026, 12, 7)  # a Monday; opioid-safety asks for 3 baseline days before it
 TODAY = START + timedelta(days=13)  # the last day of the Dash
@@ -173,18 +173,9 @@ def test_chart_images_for_a_team_with_data_and_one_without(db, report_data) -> N
 
 
 def dash_cli(*args: str):
-    """Run `dash ARGS` as a user would; until the lead mounts `report` in dash/cli.py, on an
-    app with the same error handling, `init` and our `register`."""
-    import typer
+    """Run `dash ARGS` as a user would."""
+    from dash.app.cli.main import app
 
-    from dash import cli
-    from dash.cli_report import register
-
-    app = cli.app
-    if not any(c.name == "report" for c in app.registered_commands):
-        app = typer.Typer(cls=cli.DashGroup)
-        app.command("init")(cli.init)
-        register(app)
     return CliRunner().invoke(app, list(args))
 
 

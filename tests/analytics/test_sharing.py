@@ -2,145 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import select
-from starlette.applications import Starlette
 
-from dash.actions.cohorts import create_cohort
 from dash.actions.consent import set_consent
-from dash.links import link_url, make_token
+from dash.links import make_token
 from dash.models import (
     Aim,
     Cohort,
-    Measure,
-    MeasureValue,
-    Membership,
     Message,
-    Organisation,
     OutboxItem,
     PdsaCycle,
-    Person,
     Priority,
-    Role,
     Team,
     TeamState,
-    Unit,
 )
 from dash.sharing import board_url, cohort_board, queue_story_digest, weekly_story_digest
-from dash.timeutil import local_date, utcnow
-from dash.web_board import board_routes
-
-TZ = "America/New_York"
-
-
-def today_local() -> date:
-    return local_date(utcnow(), TZ)
-
-
-def make_cohort(session, *, start: date | None = None, topic: str = "opioid-safety"):
-    """A cohort that started nine days ago (so the board's 'today' is mid-Dash)."""
-    return create_cohort(
-        session,
-        topic=topic,
-        start=start or today_local() - timedelta(days=9),
-        timezone=TZ,
-        name="Opioid safety – winter",
-    )
-
-
-def make_team(
-    session,
-    cohort,
-    name: str,
-    *,
-    people: list[dict] | None = None,
-    state: str = TeamState.ENROLLED.value,
-    group_chat: int | None = None,
-) -> Team:
-    """An enrolled team with its unit, organisation and members (each with one address)."""
-    org = Organisation(name=f"{name} Hospital")
-    session.add(org)
-    session.flush()
-    unit = Unit(organisation_id=org.id, name=name)
-    session.add(unit)
-    session.flush()
-    team = Team(
-        cohort_id=cohort.id,
-        unit_id=unit.id,
-        name=name,
-        state=state,
-        telegram_group_chat_id=group_chat,
-    )
-    session.add(team)
-    session.flush()
-    for i, spec in enumerate(people or []):
-        person = Person(name=spec.get("name", f"{name} nurse {i}"), **spec.get("fields", {}))
-        person.language = spec.get("language", "en")
-        session.add(person)
-        session.flush()
-        session.add(
-            Membership(team_id=team.id, person_id=person.id, role=spec.get("role", "member"))
-        )
-        if spec.get("role") == Role.KEY_CONTACT.value:
-            team.key_contact_id = person.id
-    session.flush()
-    return team
-
-
-def primary(session, cohort) -> Measure:
-    return session.execute(
-        select(Measure).where(Measure.cohort_id == cohort.id, Measure.primary.is_(True))
-    ).scalar_one()
-
-
-def add_values(session, team, measure, first_day: date, pairs: list[tuple[int, int] | None]):
-    """One current value per day from `first_day`; None leaves the day missing."""
-    for offset, pair in enumerate(pairs):
-        if pair is None:
-            continue
-        session.add(
-            MeasureValue(
-                team_id=team.id,
-                measure_id=measure.id,
-                day=first_day + timedelta(days=offset),
-                numerator=pair[0],
-                denominator=pair[1],
-                channel="console",
-            )
-        )
-    session.flush()
-
-
-def add_cycle(
-    session,
-    team,
-    number: int,
-    change: str,
-    *,
-    act: str | None = None,
-    story: str | None = None,
-    test_date: date | None = None,
-    story_shared_at: datetime | None = None,
-    **texts: str,
-) -> PdsaCycle:
-    cycle = PdsaCycle(
-        team_id=team.id,
-        number=number,
-        state="acted" if act else "planned",
-        change_text=change,
-        act=act,
-        story=story,
-        test_date=test_date,
-        story_shared_at=story_shared_at,
-        **texts,
-    )
-    session.add(cycle)
-    session.flush()
-    return cycle
+from tests.support.board import board_page, get
+from tests.support.cohort_data import (
+    add_cycle,
+    add_values,
+    make_cohort,
+    make_team,
+    primary,
+    today_local,
+)
 
 
 @pytest.fixture
@@ -174,26 +62,6 @@ def cohort_with_two_teams(db):
         )
         add_cycle(s, east, 1, "Huddle reminder about sedation scores")
         return cohort.id, west.id, east.id
-
-
-def get(ctx, path: str) -> httpx.Response:
-    """GET `path` from an app serving the board routes, in process."""
-    app = Starlette(routes=board_routes(ctx))
-
-    async def fetch() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://board.test") as client:
-            return await client.get(path)
-
-    return asyncio.run(fetch())
-
-
-def board_page(ctx, team_id: int) -> str:
-    url = link_url(ctx.settings.public_url, ctx.secret, "board", team_id)
-    response = get(ctx, url.removeprefix(ctx.settings.public_url))
-    assert response.status_code == 200, response.text
-    assert response.headers["cache-control"] == "no-store"
-    return response.text
 
 
 def test_consent_switches_what_another_team_sees(ctx, db, cohort_with_two_teams) -> None:

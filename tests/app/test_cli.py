@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from typer.testing import CliRunner
 
-from dash.cli import app
+from dash.app.cli.main import app
 from dash.exports import COLUMNS
 from dash.passwords import verify_password
 from dash.timeutil import use_clock

@@ -122,7 +122,7 @@ def _unprivileged() -> list[str]:
     nobody = pwd.getpwnam("nobody")
     prefix = [setpriv, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
     check = subprocess.run(
-        [*prefix, sys.executable, "-c", "import dash.cli"],
+        [*prefix, sys.executable, "-c", "import dash.app.cli.main"],
         cwd="/", env=dash_env(), capture_output=True, timeout=60,
     )
     if check.returncode != 0:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from dash.cli import app
+from dash.app.cli.main import app
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Cohort, Person

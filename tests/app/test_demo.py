@@ -21,10 +21,9 @@ import typer
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from dash.cli import DashGroup
-from dash.cli_demo import register
+from dash.app.cli.main import app
+from dash.app.demo.cast import COHORTS, TeamCast
 from dash.db import Database
-from dash.demo_people import COHORTS, TeamCast
 from dash.models import MeasureValue, Message, Person, Team
 from dash.settings import get_settings
 
@@ -32,14 +31,7 @@ DAYS = 7
 
 
 def demo_app() -> typer.Typer:
-    """The `dash` command line as the lead wires it: a group with `demo` registered."""
-    app = typer.Typer(cls=DashGroup, pretty_exceptions_enable=False, add_completion=False)
-
-    @app.callback()
-    def main() -> None:
-        """dash"""
-
-    register(app)
+    """The real `dash` command line."""
     return app
 
 

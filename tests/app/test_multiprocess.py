@@ -24,7 +24,7 @@ from alembic import command
 from sqlalchemy import func, select
 
 from bench import population
-from dash.cli_workers import ChannelLock
+from dash.app.workers import ChannelLock
 from dash.db import Database
 from dash.migrate import alembic_config
 from dash.models import AgendaItem, OutboxItem
@@ -75,7 +75,7 @@ def _start_workers(
         # A file, not a pipe: _stderr() reads it while the process runs; _stop() closes it.
         err = tempfile.TemporaryFile()  # noqa: SIM115
         proc = subprocess.Popen(
-            module_command("dash.cli_workers", "--standby-seconds", "0.5", *extra),
+            module_command("dash.app.cli.worker", "--standby-seconds", "0.5", *extra),
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

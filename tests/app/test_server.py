@@ -8,10 +8,10 @@ import logging
 
 from starlette.testclient import TestClient
 
+from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
 from dash.logs import JsonFormatter
-from dash.server import create_app
 
 
 def test_healthz_answers_when_the_database_does(ctx) -> None:

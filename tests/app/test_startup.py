@@ -35,7 +35,7 @@ def loaded_after(code: str) -> set[str]:
 
 
 HELP = (
-    "from dash.cli import app\n"
+    "from dash.app.cli.main import app\n"
     "try:\n"
     "    app(['--help'], prog_name='dash')\n"
     "except SystemExit:\n"
@@ -79,7 +79,7 @@ def test_help_still_shows_every_command() -> None:
 
 def test_curriculum_list_loads_no_database_code() -> None:
     loaded = loaded_after(
-        "from dash.cli import app\n"
+        "from dash.app.cli.main import app\n"
         "try:\n"
         "    app(['curriculum', 'list'], prog_name='dash')\n"
         "except SystemExit:\n"
@@ -92,6 +92,6 @@ def test_curriculum_list_loads_no_database_code() -> None:
 def test_the_engine_and_the_server_draw_no_chart_at_start() -> None:
     # What `dash serve` and `dash worker` load before they listen: charts (matplotlib) are
     # imported when the first one is drawn, and the run-chart rules need no scipy at all.
-    loaded = loaded_after("import dash.engine.router, dash.server, dash.report, dash.metrics")
+    loaded = loaded_after("import dash.engine.router, dash.app.server, dash.report, dash.metrics")
     assert "dash.engine.router" in loaded
     assert loaded & {"matplotlib", "scipy"} == set()

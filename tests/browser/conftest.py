@@ -32,12 +32,12 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """dash.server.create_app served by uvicorn in a thread (no scheduler or workers)."""
+    """dash.app.server.create_app served by uvicorn in a thread (no scheduler or workers)."""
 
     def __init__(self, ctx: Any) -> None:
         import uvicorn
 
-        from dash.server import create_app
+        from dash.app.server import create_app
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -25,11 +25,11 @@ from bots.errors import DeliveryError, ErrorKind
 from bots.intake import Intake
 from bots.ratelimit import Limit
 from dash.actions.outbound import queue_message
+from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
 from dash.inbound import InboundMessage
 from dash.models import Message, OutboxItem
-from dash.server import create_app
 from dash.settings import Settings
 from dash.timeutil import utcnow
 

@@ -9,10 +9,9 @@ from typing import Any
 
 import jinja2
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from dash import cli_curriculum
+from dash.app.cli.main import app as cli
 from dash.curriculum import (
     STEP_KINDS,
     STEP_VARIABLES,
@@ -271,8 +270,6 @@ def test_unquoted_time_gets_a_hint(tmp_path: Path) -> None:
 # --- command line ----------------------------------------------------------------------------
 
 runner = CliRunner()
-cli = typer.Typer()
-cli.add_typer(cli_curriculum.app, name="curriculum")
 
 
 def test_cli_list() -> None:

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import typer
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -29,14 +28,9 @@ from tests.support.engine import KC, Chat, enrol, make_cohort
 
 
 def dash_cli(*args: str):
-    """Run `dash ARGS`: the real app once the lead mounts ours, else one with just them."""
-    from dash import cli
-    from dash.cli_ops import register
+    """Run `dash ARGS` on the real command line."""
+    from dash.app.cli.main import app
 
-    app = cli.app
-    if not any(c.name == "backup" for c in app.registered_commands):
-        app = typer.Typer(cls=cli.DashGroup)
-        register(app)
     return CliRunner().invoke(app, list(args))
 
 

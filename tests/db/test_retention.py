@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
-import typer
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -236,14 +235,9 @@ def _stamp_head(ctx: AppContext) -> None:
 
 
 def dash_cli(*args: str, input: str | None = None):  # noqa: A002 - mirrors CliRunner
-    """Run `dash ARGS`: the real app once the lead mounts `purge`, else one with just ours."""
-    from dash import cli
-    from dash.cli_ops import register
+    """Run `dash ARGS` on the real command line."""
+    from dash.app.cli.main import app
 
-    app = cli.app
-    if not any(c.name == "purge" for c in app.registered_commands):
-        app = typer.Typer(cls=cli.DashGroup)
-        register(app)
     return CliRunner().invoke(app, list(args), input=input)
 
 

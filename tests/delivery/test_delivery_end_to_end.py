@@ -23,10 +23,10 @@ from sqlalchemy import func, select
 
 from bots.delivery import DeliveryWorker
 from bots.telegram.webhook import webhook_secret
+from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import MeasureValue, PdsaCycle, Person, Team
-from dash.server import create_app
 from dash.timeutil import local_date, utcnow
 from tests.fakes.signing import telegram_headers, twilio_headers
 from tests.fakes.telegram_api import FakeTelegram
@@ -39,8 +39,6 @@ from tests.support.delivery import (
     twilio_env,
     worker_for,
 )
-
-pytest.importorskip("dash.engine", reason="the conversation engine has not landed yet")
 
 TZ = "America/Chicago"
 _ids = itertools.count(900_000)

@@ -14,7 +14,6 @@ from bots.ratelimit import WINDOW_MARGIN_SECONDS, channel_limit
 from dash.actions.outbound import queue_message
 from dash.context import AppContext
 from dash.db import Database
-from tests.delivery.test_ratelimit import BOT, limiter
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.delivery import (
     configure,
@@ -23,6 +22,7 @@ from tests.support.delivery import (
     telegram_env,
     worker_for,
 )
+from tests.support.ratelimit import BOT, limiter
 
 GROUP = -1001234567890
 

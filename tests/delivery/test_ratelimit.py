@@ -12,26 +12,10 @@ from bots.ratelimit import (
     IN_FLIGHT_HOLD_SECONDS,
     WINDOW_MARGIN_SECONDS,
     Limit,
-    RateLimiter,
     channel_limit,
 )
 from dash.settings import Settings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def limiter(bulk_share: float = 1.0) -> tuple[RateLimiter, Clock]:
-    clock = Clock()
-    return RateLimiter(bulk_share, clock=clock), clock
-
-
-BOT = [Limit("telegram", 3, 1.0)]
+from tests.support.ratelimit import BOT, limiter
 
 
 def test_a_full_window_refuses_until_the_oldest_landed_send_leaves_it() -> None:

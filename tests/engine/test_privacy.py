@@ -20,8 +20,8 @@ from dash.privacy import (
     normalise,
 )
 from dash.report import build_report
-from tests.analytics.test_sharing import board_page
 from tests.support import web as w
+from tests.support.board import board_page
 from tests.support.engine import KC, Chat, enrol, make_cohort
 
 # (message, the identifying part that must disappear, a word of context that must stay)

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from bots.telegram.webhook import derived_secret, webhook_secret
+from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Message, OutboxItem
-from dash.server import create_app
 from tests.fakes.signing import (
     TWILIO_SIGNATURE_HEADER,
     telegram_headers,

@@ -25,10 +25,10 @@ import uvicorn
 from sqlalchemy import func, select, text
 
 from bots.telegram.webhook import webhook_secret
+from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Base, Message, OutboxItem
-from dash.server import create_app
 from dash.settings import Settings, get_settings
 from tests.fakes.signing import telegram_headers
 from tests.fakes.telegram_api import FakeTelegram

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Message
-from dash.server import create_app
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 from tests.support.delivery import configure, free_port, served, telegram_env, twilio_env

@@ -149,7 +149,7 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_after_restart(
     pop = prompts_population(db, clock)
     fake_telegram.slow(0.05)  # sends take a little while, so the kill lands mid-fan-out
     env = deployment_env(settings, fake_telegram)
-    args = ["dash.cli_workers", "--standby-seconds", "0.3"]
+    args = ["dash.app.cli.worker", "--standby-seconds", "0.3"]
     first = DashProcess(args, env, tmp_path / "worker-1.log", clock).start()
     try:
         wait_until(lambda: len(fake_telegram.sent_messages()) >= 20, 60, "first sends", first)

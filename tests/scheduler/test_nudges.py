@@ -9,30 +9,14 @@ from sqlalchemy import select
 
 from dash.models import AgendaItem, Cohort, MeasureValue, Message, Role, Team
 from scheduler.tick import dispatch
-from tests.scheduler.test_agenda import make_cohort, make_team
-from tests.scheduler.test_tick import START, ny, people, row
+from tests.support.agenda import START, ny, people, report_data, row
+from tests.support.teams import make_cohort, make_team
 
 
 def nudges(s) -> list[Message]:
     return list(
         s.execute(select(Message).where(Message.kind.like("nudge%")).order_by(Message.id)).scalars()
     )
-
-
-def report_data(s, team_id: int, day: date, measures: int | None = None) -> None:
-    team = s.get(Team, team_id)
-    cohort = s.get(Cohort, team.cohort_id)
-    for measure in cohort.measures[:measures]:
-        s.add(
-            MeasureValue(
-                team_id=team_id,
-                measure_id=measure.id,
-                day=day,
-                numerator=4,
-                denominator=5,
-                channel="console",
-            )
-        )
 
 
 def run_day(ctx, day: date) -> None:

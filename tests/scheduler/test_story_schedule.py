@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from dash.models import AgendaItem, Message, PdsaCycle
 from scheduler.tick import dispatch
-from tests.scheduler.test_agenda import make_cohort, make_team
+from tests.support.teams import make_cohort, make_team
 
 START = date(2026, 12, 7)  # a Monday; session 3 is Friday 11 December, in New York (UTC-5)
 

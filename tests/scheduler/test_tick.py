@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time, timedelta
 
 from sqlalchemy import func, select
 
@@ -11,7 +11,6 @@ from dash.models import (
     Cohort,
     MeasureValue,
     Message,
-    OutboxItem,
     PdsaCycle,
     Person,
     Priority,
@@ -22,24 +21,9 @@ from dash.timeutil import use_clock, utcnow
 from scheduler.agenda import sync_team
 from scheduler.runner import SchedulerService
 from scheduler.tick import CLAIM_LEASE, claim_due, dispatch
-from tests.scheduler.test_agenda import add_person, make_cohort, make_team
+from tests.support.agenda import START, ny, outbox, people, row
 from tests.support.clock import RunningClock
-
-# The opioid-safety cohort starts Monday 7 December 2026 in New York (UTC-5): daily prompts at
-# 18:00 local = 23:00 UTC, nudges two hours later, session 1 at 12:30 local = 17:30 UTC.
-START = date(2026, 12, 7)
-
-
-def ny(day: date, hh: int, mm: int = 0) -> datetime:
-    """A New York wall time in December (EST, UTC-5) as a UTC instant."""
-    return datetime(day.year, day.month, day.day, hh, mm, tzinfo=UTC) + timedelta(hours=5)
-
-
-def outbox(s, **where) -> list[OutboxItem]:
-    query = select(OutboxItem).order_by(OutboxItem.id)
-    for name, value in where.items():
-        query = query.where(getattr(OutboxItem, name) == value)
-    return list(s.execute(query).scalars())
+from tests.support.teams import add_person, make_cohort, make_team
 
 
 def texts_to(s, person: Person) -> list[str]:
@@ -49,18 +33,6 @@ def texts_to(s, person: Person) -> list[str]:
             select(Message).where(Message.person_id == person.id).order_by(Message.id)
         ).scalars()
     ]
-
-
-def row(s, team_id: int, key: str) -> AgendaItem:
-    return s.execute(
-        select(AgendaItem).where(AgendaItem.team_id == team_id, AgendaItem.step_key == key)
-    ).scalar_one()
-
-
-def people(s, team: Team, role: str) -> list[Person]:
-    from dash.actions.outbound import team_people
-
-    return team_people(s, team, (role,))
 
 
 def setup_team(ctx, **kwargs):
@@ -385,22 +357,10 @@ def test_the_first_tick_runs_at_once_whatever_the_clock_says(ctx) -> None:
 
 
 def _cli():
-    """The real `dash` app when the lead has wired `dispatch` in, else one holding just it."""
-    import typer
+    """The real `dash` command line."""
+    from dash.app.cli.main import app
 
-    from dash.cli import DashGroup, app
-    from dash.cli_dispatch import register
-
-    if any(c.name == "dispatch" for c in app.registered_commands):
-        return app
-    own = typer.Typer(cls=DashGroup, pretty_exceptions_enable=False)
-
-    @own.callback()
-    def _root() -> None:
-        """Test root so `dispatch` stays a subcommand."""
-
-    register(own)
-    return own
+    return app
 
 
 def _stamp_head(db) -> None:

@@ -11,9 +11,8 @@ from dash.dbplans import StatementCounter
 from dash.models import AgendaItem, Cohort, OutboxItem, Person, Role, Team
 from dash.timeutil import utcnow
 from scheduler.tick import dispatch
-from tests.scheduler.test_agenda import add_person, make_cohort, make_team
-from tests.scheduler.test_nudges import report_data
-from tests.scheduler.test_tick import START, ny, outbox, people, row
+from tests.support.agenda import START, ny, outbox, people, report_data, row
+from tests.support.teams import add_person, make_cohort, make_team
 
 DAY = "2026-12-07"
 

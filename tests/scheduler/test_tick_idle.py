@@ -14,7 +14,7 @@ from dash.actions.cohorts import postpone_session, update_cohort
 from dash.dbplans import StatementCounter, captured, explain, plan_nodes
 from dash.models import AgendaItem, Cohort, PdsaCycle, Person, Team, TeamState
 from scheduler.tick import dispatch
-from tests.scheduler.test_agenda import add_person, make_cohort, make_team, rows_of
+from tests.support.teams import add_person, make_cohort, make_team, rows_of
 
 #: Before the cohorts of make_cohort start (7 December 2026): nothing is due yet.
 QUIET = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)

@@ -56,7 +56,7 @@ def twilio_env(fake: Any) -> dict[str, str]:
 
 
 def channel_app(ctx: AppContext) -> Starlette:
-    """The webhook routes exactly as dash.server mounts them."""
+    """The webhook routes exactly as dash.app.server mounts them."""
     from bots import registry
     from bots.intake import Intake
 

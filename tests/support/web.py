@@ -1,6 +1,6 @@
 """Building blocks for the web tests: an app assembled from dash.web, people, cohorts, teams.
 
-The app is exactly what dash/server.py mounts (web_routes + middleware), without the
+The app is exactly what dash/app/server.py mounts (web_routes + middleware), without the
 webhooks or background workers, driven in-process by Starlette's TestClient.
 """
 

@@ -16,10 +16,10 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy import text as sql
 from starlette.testclient import TestClient
 
+from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Message, Person
-from dash.server import create_app
 from dash.timeutil import utcnow
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio

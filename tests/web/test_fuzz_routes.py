@@ -27,11 +27,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Message, OutboxItem
 from dash.parsing import parse_command
-from dash.server import create_app
 from tests.fakes.signing import twilio_headers
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio

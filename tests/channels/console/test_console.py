@@ -21,8 +21,7 @@ from dash.actions.coaches import add_coach
 from dash.actions.cohorts import create_cohort
 from dash.actions.outbound import queue_message
 from dash.actions.threads import coach_reply
-from dash.cli import DashGroup
-from dash.cli_chat import register
+from dash.app.cli.main import app
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Message, OutboxItem, Team
@@ -32,13 +31,7 @@ from tests.support.processes import clock_environ, dash_command, python_path
 
 
 def _cli() -> typer.Typer:
-    app = typer.Typer(cls=DashGroup)
-
-    @app.callback()
-    def main() -> None:
-        """The chat command on its own (dash.cli mounts it beside the others)."""
-
-    register(app)
+    """The real `dash` command line."""
     return app
 
 

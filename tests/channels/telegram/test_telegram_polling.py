@@ -44,7 +44,6 @@ def test_https_public_url_sets_the_webhook_with_its_secret(
 def test_polling_receives_an_update_from_get_updates(
     monkeypatch: pytest.MonkeyPatch, db: Database, fake_telegram: FakeTelegram
 ) -> None:
-    pytest.importorskip("dash.engine", reason="the conversation engine has not landed yet")
     ctx = configure(monkeypatch, db, **telegram_env(fake_telegram))  # http public URL
     fake_telegram.webhook = {"url": "https://old.example.org/webhooks/telegram"}  # left over
     update_id = fake_telegram.push_text(7300100200, "HELP", first_name="Ana")

@@ -56,10 +56,6 @@ def signed(
     return twilio_headers(str(ctx.settings.twilio_auth_token), ctx.settings.url(path), params)
 
 
-def needs_engine() -> None:
-    pytest.importorskip("dash.engine", reason="the conversation engine has not landed yet")
-
-
 def test_a_forged_signature_is_refused_and_nothing_stored(
     tw: tuple[AppContext, str], db: Database
 ) -> None:
@@ -90,7 +86,6 @@ def test_a_signature_for_other_fields_is_refused(tw: tuple[AppContext, str], db:
 def test_a_signed_sms_is_stored_and_answered_with_empty_twiml(
     tw: tuple[AppContext, str], db: Database, fake_twilio: FakeTwilio
 ) -> None:
-    needs_engine()
     ctx, origin = tw
     params = load_fixture("twilio_sms_inbound")
 
@@ -115,7 +110,6 @@ def test_a_signed_sms_is_stored_and_answered_with_empty_twiml(
 def test_a_repeated_message_sid_counts_once(
     tw: tuple[AppContext, str], db: Database, fake_twilio: FakeTwilio
 ) -> None:
-    needs_engine()
     ctx, origin = tw
     params = load_fixture("twilio_sms_inbound")
 
@@ -130,7 +124,6 @@ def test_a_repeated_message_sid_counts_once(
 def test_whatsapp_is_told_apart_by_its_from_address_and_reopens_the_window(
     tw: tuple[AppContext, str], db: Database
 ) -> None:
-    needs_engine()
     ctx, origin = tw
     person_id = add_person(db, name="Lupe", whatsapp_e164="+5215512345678")
     params = {

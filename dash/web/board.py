@@ -3,7 +3,7 @@
 A team member opens it from a signed link (purpose "board", subject = the team id, made by
 dash.sharing.board_url) without logging in, so what it shows is exactly what
 dash.sharing.cohort_board lets that team see: itself in full, consenting teams by name, the
-rest as anonymous counts. The lead mounts `board_routes(ctx)` in dash/server.py.
+rest as anonymous counts. dash.app.server mounts `board_routes(ctx)`.
 """
 
 from __future__ import annotations

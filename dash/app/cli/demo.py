@@ -1,8 +1,8 @@
 """`dash demo [--db PATH] [--seed N] [--days 14] [--quiet]`: a simulated two-week Dash.
 
-The lead mounts it with `register(app)` in dash/cli.py. It needs no configuration: a fresh
+dash.app.cli.main adds `demo_command` as `dash demo`. It needs no configuration: a fresh
 SQLite database (default ./demo/dash-demo.db, recreated each run; never the configured
-database), the console channel, and an accelerated clock (dash.demo). On stderr it shows its
+database), the console channel, and an accelerated clock (dash.app.demo.simulation). On stderr it shows its
 progress from the start: a line per step and per simulated day, with a progress bar on a
 terminal. On stdout it prints a summary table per team, where the transcript and the cohort
 reports are, and ends with the line `report: /abs/path/index.html`.
@@ -114,7 +114,7 @@ def demo_command(
     note(f"dash demo: a fresh database at {target} (seed {seed})")
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from dash.demo import run_demo
+    from dash.app.demo.simulation import run_demo
 
     console = Console(width=None if sys.stdout.isatty() else 160)
     # A bar on a terminal; elsewhere (CI logs, a pipe) a plain line per simulated day.
@@ -156,8 +156,3 @@ def demo_command(
     for path in result.report_paths:
         typer.echo(f"cohort report: {path}")
     typer.echo(f"report: {result.index_path}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add `dash demo` to the command line."""
-    app.command("demo")(demo_command)

@@ -1,6 +1,6 @@
 """The cast of `dash demo`: three cohorts, four unit teams, their people and what they will do.
 
-Pure data. dash.demo turns it into simulated people who type into the console channel; what
+Pure data. dash.app.demo.simulation turns it into simulated people who type into the console channel; what
 they type is input to the product (the way nurses really answer: bare counts, a day named when
 late, number words, swapped numbers), never text the product itself shows.
 

@@ -14,8 +14,8 @@ The clock (dash.timeutil.use_clock) moves event by event: the scheduler ticks ev
 simulated minutes but only runs when a step is due or someone did something, which keeps a
 two-week run to seconds. A seed makes the people's numbers, delays and choices repeatable.
 
-This module is a composition root like dash/cli.py: it wires the scheduler and the console
-channel of `bots` together with `dash`, and nothing in `dash` imports it.
+Part of the wiring package dash.app: it wires the scheduler and the console channel of `bots`
+together with `dash`, and nothing else in `dash` imports it.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from typing import Any, TextIO
 
 from sqlalchemy import func, select
 
+from dash.app.demo.cast import COHORTS, DEMO_START, ENROL_DAY, CohortCast, Someone, TeamCast
 from dash.context import AppContext
 from dash.curriculum import load_curriculum
-from dash.demo_people import COHORTS, DEMO_START, ENROL_DAY, CohortCast, Someone, TeamCast
 from dash.models import AgendaItem, AgendaState, Cohort, Message, OutboxItem, OutboxState, Team
 from dash.timeutil import local_date, local_to_utc, to_local, use_clock
 

@@ -1,4 +1,4 @@
-"""The server factory: the composition root that wires the web app, the channel
+"""The server factory: part of the wiring package dash.app, it puts the web app, the channel
 webhooks, the scheduler and outbound delivery into one ASGI application."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ROLES = ("web", "tick", "delivery")
 class Background:
     """The long-running parts started beside the web app, stopped with it.
 
-    Delivery runs under leader election per channel account (dash.cli_workers.LedDelivery),
+    Delivery runs under leader election per channel account (dash.app.workers.LedDelivery),
     and a channel's own task (long polling, say) under its lock when it names one, so
     several `dash serve` processes never both send for one account or both poll it.
     """
@@ -48,7 +48,7 @@ class Background:
 
     async def start(self) -> None:
         from bots import registry
-        from dash.cli_workers import ChannelLock, LedDelivery
+        from dash.app.workers import ChannelLock, LedDelivery
 
         if "tick" in self.roles:
             from scheduler.runner import SchedulerService
@@ -147,7 +147,7 @@ def create_app(
     from bots import registry
     from bots.intake import Intake
     from dash.web import inner_middleware, outer_middleware, web_routes
-    from dash.web_board import board_routes
+    from dash.web.board import board_routes
 
     ctx.address_label = registry.address_label  # the dashboard shows each channel's own way
     state: dict[str, Background | None] = {"background": None}

@@ -1,6 +1,6 @@
 """`dash dispatch --now ISO8601`: what the scheduler would have done up to that instant.
 
-A composition-root module (like dash/cli.py), so it may import the scheduler and the bots: it
+Part of the wiring package dash.app, so it may import the scheduler and the bots: it
 compiles agendas, runs every due step (sending what is within its grace period, skipping what
 is stale) and then drains the outbox once through the configured channels.
 """
@@ -163,8 +163,3 @@ def dispatch_command(
             typer.echo(line)
     finally:
         db.dispose()
-
-
-def register(app: typer.Typer) -> None:
-    """Add `dash dispatch` to the command line."""
-    app.command("dispatch")(dispatch_command)

@@ -1,0 +1,1 @@
+"""`dash demo`: the simulated Dash (simulation) and its cast of people (cast)."""
