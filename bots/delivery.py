@@ -24,12 +24,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from bots.errors import DeliveryError, ErrorKind
 from bots.ratelimit import RateLimiter, Ticket, channel_limit, limits_for
 from dash.actions import outbound
+from dash.actions.people import group_gone
 from dash.context import AppContext
-from dash.models import Message, OutboxItem, OutboxState, Person, Priority, Team
+from dash.models import Message, OutboxItem, OutboxState, Person, Priority
 from dash.timeutil import utcnow
 
 log = logging.getLogger("bots.delivery")
@@ -68,7 +70,16 @@ class OutgoingItem:
     person_id: int | None = None
     team_id: int | None = None
     language: str = "en"
-    whatsapp_last_inbound_at: datetime | None = None
+    #: When the person last wrote from this address (channels with a reply window read it).
+    last_inbound_at: datetime | None = None
+
+
+def last_inbound(person: Person | None, channel: str, address: str) -> datetime | None:
+    """When `person` last wrote from the address a message to them goes to."""
+    for row in person.addresses if person is not None else ():
+        if row.channel == channel and address in (row.chat_id, row.address):
+            return row.last_inbound_at
+    return None
 
 
 class SendFailed(Exception):
@@ -370,7 +381,12 @@ class DeliveryWorker:
             )
             # Each row's person in one query, not one lazy load per row (held here: the
             # session's identity map keeps only weak references).
-            persons = self._load(session, Person, {row.person_id for row in rows})
+            persons = self._load(
+                session,
+                Person,
+                {row.person_id for row in rows},
+                joinedload(Person.addresses),
+            )
             for row in rows:
                 if row.channel in full:
                     continue
@@ -444,12 +460,13 @@ class DeliveryWorker:
         return min(poll, max(MIN_LIMITED_PAUSE_SECONDS, self._limited_for))
 
     @staticmethod
-    def _load(session: Any, model: Any, ids: set[int | None]) -> dict[int, Any]:
+    def _load(session: Any, model: Any, ids: set[int | None], *options: Any) -> dict[int, Any]:
         """Rows of `model` by id, in one query."""
         wanted = {i for i in ids if i is not None}
         if not wanted:
             return {}
-        return {obj.id: obj for obj in session.scalars(select(model).where(model.id.in_(wanted)))}
+        query = select(model).where(model.id.in_(wanted)).options(*options)
+        return {obj.id: obj for obj in session.scalars(query).unique()}
 
     @staticmethod
     def _detach(row: OutboxItem, text: str, person: Person | None) -> OutgoingItem:
@@ -465,7 +482,7 @@ class DeliveryWorker:
             person_id=row.person_id,
             team_id=row.team_id,
             language=person.language if person is not None else "en",
-            whatsapp_last_inbound_at=person.whatsapp_last_inbound_at if person else None,
+            last_inbound_at=last_inbound(person, row.channel, row.address),
         )
 
     # -- send ------------------------------------------------------------------------------
@@ -588,8 +605,4 @@ class DeliveryWorker:
         if person is not None:
             mark_opted_out(session, person, reason=f"{item.channel} {error.code}: {error.detail}")
             return
-        if item.channel == "telegram" and item.address.lstrip("-").isdigit():
-            for team in session.query(Team).filter(
-                Team.telegram_group_chat_id == int(item.address)
-            ):
-                team.telegram_group_chat_id = None  # members are reached one by one again
+        group_gone(session, item.channel, item.address)

@@ -84,19 +84,22 @@ def thread(db: Session, team: Team) -> list[ThreadEntry]:
     return entries
 
 
+#: How a channel is named on the team page; others show their name as it is.
+_CHANNEL_LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "sms": "SMS", "email": "E-mail"}
+
+
 def channels_of(person: Person) -> list[str]:
     """Which channels reach a person, without showing full numbers to everyone."""
     found = []
-    if person.telegram_chat_id or person.telegram_user_id:
-        found.append(
-            "Telegram" + (f" @{person.telegram_username}" if person.telegram_username else "")
-        )
-    if person.whatsapp_e164:
-        found.append(f"WhatsApp …{person.whatsapp_e164[-4:]}")
-    if person.phone_e164:
-        found.append(f"SMS …{person.phone_e164[-4:]}")
-    if person.console_address:
-        found.append("console")
+    for row in sorted(person.addresses, key=lambda r: r.id or 0):
+        if not (row.address or row.chat_id):
+            continue  # named in advance, not reachable yet
+        label = _CHANNEL_LABELS.get(row.channel, row.channel)
+        if row.display:
+            label += f" @{row.display}"
+        elif row.channel in _CHANNEL_LABELS and row.address and row.address.startswith("+"):
+            label += f" …{row.address[-4:]}"
+        found.append(label)
     return found
 
 
@@ -139,7 +142,8 @@ def team_page(page: Page) -> Response:
     memberships = list(
         db.execute(
             select(Membership)
-            .options(joinedload(Membership.person))  # one query, not one per member
+            # One query for the members and one for their addresses, not one per member.
+            .options(joinedload(Membership.person).selectinload(Person.addresses))
             .where(Membership.team_id == team.id)
             .order_by(Membership.joined_at)
         ).scalars()
