@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from bench import loadgen, population  # noqa: E402
@@ -171,15 +171,17 @@ def run(
     }
     ctx = configure(database_url(kind), **env)
     pop = population.build(ctx.db, TEAMS, compile_agendas=False)
-    from dash.models import Message, Person
+    from dash.models import Address, Message
 
     with ctx.db.transaction() as s:
-        for chat in pop.reporter_chat_ids:
-            s.execute(
-                update(Person)
-                .where(Person.telegram_user_id == chat)
-                .values(phone_e164=phone_of(chat))
+        for row in s.execute(
+            select(Address).where(
+                Address.channel == "telegram",
+                Address.address.in_([str(c) for c in pop.reporter_chat_ids]),
             )
+        ).scalars():
+            phone = phone_of(int(row.address or 0))
+            s.add(Address(person_id=row.person_id, channel="sms", address=phone, chat_id=phone))
     load = Load(origin, pop.reporter_chat_ids, webhook_secret(ctx))
     figures: list[Figure] = []
     host = f"127.0.0.1:{port}"

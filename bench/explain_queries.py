@@ -220,12 +220,16 @@ def hot_paths(ctx: Any, grown: bench_growth.Grown) -> list[tuple[str, Callable[[
 def add_phones(db: Any) -> None:
     """Phone and WhatsApp numbers on every other person, so those lookups have rows to find."""
     with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "UPDATE people SET phone_e164 = '+1555' || lpad(id::text, 7, '0'), "
-                "whatsapp_e164 = '+1555' || lpad(id::text, 7, '0') WHERE id % 2 = 0"
+        for channel in ("sms", "whatsapp"):
+            conn.execute(
+                text(
+                    "INSERT INTO addresses (person_id, channel, address, chat_id, verified,"
+                    " created_at) SELECT id, :channel, '+1555' || lpad(id::text, 7, '0'),"
+                    " '+1555' || lpad(id::text, 7, '0'), TRUE, now() FROM people"
+                    " WHERE id % 2 = 0"
+                ),
+                {"channel": channel},
             )
-        )
 
 
 def run(teams: int = 10_000, big: int = 1_000, show_all: bool = False) -> list[Figure]:

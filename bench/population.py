@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from dash.actions.cohorts import create_cohort
 from dash.db import Database
 from dash.models import (
+    Address,
     Measure,
     MeasureValue,
     Membership,
@@ -116,19 +117,31 @@ def build(
             ],
         )
         people: list[dict] = []
+        chats: list[str] = []
         for n in range(teams):
             for role, offset in ROLES:
-                chat = chat_base + offset * 10_000_000 + n
+                chats.append(str(chat_base + offset * 10_000_000 + n))
                 people.append(
                     {
                         "name": f"{role.replace('_', ' ').title()} {n}",
                         "language": "es" if n % 5 == 0 else "en",
-                        "telegram_user_id": chat,
-                        "telegram_chat_id": chat,
                         "preferred_channel": "telegram",
                     }
                 )
         person_ids = _ids(s, Person, people)
+        s.execute(
+            insert(Address),
+            [
+                {
+                    "person_id": person_id,
+                    "channel": "telegram",
+                    "address": chat,
+                    "chat_id": chat,
+                    "verified": True,
+                }
+                for person_id, chat in zip(person_ids, chats, strict=True)
+            ],
+        )
         memberships = []
         for n, team_id in enumerate(team_ids):
             for k, (role, _offset) in enumerate(ROLES):

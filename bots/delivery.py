@@ -24,11 +24,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from bots.channel import ChannelType
 from bots.errors import DeliveryError, ErrorKind
 from bots.ratelimit import RateLimiter, Ticket, channel_limit, limits_for
 from dash.actions import outbound
+from dash.actions.people import group_gone
 from dash.context import AppContext
 from dash.models import Message, OutboxItem, OutboxState, Person, Priority
 from dash.timeutil import utcnow
@@ -67,7 +69,16 @@ class OutgoingItem:
     person_id: int | None = None
     team_id: int | None = None
     language: str = "en"
-    whatsapp_last_inbound_at: datetime | None = None
+    #: When the person last wrote from this address (channels with a reply window read it).
+    last_inbound_at: datetime | None = None
+
+
+def last_inbound(person: Person | None, channel: str, address: str) -> datetime | None:
+    """When `person` last wrote from the address a message to them goes to."""
+    for row in person.addresses if person is not None else ():
+        if row.channel == channel and address in (row.chat_id, row.address):
+            return row.last_inbound_at
+    return None
 
 
 class SendFailed(Exception):
@@ -369,7 +380,12 @@ class DeliveryWorker:
             )
             # Each row's person in one query, not one lazy load per row (held here: the
             # session's identity map keeps only weak references).
-            persons = self._load(session, Person, {row.person_id for row in rows})
+            persons = self._load(
+                session,
+                Person,
+                {row.person_id for row in rows},
+                joinedload(Person.addresses),
+            )
             for row in rows:
                 if row.channel in full:
                     continue
@@ -443,12 +459,13 @@ class DeliveryWorker:
         return min(poll, max(MIN_LIMITED_PAUSE_SECONDS, self._limited_for))
 
     @staticmethod
-    def _load(session: Any, model: Any, ids: set[int | None]) -> dict[int, Any]:
+    def _load(session: Any, model: Any, ids: set[int | None], *options: Any) -> dict[int, Any]:
         """Rows of `model` by id, in one query."""
         wanted = {i for i in ids if i is not None}
         if not wanted:
             return {}
-        return {obj.id: obj for obj in session.scalars(select(model).where(model.id.in_(wanted)))}
+        query = select(model).where(model.id.in_(wanted)).options(*options)
+        return {obj.id: obj for obj in session.scalars(query).unique()}
 
     @staticmethod
     def _detach(row: OutboxItem, text: str, person: Person | None) -> OutgoingItem:
@@ -464,7 +481,7 @@ class DeliveryWorker:
             person_id=row.person_id,
             team_id=row.team_id,
             language=person.language if person is not None else "en",
-            whatsapp_last_inbound_at=person.whatsapp_last_inbound_at if person else None,
+            last_inbound_at=last_inbound(person, row.channel, row.address),
         )
 
     # -- send ------------------------------------------------------------------------------
@@ -582,14 +599,12 @@ class DeliveryWorker:
     def _refused(self, session: Any, item: OutgoingItem, error: DeliveryError) -> None:
         """The provider says this chat refused us: a person opts out, a group is unlinked."""
         from dash.actions.optout import mark_opted_out
-        from dash.actions.people import unlink_group
 
         person = session.get(Person, item.person_id) if item.person_id else None
         if person is not None:
             mark_opted_out(session, person, reason=f"{item.channel} {error.code}: {error.detail}")
             return
-        if channel_type(item.channel).is_group(item.address):
-            unlink_group(session, item.address)
+        group_gone(session, item.channel, item.address)
 
 
 def channel_type(name: str) -> ChannelType:

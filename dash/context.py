@@ -22,8 +22,9 @@ class AppContext:
     """Passed to the web app, the bots and the scheduler instead of globals.
 
     `channels` are the channels this deployment sends on, in the order a person is reached
-    (names only: the core never imports the channels themselves). Left empty it is what the
-    settings enable (Settings.enabled_channels); a composition root may pass the registry's.
+    (names only: the core never imports the channels themselves). The composition roots in
+    dash.app pass the registry's enabled ones; None (a context built elsewhere, as in tests)
+    means any channel a person has an address on (dash.reach.enabled_channels).
     `address_label` is how the dashboard shows an address; the server wires in the
     registry's (each channel type's own), the plain one serves contexts built elsewhere.
     """
@@ -31,19 +32,15 @@ class AppContext:
     settings: Settings
     db: Database
     secret: str
-    channels: tuple[str, ...] = field(default=())
+    channels: tuple[str, ...] | None = None
     address_label: AddressLabel = field(default=plain_label)
-
-    def __post_init__(self) -> None:
-        if not self.channels:
-            self.channels = self.settings.enabled_channels
 
     @classmethod
     def from_settings(
         cls,
         settings: Settings | None = None,
         db: Database | None = None,
-        channels: tuple[str, ...] = (),
+        channels: tuple[str, ...] | None = None,
     ) -> AppContext:
         settings = settings or get_settings()
         db = db or database_from(settings)

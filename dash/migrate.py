@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
 
 from dash.db import Database
 
@@ -21,11 +24,36 @@ def alembic_config(db: Database) -> Config:
     return cfg
 
 
+@contextmanager
+def _migrating(db: Database) -> Iterator[Connection]:
+    """A connection in one transaction for Alembic.
+
+    On SQLite, foreign keys are off while it runs, as SQLite advises for changes that rebuild
+    a table: dropping the old copy of `people` would otherwise delete (or refuse to leave) the
+    rows that refer to it. They are checked before the commit instead.
+    """
+    with db.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        raw = conn.connection.dbapi_connection if sqlite else None
+        if raw is not None:  # outside a transaction, where the pragma takes effect
+            raw.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn.begin():
+                yield conn
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left broken references: {broken[:5]}")
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys = ON")
+
+
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
     """Bring the database to `revision`; returns (before, after). Safe to repeat."""
     before = current_revision(db)
     cfg = alembic_config(db)
-    with db.engine.begin() as conn:
+    with _migrating(db) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     return before, current_revision(db) or ""
@@ -33,7 +61,7 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
 
 def downgrade(db: Database, revision: str) -> None:
     cfg = alembic_config(db)
-    with db.engine.begin() as conn:
+    with _migrating(db) as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
 

@@ -16,6 +16,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from email_validator import EmailNotValidError, validate_email
+
 from dash.codes import normalise_code
 
 #: Largest count accepted in a daily answer; a unit counts patients or doses, not thousands.
@@ -406,7 +408,8 @@ def parse_language(text: str) -> str | None:
 
 
 def parse_leader(text: str) -> tuple[str, str] | None:
-    """How to reach the leader: ('me', ''), ('telegram', '@name') or ('phone', raw digits).
+    """How to reach the leader: ('me', ''), ('telegram', '@name'), ('email', the address
+    normalised) or ('phone', raw digits).
 
     The phone is returned as typed; the caller normalises it (dash.phones) with the
     deployment's region and replies when it is not a valid number.
@@ -417,6 +420,12 @@ def parse_leader(text: str) -> tuple[str, str] | None:
     stripped = (text or "").strip()
     if re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", stripped):
         return "telegram", stripped
+    if "@" in stripped[1:]:
+        try:  # syntax only: a chat reply must not wait on DNS
+            address = validate_email(stripped, check_deliverability=False).normalized
+        except EmailNotValidError:
+            return None
+        return "email", address.lower()  # as coach accounts store theirs (one person per address)
     digits = re.sub(r"[\s().\-]", "", stripped)
     if re.fullmatch(r"\+?\d{6,15}", digits):
         return "phone", stripped

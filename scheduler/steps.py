@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from dash.actions.outbound import (
     Draft,
@@ -49,6 +49,7 @@ from dash.models import (
     Team,
     TeamState,
 )
+from dash.reach import enabled_channels
 from dash.schedule import asked_days, last_day
 from dash.texts import language_of, render
 
@@ -118,7 +119,12 @@ class StepRun:
                 ).scalars()
             )
         return team_recipients(
-            team, people, group_lang=self.team_language, members=members, group=group
+            team,
+            people,
+            group_lang=self.team_language,
+            members=members,
+            group=group,
+            enabled=enabled_channels(self.ctx),
         )
 
     def reporters(self) -> list[Person]:
@@ -492,7 +498,8 @@ def _coach_digest(run: StepRun) -> None:
     if coach is None or coach not in run.cohort.coaches:
         run.outcome.note = "no longer a coach of this cohort"
         return
-    if coach.opted_out or address_for(coach) is None:
+    enabled = enabled_channels(run.ctx)
+    if coach.opted_out or address_for(coach, enabled=enabled) is None:
         run.outcome.note = "the coach has no chat address; the dashboard shows the same"
         return
     lang = language_of(coach.language)
@@ -528,7 +535,7 @@ def _coach_digest(run: StepRun) -> None:
         "dashboard_link": run.ctx.settings.url(f"/cohorts/{run.cohort.id}"),
     }
     text = run.curriculum.render_message("coach_digest", lang, **context)
-    target = address_for(coach)
+    target = address_for(coach, enabled=enabled)
     assert target is not None
     message = queue_message(
         run.session,
@@ -620,6 +627,7 @@ def _batch_people(
         .join(Person, Membership.person_id == Person.id)
         .where(Membership.team_id.in_(team_ids))
         .order_by(Person.id)
+        .options(selectinload(Person.addresses))  # where each is reached, in one query
     ):
         loaded.append(person)
         members[team_id].add(person.id)

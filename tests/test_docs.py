@@ -18,6 +18,7 @@ from dash.db import Database
 from dash.settings import Settings
 from dash.timeutil import use_clock
 from tests.support import web as w
+from tests.support.people import reachable
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -78,11 +79,10 @@ def test_known_limit_at_least_once(db: Database) -> None:
     """A send whose process died mid-send (its lease ran out) is claimed and sent again, and
     the second lease records that the first attempt may have arrived."""
     from dash.actions.outbound import due_outbox, lease_many, queue_to_person
-    from dash.models import Person
 
     started = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
     with use_clock(lambda: started), db.transaction() as s:
-        person = Person(name="Ada", console_address="ada")
+        person = reachable(name="Ada", console="ada")
         s.add(person)
         s.flush()
         queue_to_person(s, person, "Your daily count, please")

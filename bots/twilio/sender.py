@@ -71,7 +71,7 @@ class TwilioSender:
             "status_callback": s.url(STATUS_PATH),
         }
         template = item.payload.get("template")
-        if self.kind == "whatsapp" and not window_open(item.whatsapp_last_inbound_at, now):
+        if self.kind == "whatsapp" and not window_open(item.last_inbound_at, now):
             if not isinstance(template, dict) or not template.get("content_sid"):
                 raise SendFailed(
                     DeliveryError(

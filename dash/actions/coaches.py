@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dash.actions.assignments import unassign_coach
 from dash.actions.logins import end_sessions
+from dash.actions.outbound import queue_to_person
+from dash.actions.people import add_address
 from dash.errors import UserError
-from dash.models import Cohort, Person, cohort_coaches
+from dash.models import Address, Cohort, Person, cohort_coaches
 from dash.passwords import MIN_LENGTH, hash_password
+from dash.reach import EMAIL
+from dash.texts import render
 
 
 def add_coach(
@@ -41,6 +47,7 @@ def add_coach(
         if person.id is not None:
             end_sessions(session, person)  # whoever knew the old password is logged out
         person.password_hash = hash_password(password)
+    _email_address(session, person, email)
     if cohort_id is not None:
         cohort = session.get(Cohort, cohort_id)
         if cohort is None:
@@ -49,6 +56,35 @@ def add_coach(
             cohort.coaches.append(person)
     session.flush()
     return person
+
+
+def _email_address(session: Session, person: Person, email: str) -> None:
+    """The account's e-mail is also where messages to the coach can go (digests, log-in
+    links), on whichever channel sends e-mail when the deployment enables one."""
+    held = session.execute(
+        select(Address).where(Address.channel == EMAIL, Address.address == email)
+    ).scalar_one_or_none()
+    if held is None:
+        if person.id is None:
+            session.flush()
+        add_address(session, person, EMAIL, email)
+
+
+def send_login_link(
+    session: Session,
+    person: Person,
+    link: str,
+    *,
+    hours: int,
+    enabled: Collection[str] | None = None,
+) -> str | None:
+    """Queue a one-time log-in link to the coach on one of their addresses among the
+    `enabled` channels (None: any); the channel it went to, or None when none reaches them."""
+    text = render(
+        "login_link", person.language, coach_name=person.name, link=link, link_hours=hours
+    )
+    message = queue_to_person(session, person, text, enabled=enabled, kind="login_link")
+    return message.channel if message is not None else None
 
 
 def remove_coach(session: Session, *, email: str) -> Person:

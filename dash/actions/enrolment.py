@@ -8,7 +8,7 @@ a decline tells the key contact, who can revise the matrix (a new revision, a ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -183,8 +183,15 @@ def matrix_context(matrix: PriorityMatrix) -> dict[str, Any]:
     }
 
 
-def request_signoff(session: Session, team: Team, *, leader_role: str = "") -> Person | None:
-    """Send the leader the sign-off request (matrix, YES/NO, and the signed web link).
+def request_signoff(
+    session: Session,
+    team: Team,
+    *,
+    leader_role: str = "",
+    enabled: Collection[str] | None = None,
+) -> Person | None:
+    """Send the leader the sign-off request (matrix, YES/NO, and the signed web link) on one
+    of their addresses among the `enabled` channels (None: any).
 
     Returns the leader when the request could be queued; None when the leader cannot be
     reached by message yet (e.g. a Telegram @username who has not opened the bot), in
@@ -220,7 +227,13 @@ def request_signoff(session: Session, team: Team, *, leader_role: str = "") -> P
     )
     buttons = [[{"text": "YES", "data": "signoff:yes"}, {"text": "NO", "data": "signoff:no"}]]
     sent = queue_to_person(
-        session, leader, text, team=team, kind="signoff", payload={"buttons": buttons}
+        session,
+        leader,
+        text,
+        team=team,
+        kind="signoff",
+        payload={"buttons": buttons},
+        enabled=enabled,
     )
     return leader if sent is not None else None
 

@@ -24,11 +24,10 @@ from sqlalchemy import (
     true,
     values,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from dash.models import (
-    Channel,
     Message,
     MessageStatus,
     OutboxItem,
@@ -37,25 +36,18 @@ from dash.models import (
     Priority,
     Team,
 )
+from dash.reach import best_address
 from dash.settings import get_settings
 from dash.timeutil import utcnow
 
 
-def address_for(person: Person, channel: str | None = None) -> tuple[str, str] | None:
-    """(channel, address) to reach `person`: the channel asked for, else the one they use."""
-    options: dict[str, str | None] = {
-        Channel.TELEGRAM.value: str(person.telegram_chat_id) if person.telegram_chat_id else None,
-        Channel.WHATSAPP.value: person.whatsapp_e164,
-        Channel.SMS.value: person.phone_e164,
-        Channel.CONSOLE.value: person.console_address,
-    }
-    order = [channel] if channel else []
-    order += [person.preferred_channel] if person.preferred_channel else []
-    order += [Channel.TELEGRAM.value, Channel.WHATSAPP.value, Channel.SMS.value, "console"]
-    for ch in order:
-        if ch and options.get(ch):
-            return ch, str(options[ch])
-    return None
+def address_for(
+    person: Person, channel: str | None = None, *, enabled: Collection[str] | None = None
+) -> tuple[str, str] | None:
+    """(channel, address) to reach `person` on an enabled channel (None: any): the channel
+    asked for, else the one they use (dash.reach.best_address)."""
+    row = best_address(person, channel, enabled)
+    return (row.channel, str(row.chat_id)) if row is not None else None
 
 
 #: queue_message's reads, built once: every reply and prompt runs them, and building them
@@ -180,10 +172,12 @@ def queue_to_person(
     text: str,
     *,
     channel: str | None = None,
+    enabled: Collection[str] | None = None,
     **kwargs: Any,
 ) -> Message | None:
-    """Queue `text` to `person` on their channel (or `channel`); None if unreachable."""
-    target = address_for(person, channel)
+    """Queue `text` to `person` on their channel (or `channel`) among `enabled` (None: any);
+    None if unreachable."""
+    target = address_for(person, channel, enabled=enabled)
     if target is None:
         return None
     ch, address = target
@@ -199,6 +193,7 @@ def team_people(session: Session, team: Team, roles: tuple[str, ...] | None = No
         .join(Membership, Membership.person_id == Person.id)
         .where(Membership.team_id == team.id, Person.opted_out_at.is_(None))
         .order_by(Person.id)
+        .options(selectinload(Person.addresses))  # where each is reached, in one query
     )
     if roles:
         query = query.where(Membership.role.in_(roles))
@@ -240,36 +235,38 @@ def team_recipients(
     group_lang: str | Callable[[], str],
     members: set[int] | None = None,
     group: bool = True,
+    enabled: Collection[str] | None = None,
 ) -> list[Recipient]:
-    """The team's Telegram group (when it has one and `group`) and each of `people` who is not
+    """The team's group chat (when it has one and `group`) and each of `people` who is not
     reached through it, each once; opted-out and unreachable people are left out.
 
     Shared by `queue_to_team` and the scheduler's steps so both pick recipients the same way.
-    A person reads the group instead when their channel is Telegram and they are a member
+    A person reads the group instead when their channel is the group's and they are a member
     (`members`: the team's person ids; None means everyone in `people` is one).
     `group_lang` is the group's language, or a function computing it only when needed.
+    `enabled`: the channels the deployment sends on (None: any).
     """
     from dash.texts import language_of
 
     found: list[Recipient] = []
-    has_group = group and team.telegram_group_chat_id is not None
+    has_group = (
+        group
+        and team.group_address is not None
+        and (enabled is None or team.group_channel in enabled)
+    )
     if has_group:
         lang = group_lang if isinstance(group_lang, str) else group_lang()
-        found.append(
-            Recipient(
-                None, Channel.TELEGRAM.value, str(team.telegram_group_chat_id), lang, team.name
-            )
-        )
+        found.append(Recipient(None, str(team.group_channel), str(team.group_address), lang, team.name))
     seen: set[int] = set()
     for person in people:
         if person.id in seen or person.opted_out:
             continue
         seen.add(person.id)
-        target = address_for(person)
+        target = address_for(person, enabled=enabled)
         if target is None:
             continue
         is_member = members is None or person.id in members
-        if has_group and target[0] == Channel.TELEGRAM.value and is_member:
+        if has_group and target[0] == team.group_channel and is_member:
             continue  # they read the group
         found.append(
             Recipient(
@@ -843,11 +840,9 @@ def _move_chat(session: Session, item: OutboxItem, new_address: str) -> None:
         row.message.address = new_address
     item.address = new_address
     item.message.address = new_address
-    if item.channel == Channel.TELEGRAM.value and old.lstrip("-").isdigit():
-        for team in session.execute(
-            select(Team).where(Team.telegram_group_chat_id == int(old))
-        ).scalars():
-            team.telegram_group_chat_id = int(new_address)
+    from dash.actions.people import group_moved
+
+    group_moved(session, item.channel, old, new_address)
 
 
 def record_failure(

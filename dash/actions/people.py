@@ -8,8 +8,19 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from dash.models import Channel, Membership, PendingQuestion, Person, Role, Team, TeamState
+from dash.models import (
+    Address,
+    Channel,
+    Membership,
+    Message,
+    PendingQuestion,
+    Person,
+    Role,
+    Team,
+    TeamState,
+)
 from dash.texts import language_of
 from dash.timeutil import utcnow
 
@@ -19,48 +30,54 @@ TEAM_MEMORY = timedelta(hours=12)
 IDLE = "idle"
 
 
-#: The Person attribute that identifies a sender, per channel.
-_SENDER_ATTRIBUTE = {
-    Channel.SMS.value: "phone_e164",
-    Channel.WHATSAPP.value: "whatsapp_e164",
-    Channel.TELEGRAM.value: "telegram_user_id",
-    Channel.CONSOLE.value: "console_address",
-}
-#: Who sent a message, per channel; built once, as every inbound message asks.
-_PERSON_BY_ADDRESS = {
-    channel: select(Person).where(getattr(Person, name) == bindparam("sender"))
-    for channel, name in _SENDER_ATTRIBUTE.items()
-}
-#: The senders of a batch of messages, per channel, in one query.
-_PEOPLE_BY_ADDRESSES = {
-    channel: select(Person).where(getattr(Person, name).in_(bindparam("senders", expanding=True)))
-    for channel, name in _SENDER_ATTRIBUTE.items()
-}
-#: session.info keys of what `remember_people` looked up: people by (channel, sender), and
-#: by person id their pending-question row (None: none) and their teams in membership order.
+#: Who sent a message: their address row and its person, in one indexed lookup (the unique
+#: (channel, address) key); built once, as every inbound message asks.
+_ADDRESS_OF = (
+    select(Address, Person)
+    .join(Person, Address.person_id == Person.id)
+    .where(Address.channel == bindparam("channel"), Address.address == bindparam("sender"))
+)
+#: The senders of a batch of messages on one channel, in one query.
+_ADDRESSES_OF = (
+    select(Address, Person)
+    .join(Person, Address.person_id == Person.id)
+    .where(
+        Address.channel == bindparam("channel"),
+        Address.address.in_(bindparam("senders", expanding=True)),
+    )
+)
+#: session.info keys of what `remember_people` looked up: address rows by (channel, sender),
+#: and by person id their pending-question row (None: none) and their teams in membership order.
 _SENDERS = "dash.people.senders"
 _PENDING = "dash.people.pending"
 _TEAMS = "dash.people.teams"
 
 
-def _sender_value(channel: str, sender: str) -> str | int | None:
-    if channel not in _SENDER_ATTRIBUTE:
+def _identifies(channel: str, sender: str) -> bool:
+    """Whether a sender on `channel` can be a person (the dashboard's own messages cannot)."""
+    return bool(sender) and channel != Channel.WEB.value
+
+
+def address_of(session: Session, channel: str, sender: str) -> Address | None:
+    """The address row `sender` wrote from on `channel` (its person loaded with it)."""
+    if not _identifies(channel, sender):
         return None
-    if channel == Channel.TELEGRAM.value:
-        return int(sender) if sender.lstrip("-").isdigit() else None
-    return sender
+    known = session.info.get(_SENDERS, {}).get((channel, sender))
+    # Looked up with the batch, and still theirs (an address can move to another person).
+    if known is not None and known.address == sender and known.channel == channel:
+        return known
+    found = session.execute(_ADDRESS_OF, {"channel": channel, "sender": sender}).first()
+    if found is None:
+        return None
+    row, person = found
+    set_committed_value(row, "person", person)  # held: the identity map keeps it only weakly
+    return row
 
 
 def person_for(session: Session, channel: str, sender: str) -> Person | None:
     """The person behind `sender` on `channel` (phone, Telegram user id, console address)."""
-    value = _sender_value(channel, sender)
-    if value is None:
-        return None
-    known = session.info.get(_SENDERS, {}).get((channel, value))
-    # Looked up with the batch, and still theirs (an address can move to another person).
-    if known is not None and getattr(known, _SENDER_ATTRIBUTE[channel]) == value:
-        return known
-    return session.execute(_PERSON_BY_ADDRESS[channel], {"sender": value}).scalar_one_or_none()
+    row = address_of(session, channel, sender)
+    return row.person if row is not None else None
 
 
 def remember_people(session: Session, senders: list[tuple[str, str]]) -> None:
@@ -74,19 +91,18 @@ def remember_people(session: Session, senders: list[tuple[str, str]]) -> None:
     and memberships are only ever added here, in this module (`ask`, `remember_team`,
     `add_role`), which update what is remembered; a team's state is read from the team itself.
     """
-    wanted: dict[str, set[str | int]] = {}
+    wanted: dict[str, set[str]] = {}
     for channel, sender in senders:
-        value = _sender_value(channel, sender)
-        if value is not None:
-            wanted.setdefault(channel, set()).add(value)
-    known: dict[tuple[str, str | int], Person] = session.info.setdefault(_SENDERS, {})
+        if _identifies(channel, sender):
+            wanted.setdefault(channel, set()).add(sender)
+    known: dict[tuple[str, str], Address] = session.info.setdefault(_SENDERS, {})
     found: dict[int, Person] = {}
     for channel, values in wanted.items():
-        name = _SENDER_ATTRIBUTE[channel]
-        for person in session.execute(
-            _PEOPLE_BY_ADDRESSES[channel], {"senders": sorted(values, key=str)}
-        ).scalars():
-            known[(channel, getattr(person, name))] = person
+        for row, person in session.execute(
+            _ADDRESSES_OF, {"channel": channel, "senders": sorted(values)}
+        ):
+            set_committed_value(row, "person", person)  # held, as in address_of
+            known[(channel, row.address)] = row
             found[person.id] = person
     if not found:
         return
@@ -103,19 +119,35 @@ def remember_people(session: Session, senders: list[tuple[str, str]]) -> None:
     session.info.setdefault(_TEAMS, {}).update(teams)
 
 
-def person_by_telegram_username(session: Session, username: str) -> Person | None:
-    """A person named by '@username' (a leader the key contact named) not yet seen on Telegram."""
-    name = username.lstrip("@").lower()
+def person_by_display(
+    session: Session, channel: str, display: str, *, only_unseen: bool = True
+) -> Person | None:
+    """A person named on `channel` by a display name (a leader the key contact named by
+    '@username'); with `only_unseen`, only one who has not written from it yet."""
+    name = display.lstrip("@").lower()
     if not name:
         return None
-    for person in session.execute(
-        select(Person).where(
-            Person.telegram_username.is_not(None), Person.telegram_user_id.is_(None)
-        )
-    ).scalars():
-        if (person.telegram_username or "").lstrip("@").lower() == name:
-            return person
+    query = select(Address).where(Address.channel == channel, Address.display.is_not(None))
+    if only_unseen:
+        query = query.where(Address.address.is_(None))
+    for row in session.execute(query.order_by(Address.id)).scalars():
+        if (row.display or "").lstrip("@").lower() == name:
+            return row.person
     return None
+
+
+def person_with_address(session: Session, address: str) -> Person | None:
+    """The person holding `address` on any channel (a phone number typed by a key contact)."""
+    return (
+        session.execute(
+            select(Person)
+            .join(Address, Address.person_id == Person.id)
+            .where(Address.address == address)
+            .order_by(Address.id)
+        )
+        .scalars()
+        .first()
+    )
 
 
 def create_person(
@@ -135,20 +167,68 @@ def create_person(
     return person
 
 
-def attach_address(person: Person, channel: str, sender: str, address: str = "") -> None:
-    """Remember how to reach `person` on `channel` (and prefer the channel they used last)."""
-    if channel == Channel.SMS.value:
-        person.phone_e164 = sender
-    elif channel == Channel.WHATSAPP.value:
-        person.whatsapp_e164 = sender
-    elif channel == Channel.TELEGRAM.value:
-        person.telegram_user_id = int(sender)
-        if address and address == sender:  # a private chat; groups are the team's
-            person.telegram_chat_id = int(address)
-    elif channel == Channel.CONSOLE.value:
-        person.console_address = sender
+def attach_address(person: Person, channel: str, sender: str, address: str = "") -> Address:
+    """Remember how to reach `person` on `channel` (and prefer the channel they used last).
+
+    `address` is the chat the message came from: the sender's own (a private chat) becomes
+    where messages to them go; a group's is the team's, not theirs.
+    """
+    row = next(
+        (
+            a
+            for a in person.addresses
+            if a.channel == channel and a.address in (sender, None)
+        ),
+        None,
+    )
+    if row is None:
+        row = Address(channel=channel, address=sender)
+        person.addresses.append(row)
+    row.address = sender
+    row.verified = True
+    if address and address == sender:
+        row.chat_id = address
     if channel != Channel.WEB.value:
         person.preferred_channel = channel
+    return row
+
+
+def add_address(
+    session: Session,
+    person: Person,
+    channel: str,
+    address: str | None,
+    *,
+    display: str | None = None,
+) -> Address:
+    """A typed address for `person` (a leader's phone or e-mail, a coach's e-mail): where
+    messages go, not yet confirmed by a message from it. Idempotent."""
+    for row in person.addresses:
+        if row.channel == channel and row.address == address and row.display == display:
+            return row
+    row = Address(channel=channel, address=address, chat_id=address, display=display)
+    person.addresses.append(row)
+    session.flush()
+    return row
+
+
+def note_inbound(row: Address, chat: str, when: datetime, *, private: bool) -> None:
+    """`row`'s owner wrote from it at `when`: a reply window opens, and a private chat is
+    where messages to them go."""
+    row.last_inbound_at = when
+    if private and chat and row.chat_id != chat:
+        row.chat_id = chat
+
+
+def attribute_message(message: Message, person: Person) -> None:
+    """`message` is `person`'s: it shows under their name in the team's thread."""
+    message.person_id = person.id
+    message.author_id = person.id
+
+
+def mark_privacy_reminded(person: Person, when: datetime) -> None:
+    """`person` was reminded not to send identifying details (once is enough)."""
+    person.privacy_reminded_at = when
 
 
 def set_language(session: Session, person: Person, language: str) -> None:
@@ -241,45 +321,43 @@ def join_team(session: Session, team: Team, person: Person) -> tuple[Membership,
     return membership, already
 
 
-def addresses_of(person: Person) -> list[tuple[str, str]]:
-    """(channel, address) for each channel that reaches `person`; a Telegram user is shown
-    by @username when known (their chat id means nothing to a reader)."""
-    found = []
-    if person.telegram_chat_id or person.telegram_user_id:
-        name = person.telegram_username
-        found.append((Channel.TELEGRAM.value, f"@{name}" if name else ""))
-    if person.whatsapp_e164:
-        found.append((Channel.WHATSAPP.value, person.whatsapp_e164))
-    if person.phone_e164:
-        found.append((Channel.SMS.value, person.phone_e164))
-    if person.console_address:
-        found.append((Channel.CONSOLE.value, person.console_address))
-    return found
-
-
-def team_for_group(session: Session, chat_id: str) -> Team | None:
-    """The team whose Telegram group this is."""
-    if not chat_id.lstrip("-").isdigit():
+def team_for_group(session: Session, channel: str, address: str) -> Team | None:
+    """The team whose group chat this is."""
+    if not address:
         return None
     return session.execute(
-        select(Team).where(Team.telegram_group_chat_id == int(chat_id))
+        select(Team).where(Team.group_channel == channel, Team.group_address == address)
     ).scalar_one_or_none()
 
 
-def link_group(session: Session, team: Team, chat_id: str) -> None:
-    """Make a Telegram group the team's place: the team's messages go there once."""
-    previous = team_for_group(session, chat_id)
-    if previous is not None and previous.id != team.id:
-        previous.telegram_group_chat_id = None
-        session.flush()
-    team.telegram_group_chat_id = int(chat_id)
+def unlink_group(team: Team) -> None:
+    """The team's group is gone (the bot was removed): members are reached one by one again."""
+    team.group_channel = None
+    team.group_address = None
 
 
-def unlink_group(session: Session, chat_id: str) -> None:
-    """A group chat refused us or is gone: its team's members are reached one by one again."""
-    team = team_for_group(session, chat_id)
+def group_gone(session: Session, channel: str, address: str) -> None:
+    """The provider refused a group chat: whichever team it was is unlinked."""
+    team = team_for_group(session, channel, address)
     if team is not None:
-        team.telegram_group_chat_id = None
+        unlink_group(team)
+
+
+def group_moved(session: Session, channel: str, old: str, new: str) -> None:
+    """A group chat got a new address (a Telegram group became a supergroup): follow it."""
+    team = team_for_group(session, channel, old)
+    if team is not None:
+        team.group_address = new
+
+
+def link_group(session: Session, team: Team, channel: str, address: str) -> None:
+    """Make a group chat the team's place: the team's messages go there once."""
+    previous = team_for_group(session, channel, address)
+    if previous is not None and previous.id != team.id:
+        unlink_group(previous)
+        session.flush()
+    team.group_channel = channel
+    team.group_address = address
 
 
 # -- pending questions -----------------------------------------------------------------------

@@ -31,6 +31,14 @@ def flag_for_coach(session: Session, team: Team | None, message: Message) -> Non
             team.needs_coach_since = message.created_at or utcnow()
 
 
+def file_failed(session: Session, message: Message, team: Team | None) -> None:
+    """A message the engine failed to process joins `team`'s thread (when known) and the
+    team's coach is alerted."""
+    message.team_id = team.id if team is not None else None
+    if team is not None and team.needs_coach_since is None:
+        team.needs_coach_since = utcnow()
+
+
 def mark_answered(session: Session, team: Team) -> int:
     """Clear the team's waiting messages; returns how many were waiting."""
     now = utcnow()

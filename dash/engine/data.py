@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash.actions import data as data_actions
 from dash.chartdata import measure_name
+from dash.engine.identity import choose_team
 from dash.engine.turn import Turn
 from dash.errors import UserError
 from dash.parsing import BadFraction, Fraction
@@ -11,8 +12,6 @@ from dash.parsing import BadFraction, Fraction
 
 def count(turn: Turn, fraction: Fraction) -> None:
     """A well-formed N/D: find the prompt it answers, record it, say what it means."""
-    from dash.engine.router import choose_team
-
     team = choose_team(turn)
     if team is None:
         return

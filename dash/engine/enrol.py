@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from dash.actions import enrolment, people
 from dash.actions.enrolment import UnitTaken
+from dash.engine.identity import new_person
 from dash.engine.turn import Turn
 from dash.errors import UserError
 from dash.models import MATRIX_CRITERIA, Channel, Cohort, PendingQuestion, Person, Team, TeamState
 from dash.parsing import Command, parse_command, parse_leader, parse_score, parse_yes_no
 from dash.phones import BadPhoneNumber, from_provider, to_e164
+from dash.reach import EMAIL, enabled_channels
 from dash.settings import get_settings
 
 #: Longest name, organisation or unit accepted (the columns hold 200).
@@ -40,8 +42,6 @@ def join(turn: Turn, code: str) -> None:
 def _ensure_person(turn: Turn) -> Person:
     if turn.person is not None:
         return turn.person
-    from dash.engine.router import new_person
-
     return new_person(turn)
 
 
@@ -52,7 +52,7 @@ def _join_team(turn: Turn, team: Team) -> None:
     person = _ensure_person(turn)
     turn.use_team(team)
     if turn.inbound.is_group:
-        people.link_group(turn.session, team, turn.inbound.address)
+        people.link_group(turn.session, team, turn.channel, turn.inbound.address)
         turn.group_team = team
     _, already = people.join_team(turn.session, team, person)
     people.remember_team(turn.session, person, team)
@@ -256,6 +256,8 @@ def _leader_given(turn: Turn, data: dict[str, Any]) -> None:
         leader = person
     elif parsed is not None and parsed[0] == "telegram":
         leader = _leader_by_username(turn, parsed[1], data)
+    elif parsed is not None and parsed[0] == "email":
+        leader = _leader_by_email(turn, parsed[1], data)
     elif parsed is not None:
         number = _phone(parsed[1], turn.channel)
         if number is not None:
@@ -268,7 +270,9 @@ def _leader_given(turn: Turn, data: dict[str, Any]) -> None:
     enrolment.set_leader(session, team=team, leader=leader)
     turn.done()
     role = str(data.get("leader_role") or "")
-    reached = enrolment.request_signoff(session, team, leader_role=role)
+    reached = enrolment.request_signoff(
+        session, team, leader_role=role, enabled=enabled_channels(turn.ctx)
+    )
     link = enrolment.signoff_url(turn.ctx, turn.ctx.secret, team)
     if leader.id == person.id:
         return  # the request itself went to them
@@ -297,55 +301,50 @@ def _phone(raw: str, channel: str) -> str | None:
 def _leader_by_phone(turn: Turn, number: str, data: dict[str, Any]) -> Person:
     """The leader at `number`, reached on the key contact's channel where it can carry a phone."""
     session = turn.session
-    existing = (
-        session.execute(
-            select(Person).where(
-                or_(
-                    Person.phone_e164 == number,
-                    Person.whatsapp_e164 == number,
-                    Person.console_address == number,
-                )
-            )
-        )
-        .scalars()
-        .first()
-    )
+    existing = people.person_with_address(session, number)
     if existing is not None:
         return existing
     assert turn.person is not None
     leader = Person(name=str(data.get("leader_name") or ""), language=turn.person.language)
     channel = turn.channel
-    if channel == Channel.WHATSAPP.value:
-        leader.whatsapp_e164 = number
-        leader.preferred_channel = channel
-    elif channel == Channel.CONSOLE.value:
-        leader.console_address = number
-        leader.preferred_channel = channel
-    else:  # SMS, and Telegram (a phone number cannot be messaged on Telegram)
-        leader.phone_e164 = number
-        leader.preferred_channel = Channel.SMS.value
+    if channel not in (Channel.WHATSAPP.value, Channel.CONSOLE.value):
+        channel = Channel.SMS.value  # a phone number cannot be messaged on Telegram
     session.add(leader)
+    people.add_address(session, leader, channel, number)
+    leader.preferred_channel = channel
     session.flush()
+    return leader
+
+
+def _leader_by_email(turn: Turn, address: str, data: dict[str, Any]) -> Person:
+    """The leader at e-mail `address`: whoever already has it, else a new person reached there."""
+    session = turn.session
+    existing = people.person_with_address(session, address)
+    if existing is not None:
+        return existing
+    assert turn.person is not None
+    leader = Person(name=str(data.get("leader_name") or ""), language=turn.person.language)
+    session.add(leader)
+    people.add_address(session, leader, EMAIL, address)
     return leader
 
 
 def _leader_by_username(turn: Turn, username: str, data: dict[str, Any]) -> Person:
     session = turn.session
     name = username.lstrip("@")
-    for candidate in session.execute(
-        select(Person).where(Person.telegram_username.is_not(None))
-    ).scalars():
-        if (candidate.telegram_username or "").lower() == name.lower():
-            return candidate
+    existing = people.person_by_display(
+        session, Channel.TELEGRAM.value, name, only_unseen=False
+    )
+    if existing is not None:
+        return existing
     assert turn.person is not None
     leader = Person(
         name=str(data.get("leader_name") or ""),
         language=turn.person.language,
-        telegram_username=name,
         preferred_channel=Channel.TELEGRAM.value,
     )
     session.add(leader)
-    session.flush()
+    people.add_address(session, leader, Channel.TELEGRAM.value, None, display=name)
     return leader
 
 

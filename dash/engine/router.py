@@ -17,86 +17,39 @@ from dash.actions import optout, people
 from dash.actions.consent import set_consent
 from dash.actions.enrolment import latest_matrix, reopen_matrix
 from dash.actions.outbound import queue_message
-from dash.actions.threads import flag_for_coach
+from dash.actions.threads import file_failed, flag_for_coach
 from dash.context import AppContext
 from dash.engine import data as data_flow
 from dash.engine import enrol, pdsa
+from dash.engine.identity import choose_team, identify, new_person, recognise
 from dash.engine.turn import Turn
 from dash.inbound import InboundMessage
-from dash.models import Channel, Message, Person, Role, Team, TeamState
+from dash.models import Message, Person, Role, Team, TeamState
 from dash.parsing import BadFraction, Command, Fraction, parse_choice, parse_command, parse_fraction
 from dash.privacy import looks_identifying
+from dash.reach import enabled_channels
 from dash.texts import render
 from dash.timeutil import utcnow
 
 
 def process(ctx: AppContext, session: Session, inbound: InboundMessage, message: Message) -> None:
     """Act on one stored inbound message (in the caller's transaction)."""
-    person = identify(session, inbound)
-    group_team = people.team_for_group(session, inbound.address) if inbound.is_group else None
+    row = identify(session, inbound)
+    person = row.person if row is not None else None
+    group_team = (
+        people.team_for_group(session, inbound.channel, inbound.address)
+        if inbound.is_group
+        else None
+    )
     turn = Turn(ctx, session, inbound, message, person, group_team=group_team)
-    if person is not None:
-        message.person_id = person.id
-        message.author_id = person.id
-        person.last_inbound_at = inbound.received_at
-        if inbound.channel == Channel.WHATSAPP.value:
-            person.whatsapp_last_inbound_at = inbound.received_at
-        if inbound.language and person.language == "en" and not person.name:
-            people.set_language(session, person, inbound.language)
+    if row is not None:
+        recognise(session, inbound, message, row)
     if group_team is not None:
         turn.use_team(group_team)
     if inbound.event != "message":
         _event(turn)
         return
     route(turn)
-
-
-def identify(session: Session, inbound: InboundMessage) -> Person | None:
-    """The known person who sent `inbound`, learning a Telegram chat id on the way."""
-    person = people.person_for(session, inbound.channel, inbound.sender)
-    if person is None and inbound.channel == Channel.TELEGRAM.value:
-        username = _telegram_username(inbound.raw)
-        named = people.person_by_telegram_username(session, username) if username else None
-        if named is not None and inbound.sender.lstrip("-").isdigit():
-            people.attach_address(named, inbound.channel, inbound.sender, inbound.address)
-            person = named
-    if (
-        person is not None
-        and inbound.channel == Channel.TELEGRAM.value
-        and not inbound.is_group
-        and inbound.address.lstrip("-").isdigit()
-    ):
-        person.telegram_chat_id = int(inbound.address)
-    return person
-
-
-def _telegram_username(raw: dict[str, Any]) -> str:
-    for key in ("message", "edited_message", "callback_query", "my_chat_member"):
-        part = raw.get(key) if isinstance(raw, dict) else None
-        if isinstance(part, dict):
-            sender = part.get("from")
-            if isinstance(sender, dict) and sender.get("username"):
-                return str(sender["username"])
-    return ""
-
-
-def new_person(turn: Turn) -> Person:
-    """The sender becomes known (they are joining or enrolling)."""
-    person = people.create_person(
-        turn.session,
-        channel=turn.channel,
-        sender=turn.inbound.sender,
-        address=turn.inbound.address,
-        name=turn.inbound.sender_name,
-        language=turn.inbound.language,
-    )
-    turn.person = person
-    turn.message.person_id = person.id
-    turn.message.author_id = person.id
-    person.last_inbound_at = turn.inbound.received_at
-    if turn.channel == Channel.WHATSAPP.value:
-        person.whatsapp_last_inbound_at = turn.inbound.received_at  # the reply may go free-form
-    return person
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,51 +199,6 @@ def _answer_pending(
 # -- teams ------------------------------------------------------------------------------------
 
 
-def choose_team(turn: Turn) -> Team | None:
-    """The team this message is about; asks which one (and returns None) when ambiguous."""
-    if turn.team is not None:
-        return turn.team
-    person = turn.person
-    if person is None:
-        return None
-    teams = people.teams_of(turn.session, person)
-    if not teams:
-        waiting = people.teams_of(turn.session, person, active_only=False)
-        if waiting:
-            turn.use_team(waiting[-1])
-            turn.reply("team_not_enrolled", team_name=waiting[-1].name, state=waiting[-1].state)
-        else:
-            turn.reply("no_team")
-        return None
-    if len(teams) == 1:
-        turn.use_team(teams[0])
-        return teams[0]
-    remembered = people.remembered_team(turn.session, person, turn.now)
-    for team in teams:
-        if team.id == remembered:
-            turn.use_team(team)
-            return team
-    turn.ask(
-        "choose_team",
-        "team",
-        data={
-            "team_ids": [t.id for t in teams],
-            "text": turn.text,
-            "callback": turn.callback,
-        },
-    )
-    turn.reply(
-        "choose_team",
-        teams=[t.name for t in teams],
-        payload={
-            "buttons": [
-                [{"text": str(i + 1), "data": f"choice:{i + 1}"}] for i in range(len(teams))
-            ]
-        },
-    )
-    return None
-
-
 def _answer_team_choice(turn: Turn, pending: Any) -> bool:
     ids = list(pending.data.get("team_ids") or [])
     choice = parse_choice(turn.text, turn.callback, len(ids))
@@ -369,7 +277,7 @@ def help_for(turn: Turn, *, greeting: bool = False) -> None:
         if team is not None and team.state == TeamState.AWAITING_SIGNOFF.value:
             from dash.actions.enrolment import request_signoff
 
-            request_signoff(turn.session, team)
+            request_signoff(turn.session, team, enabled=enabled_channels(turn.ctx))
             return
     where = "member"
     if pending is not None:
@@ -429,7 +337,7 @@ def free_text(turn: Turn) -> None:
     person = turn.person
     turn.reply("free_text_ack")
     if person is not None and person.privacy_reminded_at is None and looks_identifying(turn.text):
-        person.privacy_reminded_at = utcnow()
+        people.mark_privacy_reminded(person, utcnow())
         turn.reply("privacy_reminder")
 
 
@@ -443,7 +351,7 @@ def _event(turn: Turn) -> None:
             optout.mark_opted_out(session, turn.person, reason="telegram: bot blocked")
     elif inbound.event == "bot_removed":
         if turn.group_team is not None:
-            turn.group_team.telegram_group_chat_id = None
+            people.unlink_group(turn.group_team)
     elif inbound.event == "bot_added":
         person = turn.person
         candidates = (
@@ -456,7 +364,7 @@ def _event(turn: Turn) -> None:
             else []
         )
         if len(candidates) == 1 and turn.group_team is None:
-            people.link_group(session, candidates[0], inbound.address)
+            people.link_group(session, candidates[0], inbound.channel, inbound.address)
             turn.use_team(candidates[0])
             turn.group_team = candidates[0]
             turn.reply("group_linked", team_name=candidates[0].name)
@@ -473,11 +381,7 @@ def apologise(ctx: AppContext, session: Session, inbound: InboundMessage, messag
     if team_id is None and person is not None:
         teams = people.teams_of(session, person)
         team_id = teams[0].id if len(teams) == 1 else None
-    message.team_id = team_id
-    if team_id is not None:
-        team = session.get(Team, team_id)
-        if team is not None and team.needs_coach_since is None:
-            team.needs_coach_since = utcnow()
+    file_failed(session, message, session.get(Team, team_id) if team_id is not None else None)
     lang = person.language if person is not None else (inbound.language or "en")
     queue_message(
         session,

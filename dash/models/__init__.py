@@ -14,7 +14,7 @@ from dash.models.messaging import (
     Priority,
 )
 from dash.models.pdsa import PdsaCycle, PdsaState
-from dash.models.people import Organisation, Person, Unit
+from dash.models.people import Address, Organisation, Person, Unit
 from dash.models.system import FeedbackSnippet, InstanceValue, LoginThrottle, UsedLink
 from dash.models.teams import (
     MATRIX_CRITERIA,
@@ -31,6 +31,7 @@ from dash.models.teams import (
 
 __all__ = [
     "MATRIX_CRITERIA",
+    "Address",
     "AgendaItem",
     "AgendaState",
     "Aim",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dash.models.base import Base, BigId
@@ -38,15 +38,12 @@ class Unit(Base):
 class Person(Base):
     """Anyone the system knows: team members, key contacts, leaders, coaches, admins.
 
-    Channel addresses are unique so an inbound message maps to exactly one person.
-    Phone numbers are E.164 (dash.phones). Coaches and admins also have an e-mail
-    and a password hash for the dashboard.
+    How to reach them lives in their `addresses`, one row per channel address. Coaches and
+    admins also have an e-mail and a password hash for the dashboard.
     """
 
     __tablename__ = "people"
     __table_args__ = (
-        CheckConstraint("phone_e164 IS NULL OR phone_e164 LIKE '+%'", name="phone_e164"),
-        CheckConstraint("whatsapp_e164 IS NULL OR whatsapp_e164 LIKE '+%'", name="whatsapp_e164"),
         CheckConstraint("failed_logins >= 0", name="failed_logins"),
     )
 
@@ -54,12 +51,6 @@ class Person(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(8), default="en")
     timezone: Mapped[str | None] = mapped_column(String(64))
-    phone_e164: Mapped[str | None] = mapped_column(String(20), unique=True)
-    whatsapp_e164: Mapped[str | None] = mapped_column(String(20), unique=True)
-    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    telegram_username: Mapped[str | None] = mapped_column(String(64))
-    console_address: Mapped[str | None] = mapped_column(String(64), unique=True)
     preferred_channel: Mapped[str | None] = mapped_column(String(16))
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
@@ -71,11 +62,47 @@ class Person(Base):
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     opted_out_at: Mapped[datetime | None]
     opted_out_reason: Mapped[str | None] = mapped_column(String(200))
-    whatsapp_last_inbound_at: Mapped[datetime | None]
-    last_inbound_at: Mapped[datetime | None]
     privacy_reminded_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    addresses: Mapped[list[Address]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", order_by="Address.id"
+    )
 
     @property
     def opted_out(self) -> bool:
         return self.opted_out_at is not None
+
+
+class Address(Base):
+    """One way to reach a person: a channel and their address on it.
+
+    `address` identifies the sender of an inbound message, so it is unique per channel; it is
+    empty while only a `display` name is known (a leader named by @username who has not
+    written yet). `chat_id` is where messages to them go; empty while they cannot be written
+    to (a Telegram user seen only in a group). `last_inbound_at` is when they last wrote from
+    here: the most recent address is the one a message goes to, and channels with a reply
+    window (WhatsApp's 24 hours) read it.
+    """
+
+    __tablename__ = "addresses"
+    __table_args__ = (
+        UniqueConstraint("channel", "address"),
+        # Phone channels hold E.164 numbers (dash.phones); the database refuses anything else.
+        CheckConstraint(
+            "channel NOT IN ('sms', 'whatsapp') OR address IS NULL OR address LIKE '+%'",
+            name="phone_e164",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(String(254))
+    chat_id: Mapped[str | None] = mapped_column(String(254))
+    display: Mapped[str | None] = mapped_column(String(254))
+    last_inbound_at: Mapped[datetime | None]
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="addresses")

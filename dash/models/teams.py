@@ -6,7 +6,6 @@ from datetime import date, datetime, time
 from enum import StrEnum
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -59,6 +58,7 @@ class Team(Base):
     __tablename__ = "teams"
     __table_args__ = (
         UniqueConstraint("cohort_id", "unit_id"),
+        UniqueConstraint("group_channel", "group_address"),
         CheckConstraint(_in("state", TeamState), name="state"),
         Index("ix_teams_cohort_state", "cohort_id", "state"),
         Index(
@@ -80,7 +80,9 @@ class Team(Base):
     consent_share: Mapped[bool] = mapped_column(default=False)
     quiet_start: Mapped[time | None]
     quiet_end: Mapped[time | None]
-    telegram_group_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    # The team's group chat (e.g. a Telegram group), reached once for all its members.
+    group_channel: Mapped[str | None] = mapped_column(String(16))
+    group_address: Mapped[str | None] = mapped_column(String(254))
     needs_coach_since: Mapped[datetime | None]
     agenda_version: Mapped[int | None] = mapped_column(
         doc="The cohort schedule version the team's agenda was compiled for; None = not yet, "

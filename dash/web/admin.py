@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from dash.actions.assignments import assign_coach, unassign_coach
-from dash.actions.coaches import add_coach, remove_coach
+from dash.actions.coaches import add_coach, remove_coach, send_login_link
 from dash.actions.cohorts import create_cohort
 from dash.actions.withdrawal import withdraw_team
 from dash.curriculum import CurriculumNotFound, list_topics, load_curriculum
@@ -27,6 +27,7 @@ from dash.models import (
 )
 from dash.phones import BadPhoneNumber, to_e164
 from dash.privacy import mask_identifiers
+from dash.reach import enabled_channels
 from dash.schedule import SessionSlot, session_slots
 from dash.web.pages import Page, redirect
 
@@ -129,10 +130,20 @@ def coach_create(page: Page) -> Response:
     if errors:
         page.flash("Coach not added: " + errors[0])
         return redirect("/admin#coaches")
-    page.request.session["login_link"] = link_url(
-        page.ctx.settings.public_url, page.ctx.secret, "login", person.id
+    link = link_url(page.ctx.settings.public_url, page.ctx.secret, "login", person.id)
+    page.request.session["login_link"] = link
+    sent_by = send_login_link(
+        page.db,
+        person,
+        link,
+        hours=page.ctx.settings.link_ttl_hours,
+        enabled=enabled_channels(page.ctx),
     )
-    page.flash(f"{person.name or person.email} can now log in with the link below (it works once).")
+    also = f" It was also sent to them by {sent_by}." if sent_by else ""
+    page.flash(
+        f"{person.name or person.email} can now log in with the link below (it works once)."
+        + also
+    )
     return redirect("/admin#coaches")
 
 

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, joinedload
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from dash.actions.people import addresses_of
 from dash.actions.ratings import SCALE, rate_team
 from dash.actions.reviews import mark_pdsa_reviewed
 from dash.actions.snippets import coach_snippets, delete_snippet, save_snippet
@@ -88,8 +87,13 @@ def thread(db: Session, team: Team) -> list[ThreadEntry]:
 
 
 def channels_of(person: Person, label: AddressLabel) -> list[str]:
-    """Which channels reach a person, each as its channel shows it (never a full number)."""
-    return [label(channel, address) for channel, address in addresses_of(person)]
+    """Which channels reach a person, each shown its channel's way (never a full number)."""
+    found = []
+    for row in sorted(person.addresses, key=lambda r: r.id or 0):
+        if not (row.address or row.chat_id):
+            continue  # named in advance, not reachable yet
+        found.append(label(row.channel, f"@{row.display}" if row.display else row.address or ""))
+    return found
 
 
 _XML_PROLOGUE = re.compile(r"^\s*(<\?xml[^>]*\?>\s*)?(<!DOCTYPE[^>]*>\s*)?", re.S)
@@ -131,7 +135,8 @@ def team_page(page: Page) -> Response:
     memberships = list(
         db.execute(
             select(Membership)
-            .options(joinedload(Membership.person))  # one query, not one per member
+            # One query for the members and one for their addresses, not one per member.
+            .options(joinedload(Membership.person).selectinload(Person.addresses))
             .where(Membership.team_id == team.id)
             .order_by(Membership.joined_at)
         ).scalars()

@@ -8,15 +8,16 @@ from sqlalchemy import select
 
 from dash.actions.cohorts import create_cohort
 from dash.actions.enrolment import record_signoff, set_leader, start_team, submit_matrix
-from dash.models import Aim, Person
+from dash.models import Aim
+from tests.support.people import reachable
 
 SCORES = dict(importance=5, influence=4, project_length=4, expense=3, frequency=5)
 
 
 def _awaiting_signoff(s, topic: str = "opioid-safety"):
     cohort = create_cohort(s, topic=topic, start=date(2026, 12, 7), timezone="America/New_York")
-    contact = Person(name="Kim", console_address="kim", language="en")
-    leader = Person(name="Lee", console_address="lee", language="en")
+    contact = reachable(name="Kim", console="kim", language="en")
+    leader = reachable(name="Lee", console="lee", language="en")
     s.add_all([contact, leader])
     s.flush()
     team = start_team(s, cohort=cohort, key_contact=contact, organisation="St Mary's", unit="5 West")

@@ -47,8 +47,8 @@ def build_cohort(session, *, zero_day: bool = True) -> dict[str, int]:
     `zero_day` keeps the 0/0 day (no eligible patients: reported, not plotted); the CLI test
     leaves it out because it runs on the migrated schema, regenerated only at release."""
     cohort = make_cohort(session, start=START)
-    west = make_team(session, cohort, "5 West", people=[{"fields": {"console_address": "w1"}}])
-    east = make_team(session, cohort, "6 East", people=[{"fields": {"console_address": "e1"}}])
+    west = make_team(session, cohort, "5 West", people=[{"fields": {"console": "w1"}}])
+    east = make_team(session, cohort, "6 East", people=[{"fields": {"console": "e1"}}])
     measure = primary(session, cohort)
     data = WEST_DATA if zero_day else [None if p == (0, 0) else p for p in WEST_DATA]
     add_values(session, west, measure, START - timedelta(days=3), data)

@@ -36,8 +36,8 @@ def cohort_with_two_teams(db):
     """'5 West' has data, an aim, an adopted change and a story; '6 East' views the board."""
     with db.transaction() as s:
         cohort = make_cohort(s)
-        west = make_team(s, cohort, "5 West", people=[{"fields": {"console_address": "w1"}}])
-        east = make_team(s, cohort, "6 East", people=[{"fields": {"console_address": "e1"}}])
+        west = make_team(s, cohort, "5 West", people=[{"fields": {"console": "w1"}}])
+        east = make_team(s, cohort, "6 East", people=[{"fields": {"console": "e1"}}])
         measure = primary(s, cohort)
         start = cohort.start_date - timedelta(days=3)
         add_values(s, west, measure, start, [(5, 10), (6, 10), (4, 10), (8, 10), (9, 10)])
@@ -143,26 +143,26 @@ def test_story_digest_only_tells_consenting_teams_stories_and_reaches_every_team
             cohort,
             "5 West",
             people=[
-                {"name": "Ana", "language": "es", "fields": {"phone_e164": "+15550000001"}},
-                {"name": "Bob", "fields": {"whatsapp_e164": "+15550000002"}},
+                {"name": "Ana", "language": "es", "fields": {"sms": "+15550000001"}},
+                {"name": "Bob", "fields": {"whatsapp": "+15550000002"}},
             ],
         )
         east = make_team(
             s,
             cohort,
             "6 East",
-            people=[{"name": "Cy", "fields": {"telegram_user_id": 42, "telegram_chat_id": 42}}],
+            people=[{"name": "Cy", "fields": {"telegram": 42}}],
             group_chat=-1001,
         )
         north = make_team(
-            s, cohort, "7 North", people=[{"name": "Di", "fields": {"console_address": "d1"}}]
+            s, cohort, "7 North", people=[{"name": "Di", "fields": {"console": "d1"}}]
         )
         make_team(
             s,
             cohort,
             "8 South",
             state=TeamState.AWAITING_SIGNOFF.value,
-            people=[{"name": "Ed", "fields": {"console_address": "e5"}}],
+            people=[{"name": "Ed", "fields": {"console": "e5"}}],
         )
         set_consent(s, team=west, shared=True, by=None, via="web")
         set_consent(s, team=east, shared=True, by=None, via="web")

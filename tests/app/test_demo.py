@@ -24,8 +24,9 @@ from typer.testing import CliRunner
 from dash.app.cli.main import app
 from dash.app.demo.cast import COHORTS, TeamCast
 from dash.db import Database
-from dash.models import MeasureValue, Message, Person, Team
+from dash.models import MeasureValue, Message, Team
 from dash.settings import get_settings
+from tests.support.people import person_at
 
 DAYS = 7
 
@@ -198,7 +199,7 @@ def test_the_member_who_sent_stop_received_nothing_after_it(demo: DemoRun) -> No
             .scalars()
             .all()
         )
-        person = s.execute(select(Person).where(Person.console_address == address)).scalar_one()
+        person = person_at(s, "console", address)
         assert person.opted_out
     assert len(before) >= 3  # they were getting the team's messages until then
     assert len(after) == 1 and "START" in after[0].text  # only the confirmation of STOP

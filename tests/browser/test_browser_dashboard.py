@@ -21,12 +21,13 @@ from dash.context import AppContext
 from dash.engine import handle_inbound
 from dash.inbound import InboundMessage
 from dash.links import make_token
-from dash.models import MeasureValue, PdsaCycle, Person, Team
+from dash.models import MeasureValue, PdsaCycle, Team
 from dash.models.teams import TeamState
 from dash.settings import get_settings
 from dash.timeutil import utcnow
 from tests.browser.conftest import LiveServer
 from tests.support import web as w
+from tests.support.people import reachable
 
 pytestmark = pytest.mark.browser
 
@@ -73,9 +74,7 @@ def seed(ctx: AppContext) -> int:
     with ctx.db.transaction() as s:
         cohort = w.cohort(s, name="Opioid safety, spring")
         w.coach(s, "casey@example.org", cohorts=[cohort], name="Casey Coach", admin=True)
-        ana = Person(
-            name="Ana", telegram_user_id=CHAT, telegram_chat_id=CHAT, preferred_channel="telegram"
-        )
+        ana = reachable(name="Ana", telegram=CHAT, preferred_channel="telegram")
         s.add(ana)
         s.flush()
         team = w.team(s, cohort, "5 West, St Elsewhere", members=[ana, w.nurse(s, "Ben", "ben")])

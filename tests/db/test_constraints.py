@@ -12,11 +12,11 @@ from dash.models import (
     MeasureValue,
     Message,
     Organisation,
-    Person,
     PriorityMatrix,
     Team,
     Unit,
 )
+from tests.support.people import reachable
 
 
 @pytest.fixture
@@ -98,13 +98,14 @@ def test_matrix_scores_and_total_are_checked(db, team) -> None:
         s.add(PriorityMatrix(team_id=team_id, revision=3, total=20, **(good | {"importance": 10})))
 
 
-def test_team_state_and_phone_format_are_checked(db, team) -> None:
+def test_team_state_phone_format_and_one_owner_per_address_are_checked(db, team) -> None:
     team_id, _ = team
     with pytest.raises(IntegrityError), db.transaction() as s:
         s.get(Team, team_id).state = "maybe"
     with pytest.raises(IntegrityError), db.transaction() as s:
-        s.add(Person(name="X", phone_e164="5551234567"))
+        s.add(reachable(name="X", sms="5551234567"))
     with db.transaction() as s:
-        s.add(Person(name="A", phone_e164="+15551230001"))
+        s.add(reachable(name="A", sms="+15551230001"))
+        s.add(reachable(name="W", whatsapp="+15551230001"))  # the same number on another channel
     with pytest.raises(IntegrityError), db.transaction() as s:
-        s.add(Person(name="B", phone_e164="+15551230001"))
+        s.add(reachable(name="B", sms="+15551230001"))

@@ -27,7 +27,7 @@ from dash.db import Database
 from dash.dbplans import Captured, captured, explain, plan_nodes
 from dash.engine import handle_inbound
 from dash.inbound import InboundMessage
-from dash.models import Cohort, Message, Person, Team
+from dash.models import Address, Cohort, Message, Team
 from dash.timeutil import utcnow
 from dash.web.cohorts import build_rows, dash_dates
 from scheduler.tick import DispatchReport, dispatch, sync_agendas
@@ -39,10 +39,14 @@ pytestmark = pytest.mark.postgres_only(reason="EXPLAIN plans are PostgreSQL's")
 def pop(db: Database) -> population.Population:
     pop = population.build(db, 300, compile_agendas=False)
     with db.transaction() as s:  # a phone on every reporter, as an SMS team would have
-        for person in s.execute(
-            select(Person).where(Person.telegram_user_id.in_(pop.reporter_chat_ids))
+        for row in s.execute(
+            select(Address).where(
+                Address.channel == "telegram",
+                Address.address.in_([str(c) for c in pop.reporter_chat_ids]),
+            )
         ).scalars():
-            person.phone_e164 = f"+1555{person.telegram_user_id % 10_000_000:07d}"
+            phone = f"+1555{int(row.address or 0) % 10_000_000:07d}"
+            s.add(Address(person_id=row.person_id, channel="sms", address=phone, chat_id=phone))
     return pop
 
 
@@ -119,9 +123,9 @@ def test_a_sender_is_found_by_the_unique_index_of_their_address(
 ) -> None:
     chat = str(pop.reporter_chat_ids[7])
     seen = run(db, lambda s: person_for(s, "telegram", chat))
-    assert_uses(db, seen, "people", "uq_people_telegram_user_id")
+    assert_uses(db, seen, "addresses", "uq_addresses_channel_address")
     seen = run(db, lambda s: person_for(s, "sms", f"+1555{int(chat) % 10_000_000:07d}"))
-    assert_uses(db, seen, "people", "uq_people_phone_e164")
+    assert_uses(db, seen, "addresses", "uq_addresses_channel_address")
 
 
 def test_a_repeated_delivery_is_recognised_by_the_provider_id_index(

@@ -31,6 +31,7 @@ from dash.models import (
 from dash.timeutil import use_clock, utcnow
 from tests.support.clock import RunningClock
 from tests.support.engine import KC, Chat, enrol, person_id
+from tests.support.people import reachable
 from tests.support.web import team as make_team
 
 KC_B, LEADER_B = "+15551239001", "+15551239002"
@@ -176,8 +177,8 @@ def test_a_message_still_waiting_to_be_sent_is_not_purged(ctx, two_cohorts) -> N
 def test_unattributed_messages_of_someone_in_two_cohorts_stay(ctx) -> None:
     a, b = a_cohort(ctx, "A"), a_cohort(ctx, "B")
     with ctx.db.transaction() as s:
-        both = Person(name="Float nurse", console_address="+15550000001")
-        only_a = Person(name="Ward nurse", console_address="+15550000002")
+        both = reachable(name="Float nurse", console="+15550000001")
+        only_a = reachable(name="Ward nurse", console="+15550000002")
         s.add_all([both, only_a])
         s.flush()
         make_team(s, s.get(Cohort, a.id), "A ward", members=[both, only_a])
@@ -188,7 +189,7 @@ def test_unattributed_messages_of_someone_in_two_cohorts_stay(ctx) -> None:
                 Message(
                     direction="in",
                     channel="console",
-                    address=who.console_address,
+                    address=who.addresses[0].address,
                     text="hello",
                     status="processed",
                     person_id=who.id,

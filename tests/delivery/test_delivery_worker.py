@@ -209,7 +209,7 @@ def test_bulk_alone_never_takes_the_whole_limit(
 def test_messages_queued_before_an_opt_out_are_not_sent(
     tg: AppContext, db: Database, fake_telegram: FakeTelegram
 ) -> None:
-    person_id = add_person(db, name="Ana", telegram_user_id=5150, telegram_chat_id=5150)
+    person_id = add_person(db, name="Ana", telegram=5150)
     with db.transaction() as s:
         person = s.get(Person, person_id)
         assert person is not None
@@ -243,7 +243,7 @@ def test_a_worker_without_a_channel_leaves_its_messages_queued(
 def test_a_person_who_blocked_the_bot_is_opted_out(
     tg: AppContext, db: Database, fake_telegram: FakeTelegram
 ) -> None:
-    person_id = add_person(db, name="Flo", telegram_user_id=6160, telegram_chat_id=6160)
+    person_id = add_person(db, name="Flo", telegram=6160)
     fake_telegram.block_chat(6160)
     with db.transaction() as s:
         person = s.get(Person, person_id)

@@ -8,10 +8,11 @@ from dash.actions.outbound import Draft, queue_many, queue_message
 from dash.models import Message, OutboxItem, Person
 from dash.settings import get_settings
 from dash.timeutil import utcnow
+from tests.support.people import reachable
 
 
 def _person(s, name: str, **kwargs) -> Person:
-    person = Person(name=name, console_address=f"console:{name.lower()}", **kwargs)
+    person = reachable(name=name, console=f"console:{name.lower()}", **kwargs)
     s.add(person)
     s.flush()
     return person

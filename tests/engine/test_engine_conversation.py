@@ -17,6 +17,7 @@ from dash.inbound import InboundMessage
 from dash.models import MeasureValue, Message, PendingQuestion, Person, Team
 from dash.timeutil import utcnow
 from tests.support.engine import KC, LEADER, Chat, enrol, make_cohort
+from tests.support.people import person_at, reachable
 
 NURSE = "+15551230003"
 
@@ -28,7 +29,7 @@ def _count(ctx, model, *where) -> int:
 
 def _person(ctx, address: str) -> Person:
     with ctx.db.transaction() as s:
-        person = s.execute(select(Person).where(Person.console_address == address)).scalar_one()
+        person = person_at(s, "console", address)
         s.expunge(person)
         return person
 
@@ -62,14 +63,14 @@ def test_stop_by_sms_is_confirmed_by_twilio_not_by_us(ctx) -> None:
     number = "+12025550123"
     assert chat.say(number, "STOP", channel="sms") == ""
     with ctx.db.transaction() as s:
-        person = s.execute(select(Person).where(Person.phone_e164 == number)).scalar_one()
+        person = person_at(s, "sms", number)
         assert person.opted_out_at is not None and "STOP" in person.opted_out_reason
     # Still opted out: a later message gets nothing (Twilio blocks the number anyway).
     assert chat.say(number, "hello", channel="sms") == ""
     assert chat.say(number, "UNSTOP", channel="sms") == ""  # Twilio confirms START on SMS
     with ctx.db.transaction() as s:
         assert (
-            s.execute(select(Person).where(Person.phone_e164 == number)).scalar_one().opted_out_at
+            person_at(s, "sms", number).opted_out_at
             is None
         )
 
@@ -91,11 +92,11 @@ def test_telegram_blocked_and_the_delivery_workers_opt_out(ctx) -> None:
     chat = Chat(ctx)
     chat.send("777", "/start", channel="telegram", sender="777")  # unknown: told how to join
     with ctx.db.transaction() as s:
-        person = Person(name="Kim", telegram_user_id=777, telegram_chat_id=777)
+        person = reachable(name="Kim", telegram=777)
         s.add(person)
     chat.send("777", "", channel="telegram", sender="777", event="blocked")
     with ctx.db.transaction() as s:
-        person = s.execute(select(Person).where(Person.telegram_user_id == 777)).scalar_one()
+        person = person_at(s, "telegram", 777)
         assert person.opted_out_at is not None
         mark_opted_out(s, person, "telegram 403: blocked")  # idempotent, keeps the first time
         assert person.opted_out_reason == "telegram 403: blocked"

@@ -8,6 +8,7 @@ from dash.actions.enrolment import record_signoff, signoff_url
 from dash.links import read_token
 from dash.models import AgendaItem, MeasureValue, Membership, Person, PriorityMatrix, SignOff, Team
 from tests.support.engine import KC, LEADER, Chat, enrol, make_cohort
+from tests.support.people import address_on
 
 
 def _team(ctx) -> Team:
@@ -188,7 +189,7 @@ def test_members_join_with_the_team_code(ctx) -> None:
     chat.say(other, f"JOIN {team.join_code}")
     with ctx.db.transaction() as s:
         roles = {
-            (m.person.console_address, m.role)
+            (address_on(m.person, "console"), m.role)
             for m in s.execute(select(Membership).where(Membership.team_id == team.id)).scalars()
         }
     # The first member after the key contact also reports data; later ones are members.
@@ -218,7 +219,10 @@ def test_a_telegram_group_is_linked_and_members_answer_in_it(ctx) -> None:
     )
     assert "This group is now 5 West" in linked
     with ctx.db.transaction() as s:
-        assert s.get(Team, team.id).telegram_group_chat_id == int(group)
+        assert (s.get(Team, team.id).group_channel, s.get(Team, team.id).group_address) == (
+            "telegram",
+            group,
+        )
     # Another member writes in the group: attributed to them, answered in the group.
     reply = chat.say(
         group, "4/5", channel="telegram", sender="502", is_group=True, sender_name="Kim"
@@ -277,7 +281,7 @@ def test_the_bot_added_to_a_group_by_the_key_contact_links_it(ctx) -> None:
     group = "-100777"
     linked = chat.say(group, "", channel="telegram", sender=kc_tg, is_group=True, event="bot_added")
     assert "This group is now 5 West" in linked
-    assert _team(ctx).telegram_group_chat_id == int(group)
+    assert (_team(ctx).group_channel, _team(ctx).group_address) == ("telegram", group)
     # Members are then reached in the group, not one by one on Telegram.
     assert "Thanks – your coach will see this." in chat.say(
         group, "Short-staffed today", channel="telegram", sender=kc_tg, is_group=True

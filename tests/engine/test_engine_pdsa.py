@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from dash.actions.pdsa import ask_followup, start_plan
-from dash.models import PdsaCycle, Person, Team
+from dash.models import PdsaCycle, Team
 from tests.support.engine import KC, Chat, enrol, make_cohort
+from tests.support.people import person_at
 
 
 def _cycles(ctx, team_id: int) -> list[PdsaCycle]:
@@ -93,7 +94,7 @@ def test_start_plan_for_the_scheduler_and_bad_act_answers(ctx) -> None:
     chat = Chat(ctx)
     team = enrol(chat, make_cohort(ctx))
     with ctx.db.transaction() as s:
-        kc = s.execute(select(Person).where(Person.console_address == KC)).scalar_one()
+        kc = person_at(s, "console", KC)
         cycle = start_plan(s, s.get(Team, team.id), kc, "console")
         assert cycle.number == 1
     assert "2/4" in chat.say(KC, "Sticker on the MAR")

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from dash.actions.outbound import queue_message
 from dash.context import AppContext
 from dash.db import Database
-from dash.models import OutboxItem, Person
+from dash.models import OutboxItem
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 from tests.support.delivery import (
@@ -39,6 +39,7 @@ from tests.support.delivery import (
     worker_for,
 )
 from tests.support.figures import record
+from tests.support.people import reachable
 
 CHATS = 4
 PER_CHAT = 6
@@ -93,10 +94,10 @@ def queue_traffic(ctx: AppContext, channel: str) -> Queued:
     with ctx.db.transaction() as s:
         for c in range(CHATS):
             if channel == "telegram":
-                person = Person(name=f"Nurse {c}", telegram_chat_id=610_000 + c)
+                person = reachable(name=f"Nurse {c}", telegram=610_000 + c)
                 address = str(610_000 + c)
             else:
-                person = Person(name=f"Nurse {c}", phone_e164=f"+1312555{c:04d}")
+                person = reachable(name=f"Nurse {c}", sms=f"+1312555{c:04d}")
                 address = f"+1312555{c:04d}"
             s.add(person)
             s.flush()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from dash.models import AgendaItem, Cohort, MeasureValue, Message, Role, Team
 from scheduler.tick import dispatch
 from tests.support.agenda import START, ny, people, report_data, row
+from tests.support.people import address_on
 from tests.support.teams import make_cohort, make_team
 
 
@@ -183,7 +184,7 @@ def test_a_reply_through_the_engine_answers_the_prompt_and_silences_the_nudge(ct
         team = make_team(s, cohort)
         team_id = team.id
         reporter = people(s, team, Role.DATA_REPORTER.value)[0]
-        address = reporter.console_address
+        address = address_on(reporter, "console")
         first_key = cohort.measures[0].key
     dispatch(ctx, local_to_utc(day, time(18, 0), tz))
     for n, text in enumerate(("7/9", "3 of 4")):

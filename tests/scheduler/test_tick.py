@@ -172,10 +172,8 @@ def test_team_group_chat_gets_one_message_instead_of_each_telegram_member(ctx) -
     _, team_id = setup_team(ctx, members=0, leader=False)
     with ctx.db.transaction() as s:
         team = s.get(Team, team_id)
-        team.telegram_group_chat_id = -100123
-        add_person(
-            s, team, Role.MEMBER.value, name="Tina", telegram_chat_id=5551, telegram_user_id=5551
-        )
+        team.group_channel, team.group_address = "telegram", "-100123"
+        add_person(s, team, Role.MEMBER.value, name="Tina", telegram=5551)
     dispatch(ctx, ny(START, 11, 30))
     with ctx.db.transaction() as s:
         rows = outbox(s)
@@ -187,7 +185,7 @@ def test_whatsapp_recipients_get_the_approved_template(ctx) -> None:
     _, team_id = setup_team(ctx, reporters=0)
     with ctx.db.transaction() as s:
         team = s.get(Team, team_id)
-        add_person(s, team, Role.DATA_REPORTER.value, name="Wanda", whatsapp_e164="+15551230001")
+        add_person(s, team, Role.DATA_REPORTER.value, name="Wanda", whatsapp="+15551230001")
     dispatch(ctx, ny(START, 18, 0))
     with ctx.db.transaction() as s:
         sent = outbox(s, channel="whatsapp")

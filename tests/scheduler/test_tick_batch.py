@@ -36,8 +36,8 @@ def test_many_teams_each_reporter_gets_each_prompt_once_in_their_language(ctx) -
         reported = s.get(Cohort, s.get(Team, team_ids[1]).cohort_id).measures[0].key
         people(s, s.get(Team, team_ids[2]), Role.DATA_REPORTER.value)[0].opted_out_at = utcnow()
         t3 = s.get(Team, team_ids[3])
-        t3.telegram_group_chat_id = -100777
-        add_person(s, t3, Role.MEMBER.value, name="Tom", telegram_chat_id=881, telegram_user_id=881)
+        t3.group_channel, t3.group_address = "telegram", "-100777"
+        add_person(s, t3, Role.MEMBER.value, name="Tom", telegram=881)
         people(s, s.get(Team, team_ids[4]), Role.DATA_REPORTER.value)[0].language = "es"
     report = dispatch(ctx, ny(START, 18, 1))
     assert report.failed == 0

@@ -14,13 +14,13 @@ from dash.models import (
     Membership,
     Organisation,
     PdsaCycle,
-    Person,
     Role,
     Team,
     TeamState,
     Unit,
 )
 from dash.timeutil import local_date, utcnow
+from tests.support.people import reachable
 
 TZ = "America/New_York"
 
@@ -61,12 +61,13 @@ def make_team(
         unit_id=unit.id,
         name=name,
         state=state,
-        telegram_group_chat_id=group_chat,
+        group_channel="telegram" if group_chat is not None else None,
+        group_address=str(group_chat) if group_chat is not None else None,
     )
     session.add(team)
     session.flush()
     for i, spec in enumerate(people or []):
-        person = Person(name=spec.get("name", f"{name} nurse {i}"), **spec.get("fields", {}))
+        person = reachable(name=spec.get("name", f"{name} nurse {i}"), **spec.get("fields", {}))
         person.language = spec.get("language", "en")
         session.add(person)
         session.flush()

@@ -23,8 +23,9 @@ from starlette.applications import Starlette
 from bots.delivery import DeliveryWorker, Sender
 from dash.context import AppContext
 from dash.db import Database
-from dash.models import Message, Person
+from dash.models import Message
 from dash.settings import get_settings
+from tests.support.people import reachable
 
 
 def free_port() -> int:
@@ -135,7 +136,7 @@ def count_messages(db: Database, **where: Any) -> int:
 
 def add_person(db: Database, **fields: Any) -> int:
     with db.transaction() as s:
-        person = Person(**fields)
+        person = reachable(**fields)
         s.add(person)
         s.flush()
         return int(person.id)

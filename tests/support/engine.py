@@ -16,10 +16,11 @@ from sqlalchemy import func, select
 from bots import registry
 from bots.channel import ChannelType
 from dash.actions.cohorts import create_cohort
+from dash.actions.people import person_for
 from dash.context import AppContext
 from dash.engine import InboundResult, handle_inbound
 from dash.inbound import InboundMessage
-from dash.models import AgendaItem, Cohort, Measure, Message, OutboxItem, Person, Team
+from dash.models import AgendaItem, Cohort, Measure, Message, OutboxItem, Team
 from dash.timeutil import local_date, local_to_utc, utcnow
 
 _ids = itertools.count(1)
@@ -157,9 +158,8 @@ def enrol(
 
 def person_id(ctx: AppContext, console_address: str) -> int | None:
     with ctx.db.transaction() as s:
-        return s.execute(
-            select(Person.id).where(Person.console_address == console_address)
-        ).scalar_one_or_none()
+        person = person_for(s, "console", console_address)
+        return person.id if person is not None else None
 
 
 def add_prompt(

@@ -20,6 +20,7 @@ from dash.models import (
     TeamState,
     Unit,
 )
+from tests.support.people import reachable
 
 _ids = itertools.count(1)
 
@@ -30,8 +31,8 @@ def add_person(
     """A person (console address unless another address is given) with a role in `team`."""
     n = next(_ids)
     if not address:
-        address = {"console_address": f"console:{name.lower().replace(' ', '-')}-{n}"}
-    person = Person(name=name, language=language, **address)
+        address = {"console": f"console:{name.lower().replace(' ', '-')}-{n}"}
+    person = reachable(name=name, language=language, **address)
     session.add(person)
     session.flush()
     if team is not None and role is not None:

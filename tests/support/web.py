@@ -20,6 +20,7 @@ from dash.models import Cohort, Membership, Organisation, Person, Team, Unit
 from dash.models.teams import Role, TeamState
 from dash.timeutil import utcnow
 from dash.web import middleware, web_routes
+from tests.support.people import reachable
 
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
@@ -94,7 +95,7 @@ def team(
 
 
 def nurse(s: Session, name: str, console: str) -> Person:
-    person = Person(name=name, console_address=console)
+    person = reachable(name=name, console=console)
     s.add(person)
     s.flush()
     return person

@@ -25,6 +25,7 @@ from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 from tests.support import web as w
 from tests.support.delivery import configure, free_port, served, telegram_env, twilio_env
+from tests.support.people import reachable
 from tests.support.webhooks import Poster, telegram_update
 
 COACH = "casey@example.org"
@@ -62,10 +63,8 @@ def team_id(ctx: AppContext) -> int:
     with ctx.db.transaction() as s:
         cohort = w.cohort(s)
         w.coach(s, COACH, cohorts=[cohort], name="Casey Coach")
-        kc = Person(name="Kim Key", console_address="kim")
-        nurse = Person(
-            name="Nia Nurse", telegram_user_id=NURSE_TELEGRAM_ID, telegram_chat_id=NURSE_TELEGRAM_ID
-        )
+        kc = reachable(name="Kim Key", console="kim")
+        nurse = reachable(name="Nia Nurse", telegram=NURSE_TELEGRAM_ID)
         s.add_all([kc, nurse])
         s.flush()
         return w.team(s, cohort, "5 West", members=[kc, nurse]).id

@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from dash.actions.outbound import queue_message, record_failure
-from dash.models import Cohort, OutboxItem, Person, Team
+from dash.models import Address, Cohort, OutboxItem, Person, Team
 from dash.models.teams import TeamState
 from dash.timeutil import utcnow
 from tests.support import web as w
+from tests.support.people import address_on
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def test_enrol_a_unit_then_withdraw_it(admin):
     with ctx.db.transaction() as s:
         team = s.execute(select(Team)).scalar_one()
         assert team.state == TeamState.AWAITING_MATRIX.value
-        assert team.key_contact.phone_e164 == "+12025550143"
+        assert address_on(team.key_contact, "sms") == "+12025550143"
         team_id = team.id
     shown = client.get(page).text
     assert "/matrix/" in shown
@@ -159,7 +160,7 @@ def test_failed_messages_show_their_error_and_can_be_retried(admin):
     ctx, client, _ = admin
     with ctx.db.transaction() as s:
         nurse = w.nurse(s, "Ana", "ana")
-        nurse.phone_e164 = "+15550100199"
+        nurse.addresses.append(Address(channel="sms", address="+15550100199", chat_id="+15550100199"))
         message = queue_message(
             s, channel="sms", address="+15550100199", text="Your daily count, please", person=nurse
         )

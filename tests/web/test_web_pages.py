@@ -23,12 +23,12 @@ from dash.models import (
     Message,
     OutboxItem,
     PdsaCycle,
-    Person,
     Team,
 )
 from dash.models.teams import Role, TeamState
 from dash.timeutil import local_date, utcnow
 from tests.support import web as w
+from tests.support.people import person_at
 
 SCRIPT = "<script>alert('x')</script> help with MRN 1234567"
 
@@ -329,7 +329,7 @@ def test_csv_exports_have_the_contract_columns(world):
 def test_team_page_shows_members_channels_and_opt_outs(world):
     ctx, ids = world
     with ctx.db.transaction() as s:
-        ben = s.execute(select(Person).where(Person.console_address == "ben")).scalar_one()
+        ben = person_at(s, "console", "ben")
         ben.opted_out_at = utcnow()
     page = coach_client(ctx).get(f"/teams/{ids['west']}").text
     assert "Ana" in page and "key contact" in page

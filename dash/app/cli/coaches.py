@@ -24,10 +24,11 @@ def add_command(
     is printed."""
     from sqlalchemy import func, select
 
-    from dash.actions.coaches import add_coach
-    from dash.db import secret_key
+    from dash.actions.coaches import add_coach, send_login_link
+    from dash.context import AppContext
     from dash.links import link_url
     from dash.models import Person
+    from dash.reach import enabled_channels
     from dash.settings import get_settings
 
     password = None
@@ -62,8 +63,19 @@ def add_command(
             )
         person_id = person.id
     if password is None:
-        url = link_url(settings.public_url, secret_key(db, settings), "login", person_id)
+        ctx = AppContext.from_settings(settings, db)
+        url = link_url(settings.public_url, ctx.secret, "login", person_id)
         typer.echo(f"one-time log-in link (valid {settings.link_ttl_hours} h): {url}")
+        with db.transaction() as s:
+            sent_by = send_login_link(
+                s,
+                s.get(Person, person_id),
+                url,
+                hours=settings.link_ttl_hours,
+                enabled=enabled_channels(ctx),
+            )
+        if sent_by:
+            typer.echo(f"also sent to them by {sent_by}")
 
 
 def remove_command(

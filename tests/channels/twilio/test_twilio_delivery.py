@@ -48,7 +48,7 @@ def tw(
 def queue(db: Database, channel: str, person_id: int | None, text: str, **kwargs: Any) -> int:
     with db.transaction() as s:
         person = s.get(Person, person_id) if person_id else None
-        address = NURSE if person is None else (person.whatsapp_e164 or person.phone_e164)
+        address = NURSE if person is None else person.addresses[0].address
         message = queue_message(
             s, channel=channel, address=str(address), text=text, person=person, **kwargs
         )
@@ -132,7 +132,7 @@ def test_a_status_callback_with_a_forged_signature_changes_nothing(
 def test_21610_on_send_opts_the_person_out(
     tw: AppContext, db: Database, fake_twilio: FakeTwilio
 ) -> None:
-    person_id = add_person(db, name="Ana", phone_e164=NURSE, preferred_channel="sms")
+    person_id = add_person(db, name="Ana", sms=NURSE, preferred_channel="sms")
     fake_twilio.opt_out(NURSE)  # they texted STOP to our number
     message_id = queue(db, "sms", person_id, "Today's prompt")
 
@@ -151,7 +151,7 @@ def test_21610_on_send_opts_the_person_out(
 def test_21610_in_a_status_callback_opts_the_person_out(
     tw: AppContext, db: Database, fake_twilio: FakeTwilio
 ) -> None:
-    person_id = add_person(db, name="Ben", phone_e164=NURSE, preferred_channel="sms")
+    person_id = add_person(db, name="Ben", sms=NURSE, preferred_channel="sms")
     message_id = queue(db, "sms", person_id, "Today's prompt")
     drain(worker_for(tw, "sms"))
     sid = str(message_row(db, message_id).provider_id)
@@ -167,7 +167,7 @@ def test_21610_in_a_status_callback_opts_the_person_out(
 def test_whatsapp_outside_the_window_sends_the_template(
     tw: AppContext, db: Database, fake_twilio: FakeTwilio
 ) -> None:
-    person_id = add_person(db, name="Cy", whatsapp_e164=NURSE, preferred_channel="whatsapp")
+    person_id = add_person(db, name="Cy", whatsapp=NURSE, preferred_channel="whatsapp")
     fake_twilio.whatsapp_session_closed(NURSE)  # free-form would fail with 63016
     message_id = queue(
         db,
@@ -193,8 +193,8 @@ def test_whatsapp_inside_the_window_sends_the_text(
     person_id = add_person(
         db,
         name="Di",
-        whatsapp_e164=NURSE,
-        whatsapp_last_inbound_at=utcnow() - timedelta(hours=2),
+        whatsapp=NURSE,
+        last_inbound_at=utcnow() - timedelta(hours=2),
     )
     queue(db, "whatsapp", person_id, "Thanks for your data!", payload={"template": TEMPLATE})
 
@@ -211,8 +211,8 @@ def test_whatsapp_outside_the_window_without_a_template_is_held_as_failed(
     person_id = add_person(
         db,
         name="Ed",
-        whatsapp_e164=NURSE,
-        whatsapp_last_inbound_at=utcnow() - timedelta(hours=25),
+        whatsapp=NURSE,
+        last_inbound_at=utcnow() - timedelta(hours=25),
     )
     message_id = queue(db, "whatsapp", person_id, "Free-form after a day of silence")
 

@@ -125,7 +125,7 @@ def test_whatsapp_is_told_apart_by_its_from_address_and_reopens_the_window(
     tw: tuple[AppContext, str], db: Database
 ) -> None:
     ctx, origin = tw
-    person_id = add_person(db, name="Lupe", whatsapp_e164="+5215512345678")
+    person_id = add_person(db, name="Lupe", whatsapp="+5215512345678")
     params = {
         **load_fixture("twilio_whatsapp_inbound"),
         "NumMedia": "1",
@@ -140,8 +140,9 @@ def test_whatsapp_is_told_apart_by_its_from_address_and_reopens_the_window(
         assert stored.channel == "whatsapp" and stored.address == "+5215512345678"
     with db.transaction() as s:
         person = s.get(Person, person_id)
-        assert person is not None and person.whatsapp_last_inbound_at is not None
-        assert window_open(person.whatsapp_last_inbound_at, utcnow())
+        assert person is not None
+        (row,) = person.addresses
+        assert row.last_inbound_at is not None and window_open(row.last_inbound_at, utcnow())
 
 
 def test_a_forged_huge_num_media_is_read_as_at_most_twilios_ten() -> None:

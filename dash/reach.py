@@ -1,0 +1,56 @@
+"""Where a message to a person goes: one of their addresses, on a channel the deployment sends on.
+
+No channel is named here: the choice reads only the person's address rows and the set of
+enabled channels, so a new channel needs no change in this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from dash.models import Address, Channel, Person
+
+#: The channel of e-mail addresses: a dashboard account's log-in e-mail, or a leader's given in
+#: chat, is stored as an address on it, so whichever channel type sends e-mail reaches them.
+EMAIL = "email"
+
+
+def enabled_channels(ctx: Any) -> Collection[str]:
+    """The channels this deployment sends on: the app's list (`AppContext.channels`) when it
+    has one, else the chat channels of the `Channel` enum (what every deployment reached)."""
+    channels = getattr(ctx, "channels", None)
+    if channels is not None:
+        return tuple(channels)
+    return tuple(c.value for c in Channel if c is not Channel.WEB)
+
+
+def best_address(
+    person: Person, channel: str | None = None, enabled: Collection[str] | None = None
+) -> Address | None:
+    """The address row to write to `person` at, or None when none is reachable.
+
+    Only rows with a chat to write to, on an enabled channel (None: any), count. Among them:
+    the channel asked for; then the one they last wrote from; then the channel they prefer;
+    then the newest.
+    """
+    usable = [
+        row
+        for row in person.addresses
+        if row.chat_id and (enabled is None or row.channel in enabled)
+    ]
+    if not usable:
+        return None
+    never = datetime.min
+
+    def rank(row: Address) -> tuple[bool, datetime, bool, int]:
+        wrote = row.last_inbound_at.replace(tzinfo=None) if row.last_inbound_at else never
+        return (
+            row.channel == channel,
+            wrote,
+            row.channel == person.preferred_channel,
+            row.id or 0,
+        )
+
+    return max(usable, key=rank)
