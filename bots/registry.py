@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from bots.channel import ChannelType
 from bots.console import CONSOLE
+from bots.email import EMAIL
 from bots.telegram import TELEGRAM
 from bots.twilio import SMS, WHATSAPP
 
@@ -24,6 +25,7 @@ CHANNEL_TYPES: list[ChannelType] = [
     TELEGRAM,
     WHATSAPP,
     SMS,
+    EMAIL,
     CONSOLE,
 ]
 

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     twilio_sms_from: str | None = None
     twilio_whatsapp_from: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
+    smtp_url: str | None = Field(
+        default=None,
+        description="E-mail server: smtp://user:pass@host:port (STARTTLS when offered) or smtps://.",
+    )
+    mail_from: str | None = Field(default=None, description="The From address of our e-mails.")
 
     # Our own knobs (documented in README "Configuration").
     default_region: str = Field(
@@ -55,6 +60,7 @@ class Settings(BaseSettings):
     twilio_whatsapp_per_second: float = Field(
         default=10.0, description="WhatsApp messages per second per sender."
     )
+    smtp_per_second: float = Field(default=5.0, description="E-mails per second to the server.")
     bulk_share: float = Field(default=0.8, description="Share of a rate limit bulk sends may use.")
     max_attempts: int = Field(
         default=8, description="Delivery attempts before a message is marked failed."
@@ -159,6 +165,8 @@ class Settings(BaseSettings):
             found.append("whatsapp")
         if self.twilio_enabled and self.twilio_sms_from:
             found.append("sms")
+        if self.smtp_url and self.mail_from:
+            found.append("email")
         found.append("console")
         return tuple(found)
 

