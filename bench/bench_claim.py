@@ -1,7 +1,7 @@
 """Outbox claim cost against the size of the waiting backlog.
 
 N queued outbox rows wait (two per chat, so half of them wait behind their chat's first),
-beside 2 N sent rows of history; one claim (`dash.actions.outbound.due_outbox`, 200 rows, as
+beside 2 N sent rows of history; one claim (`dash.queries.outbox.due_outbox`, 200 rows, as
 the delivery worker asks) is timed in a rolled-back transaction. Figures: CPU of this process
 (time.process_time) and wall time per claim, median of the repeats, and SQL statements per
 claim. A claim that does not depend on the backlog costs the same at 100 and 10,000 rows.
@@ -72,7 +72,7 @@ def fill(ctx: object, waiting: int) -> None:
 
 def measure(kind: str, waiting: int, repeats: int) -> tuple[float, float, float, int]:
     """(median CPU ms, median wall ms, statements per claim, rows claimed) for one size."""
-    from dash.actions.outbound import due_outbox
+    from dash.queries.outbox import due_outbox
     from dash.timeutil import utcnow
 
     ctx = configure(database_url(kind))

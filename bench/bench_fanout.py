@@ -155,7 +155,7 @@ def delivery(ctx_url: str, queued_ctx: Any, limit_seconds: float = 60) -> list[F
     """Drain what render_and_queue left (unlimited), then 3,000 messages at 300/s."""
     from bots.delivery import MAX_CONCURRENT_SENDS, DeliveryWorker
     from bots.telegram.sender import TelegramSender
-    from dash.actions.outbound import queue_message
+    from dash.actions.queueing import queue_message
     from dash.context import AppContext
     from dash.settings import get_settings
 

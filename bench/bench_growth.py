@@ -11,7 +11,7 @@ running system calls:
 * the daily prompts of one fresh cohort, rendered and queued (`dispatch` on that slice);
 * the cohort board's rows for one cohort (`dash.web.cohorts.build_rows`) and a coach's Today
   list (`dash.web.today.needs_me`);
-* the delivery worker's outbox claim (`dash.actions.outbound.due_outbox`).
+* the delivery worker's outbox claim (`dash.queries.outbox.due_outbox`).
 
 For each: SQL statements (exact, load-independent), CPU ms of this process (ORM and rendering;
 the database server's time is not in it) and wall ms (noisy on a shared machine). The figures
@@ -280,8 +280,8 @@ def claim_cost(ctx: Any, at: datetime, repeat: int = 10) -> tuple[Cost, int]:
     """The delivery worker's claim of up to 100 due rows (rolled back), and the backlog."""
     from sqlalchemy import func
 
-    from dash.actions.outbound import due_outbox
     from dash.models import OutboxItem
+    from dash.queries.outbox import due_outbox
 
     def claim() -> int:
         with ctx.db.sessions() as s:

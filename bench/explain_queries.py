@@ -106,13 +106,14 @@ def shorten(statement: str, width: int = 110) -> str:
 def hot_paths(ctx: Any, grown: bench_growth.Grown) -> list[tuple[str, Callable[[], None]]]:
     """(name, run) for each hot path; `run` changes nothing it does not roll back, except the
     inbound and tick paths, which run for real as the system would."""
-    from dash.actions.data import current_value
-    from dash.actions.outbound import due_outbox, queue_message
-    from dash.actions.people import person_for
+    from dash.actions.queueing import queue_message
     from dash.chartdata import measure_series
     from dash.engine import handle_inbound
     from dash.inbound import InboundMessage
     from dash.models import Cohort, Measure, Person, Team
+    from dash.queries.data import current_value
+    from dash.queries.outbox import due_outbox
+    from dash.queries.people import person_for
     from dash.timeutil import utcnow
     from dash.web.cohorts import build_rows, dash_dates
     from dash.web.teams import thread

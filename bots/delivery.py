@@ -29,10 +29,11 @@ from sqlalchemy.orm import joinedload
 from bots.channel import ChannelType
 from bots.errors import DeliveryError, ErrorKind
 from bots.ratelimit import RateLimiter, Ticket, channel_limit, limits_for
-from dash.actions import outbound
+from dash.actions import outbox
 from dash.actions.people import group_gone
 from dash.context import AppContext
 from dash.models import Message, OutboxItem, OutboxState, Person, Priority
+from dash.queries.outbox import due_outbox
 from dash.timeutil import utcnow
 
 log = logging.getLogger("bots.delivery")
@@ -42,7 +43,7 @@ log = logging.getLogger("bots.delivery")
 SEND_TIMEOUT_SECONDS = 45.0
 #: Sends in flight at once per worker (each holds its slot until its result is committed, so
 #: this is also the most a crash can send twice). A slot's turn is a round trip plus a group
-#: commit, so more slots make larger commit groups (docs/PERFORMANCE.md, "Delivery").
+#: commit, so more slots make larger groups; docs/PERFORMANCE.md has the measurements.
 MAX_CONCURRENT_SENDS = 16
 #: The shortest rest between passes while rate-limited (the limiter's own granularity).
 MIN_LIMITED_PAUSE_SECONDS = 0.002
@@ -185,6 +186,87 @@ def _settled_on_error(chosen: list[tuple[OutboxItem, Person | None, Ticket]]) ->
         raise
 
 
+def _queued_before_stop(row: OutboxItem, person: Person | None) -> bool:
+    """Whether `row` was queued before its person said STOP: it is never sent."""
+    return (
+        person is not None
+        and person.opted_out_at is not None
+        and row.created_at < person.opted_out_at
+    )
+
+
+@dataclass
+class _Claim:
+    """A claim under way, and how many sends had finished when it started."""
+
+    task: asyncio.Task[list[tuple[OutgoingItem, Ticket]]]
+    finished_before: int
+
+
+class _Drain:
+    """One `drain_once` pass: its sends in flight, the claims it starts, its recorder."""
+
+    def __init__(self, worker: DeliveryWorker, now: datetime | None) -> None:
+        self.worker = worker
+        self.now = now
+        self.gate = asyncio.Semaphore(worker.concurrency)
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.sending: set[int] = set()  # outbox ids of `in_flight`
+        self.recorder = _GroupRecorder(lambda outcomes: worker._record_many(outcomes, now))
+        self.finished = 0  # sends whose result is recorded; one may make a chat's next due
+        self.total = 0  # send attempts started
+        self._ahead: _Claim | None = None
+
+    def claim(self, also: frozenset[int] = frozenset()) -> _Claim:
+        """The next claim, started now, passing over our sends and `also` (rows claimed but
+        not yet sent)."""
+        task = asyncio.create_task(
+            asyncio.to_thread(
+                self.worker._claim, self.now or utcnow(), frozenset(self.sending) | also
+            )
+        )
+        return _Claim(task, self.finished)
+
+    def claim_ahead(self, also: frozenset[int]) -> None:
+        """Start the next claim now, for the loop to take once this batch is handed out."""
+        self._ahead = self.claim(also)
+
+    def take_claim_ahead(self) -> _Claim | None:
+        ahead, self._ahead = self._ahead, None
+        return ahead
+
+    async def start_send(self, item: OutgoingItem, ticket: Ticket) -> None:
+        """Send `item` once a slot is free; the slot frees when its result is recorded."""
+        await self.gate.acquire()
+        task = asyncio.create_task(self.worker._send_and_record(item, ticket, self.recorder))
+        self.in_flight.add(task)
+        self.sending.add(item.outbox_id)
+        self.total += 1
+        task.add_done_callback(lambda _task: self._finished(_task, item.outbox_id))
+
+    def _finished(self, task: asyncio.Task[None], outbox_id: int) -> None:
+        self.in_flight.discard(task)
+        self.sending.discard(outbox_id)
+        self.gate.release()
+        self.finished += 1
+
+    async def wait_for_a_send(self) -> None:
+        await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
+
+    async def close(self) -> None:
+        """Cancelled (the worker is stopping): the sends still out are abandoned, and their
+        rows are sent again when the lease runs out, as are a claim's ahead."""
+        ahead = self.take_claim_ahead()
+        if ahead is not None:
+            ahead.task.cancel()
+            await asyncio.gather(ahead.task, return_exceptions=True)
+        for task in list(self.in_flight):
+            task.cancel()
+        if self.in_flight:
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+        await self.recorder.close()
+
+
 def backoff_seconds(attempts: int, base: float, maximum: float) -> float:
     """Exponential backoff after `attempts` failed tries: base, 2·base, 4·base … capped."""
     return float(min(maximum, base * (2 ** max(0, attempts - 1))))
@@ -236,70 +318,29 @@ class DeliveryWorker:
         `due_outbox` never hands out a chat's next message while an earlier one is live, so
         one chat's messages still go one at a time, in order.
         """
-        total = 0
         self._limited = False
         self._limited_for = float("inf")
-        gate = asyncio.Semaphore(self.concurrency)
-        in_flight: set[asyncio.Task[None]] = set()
-        sending: set[int] = set()  # outbox ids of `in_flight`
-        recorder = _GroupRecorder(lambda outcomes: self._record_many(outcomes, now))
-        finished = 0  # sends whose result is recorded; one may make its chat's next message due
-
-        def count_finished(_task: asyncio.Task[None]) -> None:
-            nonlocal finished
-            finished += 1
-
-        def claim(
-            also: frozenset[int] = frozenset(),
-        ) -> tuple[asyncio.Task[list[tuple[OutgoingItem, Ticket]]], int]:
-            """The next claim, started now, passing over our sends and `also` (rows claimed
-            but not yet sent), and how many sends had finished when it started."""
-            task = asyncio.create_task(
-                asyncio.to_thread(self._claim, now or utcnow(), frozenset(sending) | also)
-            )
-            return task, finished
-
-        ahead: tuple[asyncio.Task[list[tuple[OutgoingItem, Ticket]]], int] | None = None
+        drain = _Drain(self, now)
         try:
             while True:
-                claiming, seen = ahead or claim()
-                ahead = None
-                batch = await claiming
+                claim = drain.take_claim_ahead() or drain.claim()
+                batch = await claim.task
                 if not batch:
-                    if not in_flight:
-                        if finished != seen:
-                            continue  # a send finished while that claim read: look again
-                        return total
-                    # A finished send may make its chat's next message due: claim again then.
-                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                    continue
+                    if drain.in_flight:
+                        # A finished send may make its chat's next message due.
+                        await drain.wait_for_a_send()
+                        continue
+                    if drain.finished != claim.finished_before:
+                        continue  # a send finished while that claim read: look again
+                    return drain.total
                 if len(batch) >= self.batch_size:
                     # Probably more waiting: claim it while this batch goes out, so the
                     # sends do not stop for the claim's round trips.
-                    ahead = claim(frozenset(item.outbox_id for item, _ in batch))
+                    drain.claim_ahead(frozenset(item.outbox_id for item, _ in batch))
                 for item, ticket in batch:
-                    await gate.acquire()
-                    task = asyncio.create_task(self._send_and_record(item, ticket, recorder))
-                    in_flight.add(task)
-                    sending.add(item.outbox_id)
-                    task.add_done_callback(in_flight.discard)
-                    task.add_done_callback(
-                        lambda _task, outbox_id=item.outbox_id: sending.discard(outbox_id)
-                    )
-                    task.add_done_callback(lambda _task: gate.release())
-                    task.add_done_callback(count_finished)
-                total += len(batch)
+                    await drain.start_send(item, ticket)
         finally:
-            # Cancelled (the worker is stopping): the sends still out are abandoned, and
-            # their rows are sent again when the lease runs out, as are a claim's ahead.
-            if ahead is not None:
-                ahead[0].cancel()
-                await asyncio.gather(ahead[0], return_exceptions=True)
-            for task in in_flight:
-                task.cancel()
-            if in_flight:
-                await asyncio.gather(*in_flight, return_exceptions=True)
-            await recorder.close()
+            await drain.close()
 
     async def _send_and_record(
         self, item: OutgoingItem, ticket: Ticket, recorder: _GroupRecorder
@@ -346,97 +387,120 @@ class DeliveryWorker:
         they waited for a slot (a short DASH_DELIVERY_LEASE_SECONDS, a slow provider), and
         taking them again would send them twice.
         """
-        settings = self.ctx.settings
-        claimed: list[tuple[OutgoingItem, Ticket]] = []
-        # A channel whose own limit (the bot's, the number's) is used up sends nothing now:
-        # not asking for its rows spares the query and one limiter check per row. The others
-        # are asked for as many rows as their limits let go now, not a full batch: under a
-        # provider's limit a pass that may send 3 must not load and lock 200.
-        full: set[str] = set()
-        room = 0
-        for channel in self.senders:
-            limit = channel_limit(settings, channel)
-            headroom = (
-                self.batch_size
-                if limit is None
-                else self.limiter.headroom(limit, within=CLAIM_AHEAD_SECONDS)
-            )
-            if headroom == 0 and limit is not None:
-                full.add(channel)
-                self._note_limited(self.limiter.wait_time([limit]))
-            room += headroom
+        full, room = self._channels_at_their_limit()
         channels = sorted(set(self.senders) - full)
         if not channels:
-            return claimed
+            return []
         want = min(self.batch_size, room)
         # Look past the rows skipped last time (a chat or group at its own limit), so they do
         # not hide the rest. Every row fetched is locked, so no more than that.
         fetch = want + min(3 * want, self._skipped)
-        skipped = 0
         chosen: list[tuple[OutboxItem, Person | None, Ticket]] = []
         with _settled_on_error(chosen), self.ctx.db.transaction() as session:
-            rows = outbound.due_outbox(
+            rows = due_outbox(
                 session, channels=channels, now=now, limit=fetch, passing_over=sending
             )
             # Each row's person in one query, not one lazy load per row (held here: the
             # session's identity map keeps only weak references).
             persons = self._load(
-                session,
-                Person,
-                {row.person_id for row in rows},
-                joinedload(Person.addresses),
+                session, Person, {row.person_id for row in rows}, joinedload(Person.addresses)
             )
-            for row in rows:
-                if row.channel in full:
-                    continue
-                person = persons.get(row.person_id) if row.person_id else None
-                if (
-                    person is not None
-                    and person.opted_out_at is not None
-                    and row.created_at < person.opted_out_at
-                ):
-                    # Queued before they said STOP: never send it.
-                    outbound.record_failure(
-                        session,
-                        row.id,
-                        code="opted_out",
-                        detail="the person opted out before this was sent",
-                        state=OutboxState.CANCELLED.value,
-                    )
-                    continue
-                limits = limits_for(settings, row.channel, row.address)
-                bulk = row.priority == Priority.BULK
-                ticket = self.limiter.try_acquire(limits, bulk=bulk, within=CLAIM_AHEAD_SECONDS)
-                if ticket is None:
-                    skipped += 1
-                    self._note_limited(self.limiter.wait_time(limits, bulk=bulk))
-                    if limits and self.limiter.headroom(limits[0], within=CLAIM_AHEAD_SECONDS) == 0:
-                        full.add(row.channel)
-                    continue
-                chosen.append((row, person, ticket))
-                if len(chosen) >= want:
-                    break
-            if chosen:
-                outbound.lease_many(
-                    session,
-                    [row for row, _, _ in chosen],
-                    worker_id=self.worker_id,
-                    now=now,
-                    lease_seconds=self.lease_seconds,
-                )
-                # The texts of the rows taken only, in one query.
-                texts: dict[int, str] = {
-                    message_id: text
-                    for message_id, text in session.execute(
-                        select(Message.id, Message.text).where(
-                            Message.id.in_({row.message_id for row, _, _ in chosen})
-                        )
-                    )
-                }
-                for row, person, ticket in chosen:
-                    claimed.append((self._detach(row, texts[row.message_id], person), ticket))
+            skipped = self._choose(session, rows, persons, full, want, chosen)
+            claimed = self._lease(session, now, chosen)
         self._skipped = skipped
         return claimed
+
+    def _channels_at_their_limit(self) -> tuple[set[str], int]:
+        """The channels whose own limit (the bot's, the number's) is used up, and how many
+        rows the others may send now.
+
+        Such a channel sends nothing now: not asking for its rows spares the query and one
+        limiter check per row. The others are asked for as many rows as their limits let go,
+        not a full batch: under a provider's limit a pass that may send 3 must not load and
+        lock 200."""
+        full: set[str] = set()
+        room = 0
+        for channel in self.senders:
+            limit = channel_limit(self.ctx.settings, channel)
+            if limit is None:
+                room += self.batch_size
+                continue
+            headroom = self.limiter.headroom(limit, within=CLAIM_AHEAD_SECONDS)
+            if headroom == 0:
+                full.add(channel)
+                self._note_limited(self.limiter.wait_time([limit]))
+            room += headroom
+        return full, room
+
+    def _choose(
+        self,
+        session: Any,
+        rows: list[OutboxItem],
+        persons: dict[int, Person],
+        full: set[str],
+        want: int,
+        chosen: list[tuple[OutboxItem, Person | None, Ticket]],
+    ) -> int:
+        """Append to `chosen` up to `want` of `rows` with a rate-limit ticket taken; cancel
+        those queued before their person said STOP. Returns how many the limits passed over
+        (a channel found full on the way joins `full`)."""
+        skipped = 0
+        for row in rows:
+            if row.channel in full:
+                continue
+            person = persons.get(row.person_id) if row.person_id else None
+            if _queued_before_stop(row, person):
+                outbox.record_failure(
+                    session,
+                    row.id,
+                    code="opted_out",
+                    detail="the person opted out before this was sent",
+                    state=OutboxState.CANCELLED.value,
+                )
+                continue
+            limits = limits_for(self.ctx.settings, row.channel, row.address)
+            bulk = row.priority == Priority.BULK
+            ticket = self.limiter.try_acquire(limits, bulk=bulk, within=CLAIM_AHEAD_SECONDS)
+            if ticket is None:
+                skipped += 1
+                self._note_limited(self.limiter.wait_time(limits, bulk=bulk))
+                if limits and self.limiter.headroom(limits[0], within=CLAIM_AHEAD_SECONDS) == 0:
+                    full.add(row.channel)
+                continue
+            chosen.append((row, person, ticket))
+            if len(chosen) >= want:
+                break
+        return skipped
+
+    def _lease(
+        self,
+        session: Any,
+        now: datetime,
+        chosen: list[tuple[OutboxItem, Person | None, Ticket]],
+    ) -> list[tuple[OutgoingItem, Ticket]]:
+        """Lease the `chosen` rows to this worker and detach them with their texts."""
+        if not chosen:
+            return []
+        outbox.lease_many(
+            session,
+            [row for row, _, _ in chosen],
+            worker_id=self.worker_id,
+            now=now,
+            lease_seconds=self.lease_seconds,
+        )
+        # The texts of the rows taken only, in one query.
+        texts: dict[int, str] = {
+            message_id: text
+            for message_id, text in session.execute(
+                select(Message.id, Message.text).where(
+                    Message.id.in_({row.message_id for row, _, _ in chosen})
+                )
+            )
+        }
+        return [
+            (self._detach(row, texts[row.message_id], person), ticket)
+            for row, person, ticket in chosen
+        ]
 
     def _note_limited(self, wait: float) -> None:
         """A row waits for the rate limits: the next pass comes when the soonest may go."""
@@ -516,13 +580,13 @@ class DeliveryWorker:
         """Record finished sends in one transaction (raises if it cannot be committed).
 
         Accepted sends, nearly all of them, are written with two statements
-        (outbound.record_sent_many); failures go one by one through `_record_failure`.
+        (outbox.record_sent_many); failures go one by one through `_record_failure`.
         """
         with self.ctx.db.transaction() as session:
-            outbound.record_sent_many(
+            outbox.record_sent_many(
                 session,
                 [
-                    outbound.SentResult(o.item.outbox_id, o.item.message_id, o.provider_id or "")
+                    outbox.SentResult(o.item.outbox_id, o.item.message_id, o.provider_id or "")
                     for o in outcomes
                     if o.error is None
                 ],
@@ -549,10 +613,10 @@ class DeliveryWorker:
         )
         if error.kind == ErrorKind.OPT_OUT:
             self._refused(session, item, error)
-            outbound.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
+            outbox.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
             return
         if error.kind == ErrorKind.CHAT_MIGRATED and error.new_address:
-            outbound.record_retry(
+            outbox.record_retry(
                 session,
                 item.outbox_id,
                 retry_at=now,
@@ -570,7 +634,7 @@ class DeliveryWorker:
             row = session.get(OutboxItem, item.outbox_id)
             waited = now - row.created_at if row is not None else timedelta(0)
             if waited < timedelta(minutes=settings.rate_limited_retry_minutes):
-                outbound.record_retry(
+                outbox.record_retry(
                     session,
                     item.outbox_id,
                     retry_at=now + timedelta(seconds=wait),
@@ -585,7 +649,7 @@ class DeliveryWorker:
                 wait = backoff_seconds(
                     item.attempts, settings.backoff_base_seconds, settings.backoff_max_seconds
                 )
-                outbound.record_retry(
+                outbox.record_retry(
                     session,
                     item.outbox_id,
                     retry_at=now + timedelta(seconds=wait),
@@ -594,7 +658,7 @@ class DeliveryWorker:
                 )
                 return
         # PERMANENT, WINDOW_CLOSED, or out of attempts: kept visible for a person to retry.
-        outbound.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
+        outbox.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
 
     def _refused(self, session: Any, item: OutgoingItem, error: DeliveryError) -> None:
         """The provider says this chat refused us: a person opts out, a group is unlinked."""

@@ -10,14 +10,12 @@ full. Free text shown to other teams goes through dash.privacy.mask_identifiers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dash.actions.outbound import queue_to_team
 from dash.chartdata import measure_series, primary_measure
 from dash.links import link_url
 from dash.models import (
@@ -25,16 +23,12 @@ from dash.models import (
     Cohort,
     Measure,
     MeasureValue,
-    Message,
     PdsaCycle,
-    Person,
-    Priority,
     Team,
     TeamState,
 )
 from dash.privacy import mask_identifiers
 from dash.settings import Settings
-from dash.texts import render
 from dash.timeutil import local_date, local_to_utc
 
 #: Teams that are part of a cohort's shared learning (not those still enrolling or declined).
@@ -297,49 +291,6 @@ def weekly_story_digest(session: Session, cohort_id: int, week_start: date) -> l
     ]
 
 
-def queue_story_digest(
-    session: Session,
-    cohort: Cohort,
-    week_start: date,
-    *,
-    board_link: Callable[[int], str] | None = None,
-) -> list[Message]:
-    """Queue the week's stories to every enrolled team of `cohort`, each reader in their language.
-
-    Bulk priority, so replies go first. Dedupe key `stories:{cohort.id}:{week_start}` (suffixed per
-    recipient exactly as queue_to_team does), so a scheduler restart cannot send it twice. A week
-    without stories sends nothing.
-    """
-    items = weekly_story_digest(session, cohort.id, week_start)
-    if not items:
-        return []
-    stories = [{"team_name": i.team_name, "change": i.change, "story": i.story} for i in items]
-    base_key = f"stories:{cohort.id}:{week_start.isoformat()}"
-    sent: list[Message] = []
-    teams = session.execute(
-        select(Team)
-        .where(Team.cohort_id == cohort.id, Team.state == TeamState.ENROLLED.value)
-        .order_by(Team.id)
-    ).scalars()
-    for team in teams:
-
-        def digest(person: Person | None, lang: str, team: Team = team) -> str:
-            return render(
-                "story_digest",
-                lang,
-                recipient_name=(person.name if person else "") or team.name,
-                cohort_name=cohort.name,
-                week_start=week_start,
-                stories=stories,
-                board_link=board_link(team.id) if board_link else None,
-            )
-
-        sent += queue_to_team(
-            session, team, digest, priority=Priority.BULK, kind="stories", dedupe_key=base_key
-        )
-    return sent
-
-
 __all__ = [
     "AdoptedChange",
     "AnonymousCounts",
@@ -349,6 +300,5 @@ __all__ = [
     "StoryItem",
     "board_url",
     "cohort_board",
-    "queue_story_digest",
     "weekly_story_digest",
 ]

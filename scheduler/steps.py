@@ -19,16 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from dash.actions.outbound import (
-    Draft,
-    Recipient,
-    address_for,
-    queue_many,
-    queue_message,
-    team_people,
-    team_recipients,
-)
 from dash.actions.pdsa import ask_followup
+from dash.actions.queueing import Draft, queue_many, queue_message
 from dash.context import AppContext
 from dash.curriculum import Curriculum, load_curriculum
 from dash.metrics import TeamFigures, team_figures
@@ -49,6 +41,7 @@ from dash.models import (
     Team,
     TeamState,
 )
+from dash.queries.recipients import Recipient, address_for, team_people, team_recipients
 from dash.reach import enabled_channels
 from dash.schedule import asked_days, last_day
 from dash.texts import language_of, render
@@ -89,7 +82,7 @@ class StepRun:
     #: When set, `send` collects drafts here for run_batch to queue together.
     drafts: list[Draft] | None = None
     #: Texts rendered once per batch and reused: the same date label, title and measure
-    #: wording go to thousands of teams (rendering was most of a batched prompt's cost).
+    #: wording go to thousands of teams, and rendering dominates a batched prompt's cost.
     memo: dict[tuple[Any, ...], Any] | None = None
 
     def remember(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
@@ -553,7 +546,8 @@ def _coach_digest(run: StepRun) -> None:
 
 
 def _story_digest(run: StepRun) -> None:
-    from dash.sharing import board_url, queue_story_digest
+    from dash.actions.stories import queue_story_digest
+    from dash.sharing import board_url
 
     week_start = date.fromisoformat(run.row.payload["week_start"])
     messages = queue_story_digest(
@@ -602,16 +596,49 @@ def _step_run(
 
 
 def run_step(session: Session, ctx: AppContext, row: AgendaItem, now: datetime) -> StepOutcome:
-    """Render and queue one due row's messages in the caller's transaction."""
-    run = _step_run(session, ctx, row, now)
-    renderer = RENDERERS.get(row.kind)
-    if renderer is None:
-        run.outcome.note = f"unknown step kind {row.kind!r}"
-        return run.outcome
-    renderer(run)
-    if run.outcome.note is None and run.outcome.queued == 0:
-        run.outcome.note = "nobody reachable to send to"
-    return run.outcome
+    """Render and queue one due row's messages in the caller's transaction (`run_batch` of one)."""
+    return run_batch(session, ctx, [row], now)[row.id]
+
+
+@dataclass
+class _Preload:
+    """What a batch reads once for all its rows (see `_batch_preload`)."""
+
+    members: dict[int, set[int]]
+    reporters: dict[int, list[Person]]
+    values: set[tuple[int, int, date]]
+    #: Every person loaded, held so the session's weak identity map keeps them.
+    loaded: list[Person]
+
+    def for_team(self, team_id: int | None) -> dict[str, Any]:
+        """The StepRun fields of a row of `team_id`."""
+        return {
+            "members": self.members.get(team_id) if team_id is not None else None,
+            "preloaded_reporters": (self.reporters.get(team_id) or None)
+            if team_id is not None
+            else None,
+            "values": self.values,
+        }
+
+
+def _batch_preload(session: Session, rows: list[AgendaItem]) -> _Preload:
+    """The memberships, data reporters and current values of `rows`' teams, one query each."""
+    team_ids = {r.team_id for r in rows if r.team_id is not None}
+    members, reporters, loaded = _batch_people(session, team_ids)
+    days = {date.fromisoformat(r.payload["day"]) for r in rows if "day" in r.payload}
+    values: set[tuple[int, int, date]] = set()
+    if team_ids and days:
+        values = {
+            (team_id, measure_id, day)
+            for team_id, measure_id, day in session.execute(
+                select(MeasureValue.team_id, MeasureValue.measure_id, MeasureValue.day).where(
+                    MeasureValue.team_id.in_(team_ids),
+                    MeasureValue.day.in_(days),
+                    MeasureValue.is_current.is_(True),
+                )
+            )
+        }
+    return _Preload(members, reporters, values, loaded)
 
 
 def _batch_people(
@@ -640,48 +667,28 @@ def _batch_people(
 def run_batch(
     session: Session, ctx: AppContext, rows: list[AgendaItem], now: datetime
 ) -> dict[int, StepOutcome]:
-    """Render and queue many due rows of BATCHED_KINDS together, in the caller's transaction.
+    """Render and queue due rows in the caller's transaction; each row's outcome by row id.
 
-    Why: 5,000 teams share a prompt time, and row by row each prompt cost ten statements.
-    Here the batch's memberships, reporters and existing values are read in one query each,
-    each row is rendered exactly as `run_step` renders it (same StepRun, same dedupe keys),
-    and all messages are queued by one `queue_many`. Returns each row's outcome by row id.
+    Rows of BATCHED_KINDS are rendered together: their memberships, reporters and existing
+    values are read in one query each and their messages queued by one `queue_many` (why:
+    thousands of teams share a prompt time). Other rows queue each message as they render it,
+    since their renderers branch on whether it went.
     """
-    team_ids = {r.team_id for r in rows if r.team_id is not None}
-    members, reporters, _loaded = _batch_people(session, team_ids)  # held: identity map is weak
-    days = {date.fromisoformat(r.payload["day"]) for r in rows if "day" in r.payload}
-    values: set[tuple[int, int, date]] = set()
-    if team_ids and days:
-        values = {
-            (team_id, measure_id, day)
-            for team_id, measure_id, day in session.execute(
-                select(MeasureValue.team_id, MeasureValue.measure_id, MeasureValue.day).where(
-                    MeasureValue.team_id.in_(team_ids),
-                    MeasureValue.day.in_(days),
-                    MeasureValue.is_current.is_(True),
-                )
-            )
-        }
+    batched = [r for r in rows if r.kind in BATCHED_KINDS]
+    preload = _batch_preload(session, batched) if batched else None
     runs: list[StepRun] = []
     memo: dict[tuple[Any, ...], Any] = {}
     for row in rows:
-        if row.kind not in BATCHED_KINDS:
-            raise ValueError(f"step kind {row.kind!r} is not rendered in batches")
-        run = _step_run(
-            session,
-            ctx,
-            row,
-            now,
-            members=members.get(row.team_id) if row.team_id is not None else None,
-            preloaded_reporters=(reporters.get(row.team_id) or None)
-            if row.team_id is not None
-            else None,
-            values=values,
-            drafts=[],
-            memo=memo,
-        )
-        RENDERERS[row.kind](run)
+        extras: dict[str, Any] = {}
+        if preload is not None and row.kind in BATCHED_KINDS:
+            extras = {**preload.for_team(row.team_id), "drafts": [], "memo": memo}
+        run = _step_run(session, ctx, row, now, **extras)
         runs.append(run)
+        renderer = RENDERERS.get(row.kind)
+        if renderer is None:
+            run.outcome.note = f"unknown step kind {row.kind!r}"
+            continue
+        renderer(run)
     drafts = [d for run in runs for d in run.drafts or []]
     queued = iter(queue_many(session, drafts))
     for run in runs:

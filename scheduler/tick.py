@@ -59,8 +59,8 @@ log = logging.getLogger("scheduler.tick")
 
 #: A row claimed longer ago than this by a process that never finished it is claimed again.
 CLAIM_LEASE = timedelta(minutes=5)
-#: Rows claimed and run per transaction: 100 → 250 took 10,000 prompts from ~12 s to ~9 s
-#: (fewer claims, loads and commits); three ticks still share 1,000 rows (test_multiprocess).
+#: Rows claimed and run per transaction: larger batches mean fewer claims, loads and commits,
+#: yet several tickers still share a large fan-out (tests/app/test_multiprocess.py).
 BATCH_SIZE = 250
 #: A tick stops after this many batches; the next tick continues (keeps one tick bounded).
 MAX_BATCHES = 50
@@ -137,7 +137,7 @@ def claim_due(
 
     Two queries merged here, not one with an OR of the states: each is an index-ordered walk
     (ix_agenda_pending_order; the few claimed rows through ix_agenda_due) that stops at
-    `limit`, so a claim costs the same with 100 or 10,000 rows due at one instant.
+    `limit`, so a claim costs the same however many rows fall due at one instant.
     """
     lock = session.get_bind().dialect.name == "postgresql"
 

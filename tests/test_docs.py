@@ -78,7 +78,9 @@ def test_every_known_limit_has_a_test_that_it_still_holds() -> None:
 def test_known_limit_at_least_once(db: Database) -> None:
     """A send whose process died mid-send (its lease ran out) is claimed and sent again, and
     the second lease records that the first attempt may have arrived."""
-    from dash.actions.outbound import due_outbox, lease_many, queue_to_person
+    from dash.actions.outbox import lease_many
+    from dash.actions.queueing import queue_to_person
+    from dash.queries.outbox import due_outbox
 
     started = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
     with use_clock(lambda: started), db.transaction() as s:

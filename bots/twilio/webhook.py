@@ -18,7 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from bots.intake import Intake
 from bots.twilio.inbound import parse_inbound
-from dash.actions.outbound import record_delivery_status
+from dash.actions.outbox import record_delivery_status
 from dash.context import AppContext
 from dash.models import Message, Person
 from dash.settings import Settings

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from dash.actions.assignments import unassign_coach
 from dash.actions.logins import end_sessions
-from dash.actions.outbound import queue_to_person
 from dash.actions.people import add_address
+from dash.actions.queueing import queue_to_person
 from dash.errors import UserError
 from dash.models import Address, Cohort, Person, cohort_coaches
 from dash.passwords import MIN_LENGTH, hash_password

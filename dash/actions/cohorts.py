@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dash.codes import new_code
 from dash.curriculum import CurriculumNotFound, load_curriculum
 from dash.errors import UserError
-from dash.models import Cohort, Measure, Person, Team
+from dash.models import Cohort, Measure, Person
+from dash.queries.cohorts import unused_code
 from dash.timeutil import BadTimeZone, zone
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -32,18 +31,6 @@ def parse_weekdays(text: str) -> str:
     if len(set(days)) != 3:
         raise UserError("a Dash meets on three different weekdays, e.g. mon,wed,fri")
     return ",".join(str(d) for d in sorted(set(days)))
-
-
-def unused_code(session: Session) -> str:
-    """A code that is neither a cohort's enrolment code nor a team's join code."""
-    while True:
-        code = new_code()
-        taken = (
-            session.execute(select(Cohort.id).where(Cohort.enrolment_code == code)).first()
-            or session.execute(select(Team.id).where(Team.join_code == code)).first()
-        )
-        if not taken:
-            return code
 
 
 def create_cohort(

@@ -15,10 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dash.actions.aims import set_initial_aim
-from dash.actions.cohorts import unused_code
-from dash.actions.outbound import queue_to_person
-from dash.actions.people import add_role, ask, clear_pending, pending_of
-from dash.codes import normalise_code
+from dash.actions.people import add_role, ask, clear_pending
+from dash.actions.queueing import queue_to_person
 from dash.context import AppContext
 from dash.errors import UserError
 from dash.links import link_url
@@ -35,6 +33,9 @@ from dash.models import (
     TeamState,
     Unit,
 )
+from dash.queries.cohorts import unused_code
+from dash.queries.enrolment import latest_matrix
+from dash.queries.people import pending_of
 from dash.settings import Settings, get_settings
 from dash.texts import render
 from dash.timeutil import utcnow
@@ -46,18 +47,6 @@ class UnitTaken(UserError):
     def __init__(self, team: Team) -> None:
         super().__init__(f"{team.name} is already enrolled in this cohort")
         self.team = team
-
-
-def cohort_by_code(session: Session, code: str) -> Cohort | None:
-    return session.execute(
-        select(Cohort).where(Cohort.enrolment_code == normalise_code(code))
-    ).scalar_one_or_none()
-
-
-def team_by_code(session: Session, code: str) -> Team | None:
-    return session.execute(
-        select(Team).where(Team.join_code == normalise_code(code))
-    ).scalar_one_or_none()
 
 
 def start_team(
@@ -106,15 +95,6 @@ def start_team(
     add_role(session, team, key_contact, Role.KEY_CONTACT.value)
     add_role(session, team, key_contact, Role.DATA_REPORTER.value)
     return team
-
-
-def latest_matrix(session: Session, team: Team) -> PriorityMatrix | None:
-    return session.execute(
-        select(PriorityMatrix)
-        .where(PriorityMatrix.team_id == team.id)
-        .order_by(PriorityMatrix.revision.desc())
-        .limit(1)
-    ).scalar_one_or_none()
 
 
 def submit_matrix(

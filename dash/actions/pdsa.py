@@ -19,6 +19,7 @@ from dash.curriculum import CurriculumNotFound, load_curriculum
 from dash.errors import UserError
 from dash.models import PdsaCycle, PdsaState, Person, Team
 from dash.parsing import fold, parse_day
+from dash.queries.pdsa import OPEN_STATES, followup_person
 from dash.texts import render
 from dash.timeutil import local_date, utcnow
 
@@ -26,7 +27,6 @@ from dash.timeutil import local_date, utcnow
 PLAN_STEPS = ("change", "prediction", "who", "measure")
 #: The follow-up questions after the test.
 FOLLOWUP_STEPS = ("do", "study", "act")
-OPEN_STATES = (PdsaState.PLANNED.value, PdsaState.DONE.value, PdsaState.STUDIED.value)
 
 
 def change_ideas(team: Team, lang: str) -> list[tuple[str, str]]:
@@ -126,28 +126,6 @@ def test_day_in(text: str, today: date) -> date | None:
             if word not in ("today", "hoy", "yesterday", "ayer") and day < today:
                 day = day + timedelta(days=7)  # "fri" in a plan means the coming Friday
             return day
-    return None
-
-
-def open_cycle(session: Session, team: Team) -> PdsaCycle | None:
-    """The team's most recent cycle that is planned but not yet acted on."""
-    return session.execute(
-        select(PdsaCycle)
-        .where(PdsaCycle.team_id == team.id, PdsaCycle.state.in_(OPEN_STATES))
-        .order_by(PdsaCycle.number.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-
-
-def followup_person(session: Session, cycle: PdsaCycle) -> Person | None:
-    """Who is asked how the test went: whoever planned it, else the key contact."""
-    if cycle.created_by_id is not None:
-        person = session.get(Person, cycle.created_by_id)
-        if person is not None and not person.opted_out:
-            return person
-    team = session.get(Team, cycle.team_id)
-    if team is not None and team.key_contact_id is not None:
-        return session.get(Person, team.key_contact_id)
     return None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dash.errors import UserError
@@ -10,17 +9,6 @@ from dash.models import FeedbackSnippet, Person
 
 MAX_TITLE = 120
 MAX_TEXT = 2000
-
-
-def coach_snippets(session: Session, coach: Person) -> list[FeedbackSnippet]:
-    """The coach's snippets, by title."""
-    return list(
-        session.execute(
-            select(FeedbackSnippet)
-            .where(FeedbackSnippet.coach_id == coach.id)
-            .order_by(FeedbackSnippet.title, FeedbackSnippet.id)
-        ).scalars()
-    )
 
 
 def save_snippet(session: Session, *, coach: Person, title: str, text: str) -> FeedbackSnippet:

@@ -7,19 +7,14 @@ messages in order. An inbound message that needs a person gets `needs_reply`; th
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from dash.actions.outbound import queue_to_team
+from dash.actions.queueing import queue_to_team
 from dash.models import Message, Person, Team
+from dash.queries.threads import team_language
 from dash.texts import render
 from dash.timeutil import utcnow
-
-
-def team_language(session: Session, team: Team) -> str:
-    """The language a team's shared messages are written in: its key contact's."""
-    contact = session.get(Person, team.key_contact_id) if team.key_contact_id else None
-    return contact.language if contact is not None else "en"
 
 
 def flag_for_coach(session: Session, team: Team | None, message: Message) -> None:
@@ -71,12 +66,3 @@ def coach_reply(session: Session, *, coach: Person, team: Team, text: str) -> li
     return sent
 
 
-def waiting_messages(session: Session, team: Team) -> list[Message]:
-    """The team's inbound messages still waiting for a coach, oldest first."""
-    return list(
-        session.execute(
-            select(Message)
-            .where(Message.team_id == team.id, Message.needs_reply.is_(True))
-            .order_by(Message.created_at, Message.id)
-        ).scalars()
-    )

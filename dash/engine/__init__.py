@@ -5,10 +5,10 @@
 2. It is then processed in a second transaction: the actions it causes and every reply
    (queued to the outbox) commit together, or not at all.
 
-handle_inbound_many does the same for messages that arrived together (a busy webhook): one
-INSERT stores them all, and one transaction processes them in order, so a burst costs one
-commit per step instead of two per message. If any of them fails, that transaction is rolled
-back and each message is processed on its own, exactly as handle_inbound would.
+handle_inbound_many does the same for messages that arrived together (a busy webhook), and
+handle_inbound is it for one: one INSERT stores them all, and one transaction processes them
+in order, so a burst costs one commit per step instead of two per message. If any of them
+fails, that transaction is rolled back and each message is processed on its own.
 
 A message whose processing fails for any reason but the database being down is kept, marked,
 and shown to the team's coach; the sender is told it was saved. Only a database that cannot
@@ -24,14 +24,14 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from dash.actions.outbound import insert_messages, queued_together
-from dash.actions.people import remember_people
+from dash.actions.queueing import insert_messages, queued_together
 from dash.context import AppContext
 from dash.inbound import InboundMessage
 from dash.models import Message, MessageStatus
+from dash.queries.people import remember_people
 
 log = logging.getLogger("dash.engine")
 
@@ -47,20 +47,18 @@ class InboundResult:
 
 
 def handle_inbound(ctx: AppContext, inbound: InboundMessage) -> InboundResult:
-    """Store `inbound` (once), then process it. See the module docstring."""
-    inbound = _storable(inbound)
-    message_id, duplicate = _store(ctx, inbound)
-    if message_id is not None and not inbound.rejected:
-        # Also for a repeat: if the first delivery was stored but never processed (the
-        # database went away in between), the provider's retry finishes the job.
-        _process(ctx, message_id, inbound)
-    return InboundResult(message_id=message_id, duplicate=duplicate)
+    """Store `inbound` (once), then process it: `handle_inbound_many` of one."""
+    return handle_inbound_many(ctx, [inbound])[0]
 
 
 def handle_inbound_many(ctx: AppContext, inbounds: list[InboundMessage]) -> list[InboundResult]:
-    """handle_inbound for each of `inbounds`, in their order, sharing the commits."""
-    if len(inbounds) <= 1:
-        return [handle_inbound(ctx, inbound) for inbound in inbounds]
+    """Store each of `inbounds` (once), then process them in their order, sharing the commits.
+
+    Also a repeat is processed: if the first delivery was stored but never processed (the
+    database went away in between), the provider's retry finishes the job.
+    """
+    if not inbounds:
+        return []
     inbounds = [_storable(inbound) for inbound in inbounds]
     stored = _store_many(ctx, inbounds)
     todo = [
@@ -108,38 +106,31 @@ def _storable(inbound: InboundMessage) -> InboundMessage:
     return replace(inbound, **changes) if changes else inbound
 
 
-#: Built once, like _CLAIM: building these statements cost as much CPU as running them.
-_STORE = insert(Message.__table__).returning(Message.__table__.c.id)
-
-
-def _store(ctx: AppContext, inbound: InboundMessage) -> tuple[int | None, bool]:
-    # One Core INSERT … RETURNING that commits by itself: the row is written and committed
-    # before anything else happens, without an ORM object, flush, session or (on
-    # PostgreSQL) BEGIN/COMMIT round trips that nothing here would use.
-    try:
-        with ctx.db.single_statement() as conn:
-            return conn.execute(_STORE, _row(inbound)).scalar_one(), False
-    except IntegrityError:
-        with ctx.db.transaction() as session:
-            existing = session.execute(
-                select(Message.id).where(
-                    Message.channel == inbound.channel,
-                    Message.provider_id == inbound.provider_id,
-                )
-            ).scalar_one_or_none()
-        if existing is None:  # not a duplicate after all: a genuine constraint problem
-            raise
-        return existing, True
-
-
 def _store_many(ctx: AppContext, inbounds: list[InboundMessage]) -> list[tuple[int | None, bool]]:
-    # One multi-row INSERT, atomic by itself. A repeat among them (a provider's retry, or
-    # the same update twice in one burst) fails it as a whole: then each is stored alone.
+    """(message id, whether it was a repeat) of each of `inbounds`, stored and committed
+    before anything else happens.
+
+    One Core INSERT that commits by itself, without an ORM object, flush or session. A
+    repeat among several (a provider's retry, or the same update twice in one burst) fails
+    it as a whole: then each is stored alone, and a repeat finds its earlier row."""
     try:
         with ctx.db.single_statement() as conn:
             return [(mid, False) for mid in insert_messages(conn, [_row(i) for i in inbounds])]
-    except IntegrityError:
-        return [_store(ctx, inbound) for inbound in inbounds]
+    except IntegrityError as exc:
+        if len(inbounds) > 1:
+            return [_store_many(ctx, [inbound])[0] for inbound in inbounds]
+        refused = exc
+    (inbound,) = inbounds
+    with ctx.db.transaction() as session:
+        existing = session.execute(
+            select(Message.id).where(
+                Message.channel == inbound.channel,
+                Message.provider_id == inbound.provider_id,
+            )
+        ).scalar_one_or_none()
+    if existing is None:  # not a duplicate after all: a genuine constraint problem
+        raise refused
+    return [(existing, True)]
 
 
 def _row(inbound: InboundMessage) -> dict[str, Any]:
@@ -180,28 +171,15 @@ _CLAIM = (
 _NO_SYNC = {"synchronize_session": False}
 
 
-def _process(ctx: AppContext, message_id: int, inbound: InboundMessage) -> None:
-    from dash.engine.router import process
-
-    try:
-        with ctx.db.transaction() as session:
-            # Claim and load in one statement: the row lock makes a concurrent repeat wait,
-            # then find it no longer "received"; a failure rolls the status back too.
-            message = session.scalars(
-                _CLAIM, {"message_ids": [message_id]}, execution_options=_NO_SYNC
-            ).one_or_none()
-            if message is None:
-                return
-            process(ctx, session, inbound, message)
-    except (OperationalError, DBAPIError) as exc:
-        if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            raise
-        _processing_failed(ctx, message_id, inbound, exc)
-    except Exception as exc:
-        _processing_failed(ctx, message_id, inbound, exc)
-
-
 def _process_many(ctx: AppContext, todo: list[tuple[int, InboundMessage]]) -> None:
+    """Process stored messages in one transaction: the actions they cause and every reply
+    commit together, or not at all.
+
+    Claim and load happen in one statement: the row lock makes a concurrent repeat wait, then
+    find it no longer "received"; a failure rolls the status back too. If the transaction
+    fails, several messages are processed again one at a time, and a single one is kept,
+    marked and shown to a coach (`_processing_failed`).
+    """
     from dash.engine.router import process
 
     try:
@@ -227,17 +205,21 @@ def _process_many(ctx: AppContext, todo: list[tuple[int, InboundMessage]]) -> No
         return
     except (OperationalError, DBAPIError) as exc:
         unreachable = isinstance(exc, OperationalError) or exc.connection_invalidated
-        if unreachable and not _lost_a_race(exc):
+        # A batch that lost a race (deadlocked with another, their people locked in opposite
+        # orders) waits its turn one message at a time; a database gone raises, so the
+        # webhook answers 5xx and the provider delivers again.
+        if unreachable and (len(todo) == 1 or not _lost_a_race(exc)):
             raise
         failure: Exception = exc
     except Exception as exc:
         failure = exc
-    # Rolled back as a whole: each message alone now, so one bad message costs only itself,
-    # and a batch that deadlocked with another (their people locked in opposite orders)
-    # waits its turn one message at a time.
+    if len(todo) == 1:
+        _processing_failed(ctx, *todo[0], failure)
+        return
+    # Rolled back as a whole: each message alone now, so one bad message costs only itself.
     log.info("processing %d messages together failed (%s); one by one", len(todo), failure)
-    for message_id, inbound in todo:
-        _process(ctx, message_id, inbound)
+    for item in todo:
+        _process_many(ctx, [item])
 
 
 #: PostgreSQL's deadlock_detected and serialization_failure: the transaction was chosen to

@@ -8,6 +8,7 @@ from dash.engine.identity import choose_team
 from dash.engine.turn import Turn
 from dash.errors import UserError
 from dash.parsing import BadFraction, Fraction
+from dash.queries import data as data_queries
 
 
 def count(turn: Turn, fraction: Fraction) -> None:
@@ -18,8 +19,8 @@ def count(turn: Turn, fraction: Fraction) -> None:
     session = turn.session
     measure = None
     if fraction.measure:
-        measures = data_actions.measures_of(session, team)
-        measure = data_actions.match_measure(measures, fraction.measure)
+        measures = data_queries.measures_of(session, team)
+        measure = data_queries.match_measure(measures, fraction.measure)
         if measure is None:
             turn.fail(
                 "data_unknown_measure",
@@ -29,7 +30,7 @@ def count(turn: Turn, fraction: Fraction) -> None:
                 keys=[m.key for m in measures],
             )
             return
-    target, day = data_actions.answer_target(
+    target, day = data_queries.answer_target(
         session, team, now=turn.now, day=fraction.day, measure=measure
     )
     try:
@@ -50,8 +51,8 @@ def count(turn: Turn, fraction: Fraction) -> None:
     pending = turn.pending()
     if pending is not None and pending.flow == "data":
         turn.done()
-    picture = data_actions.running_picture(session, team, target, day)
-    following = data_actions.next_unanswered(session, team, turn.now)
+    picture = data_queries.running_picture(session, team, target, day)
+    following = data_queries.next_unanswered(session, team, turn.now)
     replaced = recorded.replaced
     today = turn.today(team)
     topic = team.cohort.topic
@@ -60,7 +61,7 @@ def count(turn: Turn, fraction: Fraction) -> None:
         numerator=fraction.numerator,
         denominator=fraction.denominator,
         measure_name=measure_name(target, topic, turn.lang),
-        several_measures=len(data_actions.measures_of(session, team)) > 1,
+        several_measures=len(data_queries.measures_of(session, team)) > 1,
         day_label=turn.label(day),
         is_today=day == today,
         replaced=f"{replaced.numerator}/{replaced.denominator}" if replaced else "",

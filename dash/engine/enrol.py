@@ -15,6 +15,8 @@ from dash.errors import UserError
 from dash.models import MATRIX_CRITERIA, Channel, Cohort, PendingQuestion, Person, Team, TeamState
 from dash.parsing import Command, parse_command, parse_leader, parse_score, parse_yes_no
 from dash.phones import BadPhoneNumber, from_provider, to_e164
+from dash.queries import enrolment as enrolment_queries
+from dash.queries import people as people_queries
 from dash.reach import EMAIL, enabled_channels
 from dash.settings import get_settings
 
@@ -28,11 +30,11 @@ def join(turn: Turn, code: str) -> None:
         turn.reply("join_needs_code")
         return
     session = turn.session
-    team = enrolment.team_by_code(session, code)
+    team = enrolment_queries.team_by_code(session, code)
     if team is not None:
         _join_team(turn, team)
         return
-    cohort = enrolment.cohort_by_code(session, code)
+    cohort = enrolment_queries.cohort_by_code(session, code)
     if cohort is not None and not turn.inbound.is_group:
         _start_enrolment(turn, cohort)
         return
@@ -301,7 +303,7 @@ def _phone(raw: str, channel: str) -> str | None:
 def _leader_by_phone(turn: Turn, number: str, data: dict[str, Any]) -> Person:
     """The leader at `number`, reached on the key contact's channel where it can carry a phone."""
     session = turn.session
-    existing = people.person_with_address(session, number)
+    existing = people_queries.person_with_address(session, number)
     if existing is not None:
         return existing
     assert turn.person is not None
@@ -319,7 +321,7 @@ def _leader_by_phone(turn: Turn, number: str, data: dict[str, Any]) -> Person:
 def _leader_by_email(turn: Turn, address: str, data: dict[str, Any]) -> Person:
     """The leader at e-mail `address`: whoever already has it, else a new person reached there."""
     session = turn.session
-    existing = people.person_with_address(session, address)
+    existing = people_queries.person_with_address(session, address)
     if existing is not None:
         return existing
     assert turn.person is not None
@@ -332,7 +334,7 @@ def _leader_by_email(turn: Turn, address: str, data: dict[str, Any]) -> Person:
 def _leader_by_username(turn: Turn, username: str, data: dict[str, Any]) -> Person:
     session = turn.session
     name = username.lstrip("@")
-    existing = people.person_by_display(
+    existing = people_queries.person_by_display(
         session, Channel.TELEGRAM.value, name, only_unseen=False
     )
     if existing is not None:

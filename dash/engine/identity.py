@@ -15,6 +15,7 @@ from dash.actions import people
 from dash.engine.turn import Turn
 from dash.inbound import InboundMessage
 from dash.models import Address, Message, Person, Team
+from dash.queries import people as people_queries
 
 
 def identify(session: Session, inbound: InboundMessage) -> Address | None:
@@ -23,10 +24,10 @@ def identify(session: Session, inbound: InboundMessage) -> Address | None:
     A sender not known by their address may be someone named in advance by a display name on
     that channel (a leader the key contact gave as @username): the address is attached then.
     """
-    row = people.address_of(session, inbound.channel, inbound.sender)
+    row = people_queries.address_of(session, inbound.channel, inbound.sender)
     if row is None and inbound.sender:
         username = _display_name(inbound.raw)
-        named = people.person_by_display(session, inbound.channel, username) if username else None
+        named = people_queries.person_by_display(session, inbound.channel, username) if username else None
         if named is not None:
             row = people.attach_address(named, inbound.channel, inbound.sender, inbound.address)
     return row
@@ -77,9 +78,9 @@ def choose_team(turn: Turn) -> Team | None:
     person = turn.person
     if person is None:
         return None
-    teams = people.teams_of(turn.session, person)
+    teams = people_queries.teams_of(turn.session, person)
     if not teams:
-        waiting = people.teams_of(turn.session, person, active_only=False)
+        waiting = people_queries.teams_of(turn.session, person, active_only=False)
         if waiting:
             turn.use_team(waiting[-1])
             turn.reply("team_not_enrolled", team_name=waiting[-1].name, state=waiting[-1].state)
@@ -89,7 +90,7 @@ def choose_team(turn: Turn) -> Team | None:
     if len(teams) == 1:
         turn.use_team(teams[0])
         return teams[0]
-    remembered = people.remembered_team(turn.session, person, turn.now)
+    remembered = people_queries.remembered_team(turn.session, person, turn.now)
     for team in teams:
         if team.id == remembered:
             turn.use_team(team)

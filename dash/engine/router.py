@@ -8,15 +8,15 @@ daily count; the other keywords; and finally free text, which goes to the team's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from dash.actions import optout, people
 from dash.actions.consent import set_consent
-from dash.actions.enrolment import latest_matrix, reopen_matrix
-from dash.actions.outbound import queue_message
+from dash.actions.enrolment import reopen_matrix
+from dash.actions.queueing import queue_message
 from dash.actions.threads import file_failed, flag_for_coach
 from dash.context import AppContext
 from dash.engine import data as data_flow
@@ -24,9 +24,11 @@ from dash.engine import enrol, pdsa
 from dash.engine.identity import choose_team, identify, new_person, recognise
 from dash.engine.turn import Turn
 from dash.inbound import InboundMessage
-from dash.models import Message, Person, Role, Team, TeamState
+from dash.models import Message, PendingQuestion, Person, Role, Team, TeamState
 from dash.parsing import BadFraction, Command, Fraction, parse_choice, parse_command, parse_fraction
 from dash.privacy import looks_identifying
+from dash.queries import people as people_queries
+from dash.queries.enrolment import latest_matrix
 from dash.reach import enabled_channels
 from dash.texts import render
 from dash.timeutil import utcnow
@@ -37,7 +39,7 @@ def process(ctx: AppContext, session: Session, inbound: InboundMessage, message:
     row = identify(session, inbound)
     person = row.person if row is not None else None
     group_team = (
-        people.team_for_group(session, inbound.channel, inbound.address)
+        people_queries.team_for_group(session, inbound.channel, inbound.address)
         if inbound.is_group
         else None
     )
@@ -67,23 +69,16 @@ def route(turn: Turn, *, forced_team: Team | None = None) -> None:
         turn.reply("too_long", limit=turn.ctx.settings.max_message_chars)
         return
     command = parse_command(text) if not inbound.callback_data else None
+    keyword = command.name if command is not None else ""
 
-    if command is not None and command.name == "stop":
+    if command is not None and keyword == "stop":
         _stop(turn)
         return
     if person is not None and person.opted_out:
-        if command is not None and command.name == "start":
-            optout.opt_in(turn.session, person)
-            if not inbound.provider_confirms_start:
-                turn.reply("started")
-        elif not inbound.provider_confirms_stop:
-            turn.reply("still_stopped", even_if_opted_out=True)
+        _while_stopped(turn, person, keyword)
         return
-    if command is not None and command.name == "lang":
-        _lang(turn, command)
-        return
-    if command is not None and command.name == "join":
-        enrol.join(turn, command.arg)
+    if command is not None and keyword in ANY_SENDER:
+        ANY_SENDER[keyword](turn, command)
         return
     if inbound.is_group and turn.group_team is None:
         return  # an unlinked group: only JOIN <team code> means anything there
@@ -94,11 +89,8 @@ def route(turn: Turn, *, forced_team: Team | None = None) -> None:
         else:
             turn.reply("unknown_sender")
             return
-    if command is not None and command.name == "help":
-        help_for(turn)
-        return
-    if command is not None and command.name == "start":
-        help_for(turn, greeting=True)
+    if command is not None and keyword in KNOWN_SENDER:
+        KNOWN_SENDER[keyword](turn, command)
         return
 
     fraction = parse_fraction(text, turn.today()) if not inbound.callback_data else None
@@ -106,30 +98,10 @@ def route(turn: Turn, *, forced_team: Team | None = None) -> None:
     if isinstance(fraction, Fraction) and not _expects_text(turn, pending):
         data_flow.count(turn, fraction)
         return
-    interrupts = command is not None and command.name in ("plan", "chart")
-    if pending is not None and not interrupts and _answer_pending(turn, pending, command, fraction):
+    interrupts = keyword in INTERRUPTING
+    if pending is not None and not interrupts and _answer_pending(turn, pending, fraction):
         return
-    if (
-        command is not None
-        and command.name in ("yes", "no")
-        and enrol.signoff_without_question(turn, command)
-    ):
-        return
-    if command is not None and command.name == "revise":
-        _revise(turn)
-        return
-    if command is not None and command.name == "share":
-        _share(turn, command.arg == "on")
-        return
-    if command is not None and command.name == "plan":
-        team = choose_team(turn)
-        if team is not None:
-            pdsa.begin(turn, team)
-        return
-    if command is not None and command.name == "chart":
-        team = choose_team(turn)
-        if team is not None:
-            chart(turn, team)
+    if command is not None and keyword in KEYWORDS and KEYWORDS[keyword](turn, command):
         return
     if isinstance(fraction, BadFraction):
         team = choose_team(turn)
@@ -140,6 +112,64 @@ def route(turn: Turn, *, forced_team: Team | None = None) -> None:
         turn.reply("button_expired")
         return
     free_text(turn)
+
+
+def _while_stopped(turn: Turn, person: Person, keyword: str) -> None:
+    """Only START means anything from someone who opted out."""
+    if keyword == "start":
+        optout.opt_in(turn.session, person)
+        if not turn.inbound.provider_confirms_start:
+            turn.reply("started")
+    elif not turn.inbound.provider_confirms_stop:
+        turn.reply("still_stopped", even_if_opted_out=True)
+
+
+def _plan(turn: Turn, command: Command) -> bool:
+    team = choose_team(turn)
+    if team is not None:
+        pdsa.begin(turn, team)
+    return True
+
+
+def _chart(turn: Turn, command: Command) -> bool:
+    team = choose_team(turn)
+    if team is not None:
+        chart(turn, team)
+    return True
+
+
+def _revise_keyword(turn: Turn, command: Command) -> bool:
+    _revise(turn)
+    return True
+
+
+def _share_keyword(turn: Turn, command: Command) -> bool:
+    _share(turn, command.arg == "on")
+    return True
+
+
+#: Keywords any sender may use, known or not, in a linked group or not.
+ANY_SENDER: dict[str, Callable[[Turn, Command], None]] = {
+    "lang": lambda turn, command: _lang(turn, command),
+    "join": lambda turn, command: enrol.join(turn, command.arg),
+}
+#: Keywords of a known sender that come before the question the bot is waiting for.
+KNOWN_SENDER: dict[str, Callable[[Turn, Command], None]] = {
+    "help": lambda turn, command: help_for(turn),
+    "start": lambda turn, command: help_for(turn, greeting=True),
+}
+#: Keywords that come after the answer to that question; a handler returning False lets the
+#: message go on (YES/NO mean something only to a leader asked to sign off).
+KEYWORDS: dict[str, Callable[[Turn, Command], bool]] = {
+    "yes": enrol.signoff_without_question,
+    "no": enrol.signoff_without_question,
+    "revise": _revise_keyword,
+    "share": _share_keyword,
+    "plan": _plan,
+    "chart": _chart,
+}
+#: Keywords that set aside the question the bot is waiting for.
+INTERRUPTING = frozenset({"plan", "chart"})
 
 
 #: Open questions whose answer may look like a count ("8 of 10" as a prediction).
@@ -156,7 +186,7 @@ TEXT_STEPS = {
 FRESH_QUESTION = timedelta(hours=2)
 
 
-def _expects_text(turn: Turn, pending: Any) -> bool:
+def _expects_text(turn: Turn, pending: PendingQuestion | None) -> bool:
     """Whether a count-like message answers the open question rather than a daily prompt."""
     if pending is None or (pending.flow, pending.step) not in TEXT_STEPS:
         return False
@@ -164,42 +194,53 @@ def _expects_text(turn: Turn, pending: Any) -> bool:
 
 
 def _answer_pending(
-    turn: Turn, pending: Any, command: Command | None, fraction: Fraction | BadFraction | None
+    turn: Turn, pending: PendingQuestion, fraction: Fraction | BadFraction | None
 ) -> bool:
     """Hand the message to the flow waiting for it; False when the flow lets it pass on."""
     if pending.team_id is not None and turn.team is None:
         team = turn.session.get(Team, pending.team_id)
         if team is not None:
             turn.use_team(team)
-    flow = pending.flow
-    if flow == "enrol":
-        return enrol.answer(turn, pending)
-    if flow == "signoff":
-        return enrol.answer_signoff(turn, pending)
-    if flow == "join":
-        return enrol.answer_join_name(turn, pending)
-    if flow == "pdsa":
-        return pdsa.answer_plan(turn, pending)
-    if flow == "pdsa_follow":
-        return pdsa.answer_followup(turn, pending)
-    if flow == "story":
-        return pdsa.answer_story(turn, pending)
-    if flow == "choose_team":
-        return _answer_team_choice(turn, pending)
-    if flow == "data":
-        if isinstance(fraction, BadFraction):
-            if choose_team(turn) is not None:
-                data_flow.bad(turn, fraction)
-            return True
-        turn.done()  # a bad count followed by something that is not a count: free text
-        return False
+    answer = FLOWS.get(pending.flow)
+    return answer(turn, pending, fraction) if answer is not None else False
+
+
+def _answer_data(
+    turn: Turn, pending: PendingQuestion, fraction: Fraction | BadFraction | None
+) -> bool:
+    """After a bad daily count: another bad one is answered; anything else is free text."""
+    if isinstance(fraction, BadFraction):
+        if choose_team(turn) is not None:
+            data_flow.bad(turn, fraction)
+        return True
+    turn.done()
     return False
+
+
+def _text_answer(
+    handler: Callable[[Turn, PendingQuestion], bool],
+) -> Callable[[Turn, PendingQuestion, Fraction | BadFraction | None], bool]:
+    """A flow's answer handler that reads the message's text, not a parsed count."""
+    return lambda turn, pending, _fraction: handler(turn, pending)
+
+
+#: Each pending question's flow and the handler of its answer; True when it was answered.
+FLOWS: dict[str, Callable[[Turn, PendingQuestion, Fraction | BadFraction | None], bool]] = {
+    "enrol": _text_answer(enrol.answer),
+    "signoff": _text_answer(enrol.answer_signoff),
+    "join": _text_answer(enrol.answer_join_name),
+    "pdsa": _text_answer(pdsa.answer_plan),
+    "pdsa_follow": _text_answer(pdsa.answer_followup),
+    "story": _text_answer(pdsa.answer_story),
+    "choose_team": _text_answer(lambda turn, pending: _answer_team_choice(turn, pending)),
+    "data": _answer_data,
+}
 
 
 # -- teams ------------------------------------------------------------------------------------
 
 
-def _answer_team_choice(turn: Turn, pending: Any) -> bool:
+def _answer_team_choice(turn: Turn, pending: PendingQuestion) -> bool:
     ids = list(pending.data.get("team_ids") or [])
     choice = parse_choice(turn.text, turn.callback, len(ids))
     if choice is None:
@@ -284,8 +325,8 @@ def help_for(turn: Turn, *, greeting: bool = False) -> None:
         where = {"enrol": "enrol", "pdsa": "pdsa", "pdsa_follow": "pdsa", "story": "pdsa"}.get(
             pending.flow, "question"
         )
-    elif not people.teams_of(turn.session, person):
-        where = "waiting" if people.teams_of(turn.session, person, active_only=False) else "none"
+    elif not people_queries.teams_of(turn.session, person):
+        where = "waiting" if people_queries.teams_of(turn.session, person, active_only=False) else "none"
     turn.reply("help", where=where, greeting=greeting, person_name=person.name)
 
 
@@ -294,7 +335,7 @@ def _revise(turn: Turn) -> None:
     assert person is not None
     declined = [
         t
-        for t in people.teams_of(turn.session, person, active_only=False)
+        for t in people_queries.teams_of(turn.session, person, active_only=False)
         if t.state == TeamState.DECLINED.value and t.key_contact_id == person.id
     ]
     if not declined:
@@ -313,7 +354,7 @@ def _share(turn: Turn, shared: bool) -> None:
         return
     person = turn.person
     assert person is not None
-    if not {Role.KEY_CONTACT.value, Role.LEADER.value} & people.roles_in(
+    if not {Role.KEY_CONTACT.value, Role.LEADER.value} & people_queries.roles_in(
         turn.session, person, team
     ):
         turn.reply("share_not_allowed")
@@ -357,7 +398,7 @@ def _event(turn: Turn) -> None:
         candidates = (
             [
                 t
-                for t in people.teams_of(session, person)
+                for t in people_queries.teams_of(session, person)
                 if t.key_contact_id == person.id or t.leader_id == person.id
             ]
             if person is not None
@@ -376,10 +417,10 @@ def apologise(ctx: AppContext, session: Session, inbound: InboundMessage, messag
     """After a failure: the message is kept and a coach will see it; tell the sender."""
     person = session.get(Person, message.person_id) if message.person_id else None
     if person is None:
-        person = people.person_for(session, inbound.channel, inbound.sender)
+        person = people_queries.person_for(session, inbound.channel, inbound.sender)
     team_id = message.team_id
     if team_id is None and person is not None:
-        teams = people.teams_of(session, person)
+        teams = people_queries.teams_of(session, person)
         team_id = teams[0].id if len(teams) == 1 else None
     file_failed(session, message, session.get(Team, team_id) if team_id is not None else None)
     lang = person.language if person is not None else (inbound.language or "en")

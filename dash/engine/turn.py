@@ -8,12 +8,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dash.actions.outbound import queue_message
-from dash.actions.people import ask, clear_pending, pending_of
+from dash.actions.people import ask, clear_pending
+from dash.actions.queueing import queue_message
 from dash.actions.threads import flag_for_coach
 from dash.context import AppContext
 from dash.inbound import InboundMessage
 from dash.models import Message, PendingQuestion, Person, Team
+from dash.queries.people import pending_of
 from dash.texts import render
 from dash.timeutil import local_date, utcnow
 

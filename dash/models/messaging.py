@@ -114,7 +114,7 @@ class OutboxItem(Base):
         CheckConstraint("priority IN (0, 1)", name="priority"),
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_outbox_due", "state", "channel", "priority", "next_attempt_at"),
-        # The claim (dash.actions.outbound.due_outbox) walks queued rows in send order and
+        # The claim (dash.queries.outbox.due_outbox) walks queued rows in send order and
         # stops at its limit, probing each row's chat for an earlier live row: both partial
         # indexes hold only rows still on their way, so a claim costs the same whatever the
         # backlog or the history of sent rows.

@@ -240,7 +240,7 @@ def cohort_postpone(page: Page) -> Response:
 
 
 def outbox_retry(page: Page) -> Response:
-    from dash.actions.outbound import retry_outbox
+    from dash.actions.outbox import retry_outbox
 
     outbox_id = page.int_param(page.request.path_params["outbox_id"])
     with page.attempt() as errors:
@@ -252,7 +252,8 @@ def outbox_retry(page: Page) -> Response:
 def cohort_enrol(page: Page) -> Response:
     """An admin starts a unit's enrolment for its key contact; the matrix link comes next."""
     from dash.actions.enrolment import start_team
-    from dash.actions.people import create_person, person_for
+    from dash.actions.people import create_person
+    from dash.queries.people import person_for
 
     cohort = _cohort(page)
     back = f"/admin/cohorts/{cohort.id}#teams"

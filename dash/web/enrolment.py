@@ -7,11 +7,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from dash.actions.people import pending_of
 from dash.curriculum import CurriculumNotFound, load_curriculum
 from dash.links import BadLink, LinkClaim, is_used, mark_used, read_token
 from dash.models import MATRIX_CRITERIA, PriorityMatrix, SignOff, Team
 from dash.models.teams import TeamState
+from dash.queries.people import pending_of
 from dash.web.pages import Page
 
 # What each criterion asks (QI-REFERENCE.md, "Priority matrix"): 1 low to 5 high.

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from dash.actions.ratings import SCALE, rate_team
 from dash.actions.reviews import mark_pdsa_reviewed
-from dash.actions.snippets import coach_snippets, delete_snippet, save_snippet
+from dash.actions.snippets import delete_snippet, save_snippet
 from dash.context import AddressLabel
 from dash.models import (
     Aim,
@@ -32,6 +32,7 @@ from dash.models import (
     Team,
 )
 from dash.privacy import mask_identifiers
+from dash.queries.snippets import coach_snippets
 from dash.web.access import team_for
 from dash.web.auth import safe_next
 from dash.web.pages import Page, redirect

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from dash.actions.consent import set_consent
+from dash.actions.stories import queue_story_digest
 from dash.links import make_token
 from dash.models import (
     Aim,
@@ -19,7 +20,7 @@ from dash.models import (
     Team,
     TeamState,
 )
-from dash.sharing import board_url, cohort_board, queue_story_digest, weekly_story_digest
+from dash.sharing import board_url, cohort_board, weekly_story_digest
 from tests.support.board import board_page, get
 from tests.support.cohort_data import (
     add_cycle,

@@ -24,7 +24,7 @@ from bots.delivery import DeliveryWorker, OutgoingItem, SendFailed
 from bots.errors import DeliveryError, ErrorKind
 from bots.intake import Intake
 from bots.ratelimit import Limit
-from dash.actions.outbound import queue_message
+from dash.actions.queueing import queue_message
 from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database

@@ -18,12 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bench import population
-from dash.actions.outbound import due_outbox, queue_message
-from dash.actions.threads import waiting_messages
+from dash.actions.queueing import queue_message
 from dash.chartdata import measure_series
 from dash.db import Database
 from dash.dbplans import captured, explain, plan_nodes
 from dash.models import Measure, Person, Team
+from dash.queries.outbox import due_outbox
+from dash.queries.threads import waiting_messages
 from dash.timeutil import utcnow
 from dash.web.teams import thread
 from dash.web.today import waiting_threads
@@ -44,9 +45,9 @@ def pop(db: Database) -> population.Population:
 
 
 def plans(db: Database, run: Callable[[Session], object]) -> list[tuple[str, dict[str, Any]]]:
-    """(statement, top plan node) for each SELECT `run` sends, explained with sequential scans
-    disabled; its changes rolled back."""
-    with captured(db) as seen, db.sessions() as s:
+    """(statement, top plan node) for each SELECT (or WITH … SELECT) `run` sends, explained
+    with sequential scans disabled; its changes rolled back."""
+    with captured(db, ("SELECT", "WITH")) as seen, db.sessions() as s:
         run(s)
         s.rollback()
     return [(st, explain(db, st, params, seqscan=False)["Plan"]) for st, params in seen]

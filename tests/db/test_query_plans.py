@@ -20,14 +20,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bench import bench_claim, bench_growth, population
-from dash.actions.outbound import Draft, due_outbox, queue_many, queue_message
-from dash.actions.people import person_for
+from dash.actions.queueing import Draft, queue_many, queue_message
 from dash.context import AppContext
 from dash.db import Database
 from dash.dbplans import Captured, captured, explain, plan_nodes
 from dash.engine import handle_inbound
 from dash.inbound import InboundMessage
 from dash.models import Address, Cohort, Message, Team
+from dash.queries.outbox import due_outbox
+from dash.queries.people import person_for
 from dash.timeutil import utcnow
 from dash.web.cohorts import build_rows, dash_dates
 from scheduler.tick import DispatchReport, dispatch, sync_agendas

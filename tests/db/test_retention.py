@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from bots.console.chat import ConsoleSender
 from bots.delivery import DeliveryWorker
 from dash.actions.cohorts import create_cohort
-from dash.actions.outbound import queue_message
+from dash.actions.queueing import queue_message
 from dash.actions.retention import purge
 from dash.context import AppContext
 from dash.errors import UserError

@@ -245,7 +245,7 @@ def test_a_units_dash_from_enrolment_to_coaching(world: World, db: Database, cha
     from dash.actions import pdsa as pdsa_actions
     from dash.actions.coaches import add_coach
     from dash.actions.cohorts import create_cohort
-    from dash.actions.outbound import queue_to_person
+    from dash.actions.queueing import queue_to_person
     from dash.actions.threads import coach_reply
 
     today = local_date(utcnow(), TZ)

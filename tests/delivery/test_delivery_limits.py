@@ -11,7 +11,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
 from bots.ratelimit import WINDOW_MARGIN_SECONDS, channel_limit
-from dash.actions.outbound import queue_message
+from dash.actions.queueing import queue_message
 from dash.context import AppContext
 from dash.db import Database
 from tests.fakes.telegram_api import FakeTelegram

@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy import select
 
 from bots.delivery import DeliveryWorker, OutgoingItem
-from dash.actions import outbound
-from dash.actions.outbound import queue_message, retry_outbox
+from dash.actions import outbox
+from dash.actions.outbox import retry_outbox
+from dash.actions.queueing import queue_message
 from dash.context import AppContext
 from dash.db import Database
 from dash.errors import UserError
 from dash.models import Message, OutboxItem, Person, Priority
+from dash.queries.outbox import due_outbox
 from dash.timeutil import utcnow
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.delivery import add_person, configure, drain, telegram_env, worker_for
@@ -159,8 +161,8 @@ def test_a_stale_lease_is_sent_again_once_and_recorded(
     t0 = utcnow()
     # A worker claims the row and is killed before it records anything.
     with db.transaction() as s:
-        (row,) = outbound.due_outbox(s, channels=["telegram"], now=t0)
-        outbound.lease_outbox(s, row, worker_id="killed-worker", now=t0, lease_seconds=30)
+        (row,) = due_outbox(s, channels=["telegram"], now=t0)
+        outbox.lease_outbox(s, row, worker_id="killed-worker", now=t0, lease_seconds=30)
     worker = worker_for(tg, "telegram")
 
     assert drain(worker, now=t0 + timedelta(seconds=10)) == 0  # the lease still holds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from dash.actions.outbound import Draft, queue_many, queue_message
+from dash.actions.queueing import Draft, queue_many, queue_message
 from dash.models import Message, OutboxItem, Person
 from dash.settings import get_settings
 from dash.timeutil import utcnow

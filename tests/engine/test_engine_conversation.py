@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from dash.actions.coaches import add_coach
 from dash.actions.optout import mark_opted_out
-from dash.actions.outbound import queue_to_person
+from dash.actions.queueing import queue_to_person
 from dash.actions.threads import coach_reply
 from dash.engine import handle_inbound
 from dash.inbound import InboundMessage

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from dash.actions.data import team_today
 from dash.engine.turn import day_label
 from dash.models import Measure, MeasureValue, Team
+from dash.queries.data import team_today
 from tests.support.engine import KC, Chat, add_prompt, enrol, make_cohort
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dash.actions.data import team_today
 from dash.engine.turn import day_label
 from dash.models import Team
+from dash.queries.data import team_today
 from tests.support.engine import KC, Chat, add_prompt, enrol, make_cohort
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from dash.actions.outbound import queue_message
+from dash.actions.queueing import queue_message
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import OutboxItem

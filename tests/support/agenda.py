@@ -33,7 +33,7 @@ def row(s, team_id: int, key: str) -> AgendaItem:
 
 
 def people(s, team: Team, role: str) -> list[Person]:
-    from dash.actions.outbound import team_people
+    from dash.queries.recipients import team_people
 
     return team_people(s, team, (role,))
 

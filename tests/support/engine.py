@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from bots import registry
 from bots.channel import ChannelType
 from dash.actions.cohorts import create_cohort
-from dash.actions.people import person_for
 from dash.context import AppContext
 from dash.engine import InboundResult, handle_inbound
 from dash.inbound import InboundMessage
 from dash.models import AgendaItem, Cohort, Measure, Message, OutboxItem, Team
+from dash.queries.people import person_for
 from dash.timeutil import local_date, local_to_utc, utcnow
 
 _ids = itertools.count(1)

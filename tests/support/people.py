@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dash.actions.people import person_for
 from dash.models import Address, Person
+from dash.queries.people import person_for
 
 
 def reachable(

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from dash.actions.outbound import queue_message, record_failure
+from dash.actions.outbox import record_failure
+from dash.actions.queueing import queue_message
 from dash.models import Address, Cohort, OutboxItem, Person, Team
 from dash.models.teams import TeamState
 from dash.timeutil import utcnow

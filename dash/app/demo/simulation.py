@@ -516,8 +516,9 @@ class Simulation:
 
     def _coach_round(self, cohort: CohortRun) -> Callable[[], Awaitable[None]]:
         async def round_() -> None:
-            from dash.actions.threads import coach_reply, waiting_messages
+            from dash.actions.threads import coach_reply
             from dash.models import Person
+            from dash.queries.threads import waiting_messages
 
             replied = False
             with self.ctx.db.transaction() as session:

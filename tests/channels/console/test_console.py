@@ -19,7 +19,7 @@ from bots.registry import build_senders
 from dash import migrate
 from dash.actions.coaches import add_coach
 from dash.actions.cohorts import create_cohort
-from dash.actions.outbound import queue_message
+from dash.actions.queueing import queue_message
 from dash.actions.threads import coach_reply
 from dash.app.cli.main import app
 from dash.context import AppContext

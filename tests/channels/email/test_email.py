@@ -24,7 +24,7 @@ from bots.email.errors import classify_smtp_error
 from bots.email.sender import linkify, parse_smtp_url
 from bots.errors import ErrorKind
 from dash.actions.coaches import add_coach
-from dash.actions.outbound import queue_message
+from dash.actions.queueing import queue_message
 from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database

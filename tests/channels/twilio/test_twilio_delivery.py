@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from dash.actions.outbound import queue_message
+from dash.actions.queueing import queue_message
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Message, OutboxItem, Person
