@@ -154,7 +154,7 @@ def _drain(worker: Any, want: int, limit: float) -> tuple[int, float, float]:
 def delivery(ctx_url: str, queued_ctx: Any, limit_seconds: float = 60) -> list[Figure]:
     """Drain what render_and_queue left (unlimited), then 3,000 messages at 300/s."""
     from bots.delivery import MAX_CONCURRENT_SENDS, DeliveryWorker
-    from bots.telegram import TelegramSender
+    from bots.telegram.sender import TelegramSender
     from dash.actions.queueing import queue_message
     from dash.context import AppContext
     from dash.settings import get_settings

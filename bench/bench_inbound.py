@@ -45,6 +45,7 @@ from bench.common import (  # noqa: E402
     percentile,
     server_process,
 )
+from bots.telegram.webhook import webhook_secret  # noqa: E402
 
 TOKEN = "123456:BENCH-telegram-token_abcdefghijk"
 TWILIO_SID = "AC" + "0" * 32
@@ -181,7 +182,7 @@ def run(
         ).scalars():
             phone = phone_of(int(row.address or 0))
             s.add(Address(person_id=row.person_id, channel="sms", address=phone, chat_id=phone))
-    load = Load(origin, pop.reporter_chat_ids, ctx.telegram_webhook_secret)
+    load = Load(origin, pop.reporter_chat_ids, webhook_secret(ctx))
     figures: list[Figure] = []
     host = f"127.0.0.1:{port}"
     posted = 0

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from bots.channel import ChannelType
 from bots.errors import DeliveryError, ErrorKind
 from bots.ratelimit import RateLimiter, Ticket, channel_limit, limits_for
 from dash.actions import outbox
@@ -626,8 +627,8 @@ class DeliveryWorker:
             return
         if error.kind == ErrorKind.RETRY_AFTER:
             wait = error.retry_after or 1.0
-            if item.channel != "telegram":  # Twilio's 429 is about the whole sender
-                self.limiter.pause(item.channel, wait)
+            if not channel_type(item.channel).flood_control_per_chat:
+                self.limiter.pause(item.channel, wait)  # the whole sender was too fast
             # Flood control is the provider pacing us, not a failure: wait it out for as long
             # as the message is still timely, however many answers that takes.
             row = session.get(OutboxItem, item.outbox_id)
@@ -668,3 +669,13 @@ class DeliveryWorker:
             mark_opted_out(session, person, reason=f"{item.channel} {error.code}: {error.detail}")
             return
         group_gone(session, item.channel, item.address)
+
+
+def channel_type(name: str) -> ChannelType:
+    """The registered type of channel `name`; a plain one (no limits, no groups) otherwise."""
+    from bots.registry import type_for
+
+    try:
+        return type_for(name)
+    except KeyError:
+        return ChannelType()

@@ -22,7 +22,7 @@ from dash.settings import Settings
 # Added to every window, for clock granularity. The provider clocks a send when it arrives;
 # a send counts here from when it started until it settles, then from when it landed (its
 # answer came back, so it had arrived): the next one cannot reach the provider inside the
-# window of the last. A wider margin costs a margin per window of pacing (0.05 s was 5%).
+# window of the last. A wider margin slows the pacing by one margin per window.
 WINDOW_MARGIN_SECONDS = 0.01
 #: A send not settled after this long (its ticket was lost) stops holding its place.
 IN_FLIGHT_HOLD_SECONDS = 120.0
@@ -93,7 +93,7 @@ class Ticket:
 
 
 class RateLimiter:
-    """Sliding-window counters keyed by strings such as "telegram" or "telegram:chat:42"."""
+    """Sliding-window counters keyed by strings such as "<channel>" or "<channel>:chat:42"."""
 
     def __init__(
         self, bulk_share: float = 0.8, clock: Callable[[], float] = time.monotonic
@@ -191,19 +191,11 @@ def channel_limit(settings: Settings, channel: str) -> Limit | None:
 
 
 def limits_for(settings: Settings, channel: str, address: str) -> list[Limit]:
-    """The limits one send to `address` on `channel` counts against."""
-    if channel == "telegram":
-        limits = [
-            Limit.per_second("telegram", settings.telegram_per_second),
-            Limit.per_second(f"telegram:chat:{address}", settings.telegram_per_chat_per_second),
-        ]
-        if address.startswith("-"):  # group and supergroup chat ids are negative
-            limits.append(
-                Limit.per_minute(f"telegram:group:{address}", settings.telegram_group_per_minute)
-            )
-        return limits
-    if channel == "sms":
-        return [Limit.per_second("sms", settings.twilio_sms_per_second)]
-    if channel == "whatsapp":
-        return [Limit.per_second("whatsapp", settings.twilio_whatsapp_per_second)]
-    return []
+    """The limits one send to `address` on `channel` counts against (its channel type's)."""
+    from bots.registry import type_for
+
+    try:
+        channel_type = type_for(channel)
+    except KeyError:
+        return []
+    return channel_type.limits(settings, address)

@@ -1,34 +1,81 @@
-"""Which channels this deployment can send on, decided from settings alone."""
+"""The channel types this build knows, in the order a person is reached, and what the
+composition roots ask of them: which are enabled, their senders, their webhook routes."""
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from bots.delivery import Sender
-from dash.context import AppContext
+from bots.channel import ChannelType
+from bots.console import CONSOLE
+from bots.email import EMAIL
+from bots.telegram import TELEGRAM
+from bots.twilio import SMS, WHATSAPP
 
-log = logging.getLogger("bots.registry")
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from bots.delivery import Sender
+    from bots.intake import Intake
+    from dash.context import AppContext
+    from dash.settings import Settings
+
+#: One line a channel.
+CHANNEL_TYPES: list[ChannelType] = [
+    TELEGRAM,
+    WHATSAPP,
+    SMS,
+    EMAIL,
+    CONSOLE,
+]
+
+
+def channel_types() -> list[ChannelType]:
+    """Every channel type, enabled or not, in preference order."""
+    return list(CHANNEL_TYPES)
+
+
+def type_for(name: str) -> ChannelType:
+    """The channel type called `name`; KeyError for one this build does not know."""
+    for channel_type in CHANNEL_TYPES:
+        if channel_type.name == name:
+            return channel_type
+    raise KeyError(name)
+
+
+def enabled(settings: Settings) -> list[ChannelType]:
+    """The channel types this deployment's settings enable, in preference order."""
+    return [t for t in CHANNEL_TYPES if t.enabled(settings)]
+
+
+def enabled_names(settings: Settings) -> tuple[str, ...]:
+    """What a composition root gives AppContext as its `channels`."""
+    return tuple(t.name for t in enabled(settings))
 
 
 def build_senders(ctx: AppContext) -> dict[str, Sender]:
-    """channel → Sender: console always; Telegram with a token; SMS/WhatsApp with Twilio
-    credentials and that channel's sender number. Unconfigured channels keep their outbox
-    rows queued (visible) rather than failing them."""
-    from bots.console import ConsoleSender
+    """channel → Sender for every enabled channel. Rows of a channel not enabled stay
+    queued (visible) rather than failing."""
+    return {t.name: t.make_sender(ctx) for t in enabled(ctx.settings)}
 
-    settings = ctx.settings
-    senders: dict[str, Sender] = {"console": ConsoleSender(ctx)}
-    if settings.telegram_enabled:
-        from bots.telegram import TelegramSender
 
-        senders["telegram"] = TelegramSender(ctx)
-    if settings.twilio_enabled:
-        from bots.twilio import TwilioSender
+def routes(ctx: AppContext, intake: Intake) -> list[BaseRoute]:
+    """Every channel type's webhook routes, sharing one intake."""
+    found: list[BaseRoute] = []
+    for channel_type in CHANNEL_TYPES:
+        found += channel_type.routes(ctx, intake)
+    return found
 
-        if settings.twilio_sms_from:
-            senders["sms"] = TwilioSender(ctx, "sms")
-        if settings.twilio_whatsapp_from:
-            senders["whatsapp"] = TwilioSender(ctx, "whatsapp")
-        if not (settings.twilio_sms_from or settings.twilio_whatsapp_from):
-            log.warning("Twilio credentials set but no DASH_TWILIO_SMS_FROM/WHATSAPP_FROM")
-    return senders
+
+def address_label(channel: str, address: str) -> str:
+    """How the dashboard shows an address (AppContext.address_label in a running app)."""
+    try:
+        return type_for(channel).masked(address)
+    except KeyError:
+        return channel
+
+
+def preload(types: Iterable[ChannelType] | None = None) -> None:
+    """Import what the channels' senders need (a worker settles its heap after this)."""
+    for channel_type in CHANNEL_TYPES if types is None else types:
+        channel_type.preload()

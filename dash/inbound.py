@@ -34,3 +34,6 @@ class InboundMessage:
     event: str = "message"  # "message", "bot_added", "bot_removed", "blocked"
     #: Why the adapter found it unusable (an id past 64 bits, say): stored marked, not processed.
     rejected: str | None = None
+    #: The provider itself answers STOP (and START) on this channel, so the bot stays silent.
+    provider_confirms_stop: bool = False
+    provider_confirms_start: bool = False

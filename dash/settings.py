@@ -7,8 +7,6 @@ deployment can see every knob in one place.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import time
 from functools import lru_cache
 
@@ -37,6 +35,11 @@ class Settings(BaseSettings):
     twilio_sms_from: str | None = None
     twilio_whatsapp_from: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
+    smtp_url: str | None = Field(
+        default=None,
+        description="E-mail server: smtp://user:pass@host:port (STARTTLS when offered) or smtps://.",
+    )
+    mail_from: str | None = Field(default=None, description="The From address of our e-mails.")
 
     # Our own knobs (documented in README "Configuration").
     default_region: str = Field(
@@ -57,6 +60,7 @@ class Settings(BaseSettings):
     twilio_whatsapp_per_second: float = Field(
         default=10.0, description="WhatsApp messages per second per sender."
     )
+    smtp_per_second: float = Field(default=5.0, description="E-mails per second to the server.")
     bulk_share: float = Field(default=0.8, description="Share of a rate limit bulk sends may use.")
     max_attempts: int = Field(
         default=8, description="Delivery attempts before a message is marked failed."
@@ -148,15 +152,27 @@ class Settings(BaseSettings):
         return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @property
+    def enabled_channels(self) -> tuple[str, ...]:
+        """The channels this deployment can send on, in the order a person is reached.
+
+        The one rule (bots.channel.ChannelType.enabled reads it): a channel is enabled
+        when its provider settings are there; the console needs none.
+        """
+        found = []
+        if self.telegram_enabled:
+            found.append("telegram")
+        if self.twilio_enabled and self.twilio_whatsapp_from:
+            found.append("whatsapp")
+        if self.twilio_enabled and self.twilio_sms_from:
+            found.append("sms")
+        if self.smtp_url and self.mail_from:
+            found.append("email")
+        found.append("console")
+        return tuple(found)
+
+    @property
     def public_https(self) -> bool:
         return self.public_url.startswith("https://")
-
-    def webhook_secret_for(self, secret_key: str) -> str:
-        """The Telegram `secret_token`: configured, or derived so restarts agree."""
-        if self.telegram_webhook_secret:
-            return self.telegram_webhook_secret
-        digest = hmac.new(secret_key.encode(), b"telegram-webhook", hashlib.sha256)
-        return digest.hexdigest()[:48]
 
     def url(self, path: str) -> str:
         return self.public_url.rstrip("/") + "/" + path.lstrip("/")

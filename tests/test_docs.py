@@ -142,11 +142,13 @@ def test_known_limit_twilio_replay(
 
 def test_known_limit_telegram_static_secret(settings: Settings, db: Database) -> None:
     """The webhook secret of a deployment is the same a year later: nothing rotates it."""
+    from bots.telegram.webhook import webhook_secret
+
     now = datetime(2026, 12, 7, tzinfo=UTC)
     secrets = []
     for at in (now, now + timedelta(days=365)):
         with use_clock(lambda at=at: at):
-            secrets.append(AppContext.from_settings(settings, db).telegram_webhook_secret)
+            secrets.append(webhook_secret(AppContext.from_settings(settings, db)))
     assert secrets[0] == secrets[1]
 
 

@@ -25,14 +25,11 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from bots.errors import (
-    ErrorKind,
-    classify_telegram_error,
-    classify_twilio_code,
-    classify_twilio_error,
-)
-from bots.telegram_client import make_bot
-from bots.twilio_client import make_async_twilio_client, make_twilio_client, rebase_url
+from bots.errors import ErrorKind
+from bots.telegram.client import make_bot
+from bots.telegram.errors import classify_telegram_error
+from bots.twilio.client import make_async_twilio_client, make_twilio_client, rebase_url
+from bots.twilio.errors import classify_twilio_code, classify_twilio_error
 from tests import fakes
 from tests.fakes import load_fixture, max_in_window
 from tests.fakes.signing import telegram_headers, twilio_headers, twilio_signature

@@ -33,21 +33,22 @@ class Background:
     """The long-running parts started beside the web app, stopped with it.
 
     Delivery runs under leader election per channel account (dash.app.workers.LedDelivery),
-    and Telegram long polling under a lock, so several `dash serve` processes never both send
-    for one bot or both poll it.
+    and a channel's own task (long polling, say) under its lock when it names one, so
+    several `dash serve` processes never both send for one account or both poll it.
     """
 
     def __init__(self, ctx: AppContext, roles: tuple[str, ...] = ROLES) -> None:
         self.ctx = ctx
         self.roles = roles
         self.scheduler: Any = None
-        self.telegram: Any = None
-        self.poll_lock: Any = None
+        self.channel_tasks: list[Any] = []
+        self.locks: list[Any] = []
         self.tasks: list[asyncio.Task[Any]] = []
         self.stop = asyncio.Event()
 
     async def start(self) -> None:
-        from dash.app.workers import ChannelLock, LedDelivery, channel_account
+        from bots import registry
+        from dash.app.workers import ChannelLock, LedDelivery
 
         if "tick" in self.roles:
             from scheduler.runner import SchedulerService
@@ -57,27 +58,26 @@ class Background:
         if "delivery" in self.roles:
             led = LedDelivery(self.ctx)
             self.tasks.append(asyncio.create_task(led.run(self.stop), name="delivery"))
-        settings = self.ctx.settings
-        if "web" in self.roles and settings.telegram_enabled:
-            from bots.telegram import TelegramChannel
-
-            lock = None
-            if not settings.public_https:  # only one process may long-poll a bot
-                lock = ChannelLock(
-                    self.ctx.db, "telegram-poll:" + channel_account(settings, "telegram")
-                )
-            if lock is None or await asyncio.to_thread(lock.acquire):
-                self.poll_lock = lock
-                self.telegram = TelegramChannel(self.ctx)
-                await self.telegram.start(self.stop)
+        if "web" in self.roles:
+            for channel_type in registry.enabled(self.ctx.settings):
+                task = channel_type.background(self.ctx)
+                if task is None:
+                    continue
+                lock = ChannelLock(self.ctx.db, task.lock_key) if task.lock_key else None
+                if lock is not None and not await asyncio.to_thread(lock.acquire):
+                    continue
+                if lock is not None:
+                    self.locks.append(lock)
+                self.channel_tasks.append(task)
+                await task.start(self.stop)
         log.info("background started: %s", ", ".join(self.roles))
 
     async def close(self) -> None:
         self.stop.set()
-        if self.telegram is not None:
-            await self.telegram.close()
-        if self.poll_lock is not None:
-            await asyncio.to_thread(self.poll_lock.release)
+        for task in self.channel_tasks:
+            await task.close()
+        for lock in self.locks:
+            await asyncio.to_thread(lock.release)
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=10)
@@ -109,12 +109,14 @@ class OuterStarlette(Starlette):
 def app_from_settings() -> Starlette:
     """uvicorn's factory for `dash serve --workers N`: each worker process builds its own app
     (and database pool) from the settings, running the roles in `serve_roles`."""
+    from bots import registry
     from dash.logs import configure_logging
     from dash.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    app = create_app(AppContext.from_settings(settings), roles=parse_roles(settings.serve_roles))
+    ctx = AppContext.from_settings(settings, channels=registry.enabled_names(settings))
+    app = create_app(ctx, roles=parse_roles(settings.serve_roles))
     settle_heap()
     return app
 
@@ -142,12 +144,12 @@ def create_app(
     # Load the engine (a second or more on a busy machine) now, not inside the first
     # webhook, which would answer so late that a provider could time out and send it again.
     import dash.engine.router  # noqa: F401
+    from bots import registry
     from bots.intake import Intake
-    from bots.telegram import telegram_routes
-    from bots.twilio import twilio_routes
     from dash.web import inner_middleware, outer_middleware, web_routes
     from dash.web.board import board_routes
 
+    ctx.address_label = registry.address_label  # the dashboard shows each channel's own way
     state: dict[str, Background | None] = {"background": None}
 
     async def healthz(_: Request) -> JSONResponse:
@@ -181,9 +183,8 @@ def create_app(
                 await bg_running.close()
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
-    intake = Intake(ctx)  # one queue for both providers' webhooks
-    routes += telegram_routes(ctx, intake)
-    routes += twilio_routes(ctx, intake)
+    intake = Intake(ctx)  # one queue for every channel's webhooks
+    routes += registry.routes(ctx, intake)
     if "web" in roles:
         routes += board_routes(ctx)
         routes += web_routes(ctx)

@@ -50,14 +50,12 @@ STANDBY_SECONDS = 5.0
 
 def channel_account(settings: Settings, channel: str) -> str:
     """The account whose rate limit a send on `channel` counts against (the leadership key)."""
-    if channel == "telegram":
-        bot = (settings.telegram_token or "").split(":", 1)[0]
-        return f"telegram:{bot}"
-    if channel == "sms":
-        return f"sms:{settings.twilio_account_sid}:{settings.twilio_sms_from}"
-    if channel == "whatsapp":
-        return f"whatsapp:{settings.twilio_account_sid}:{settings.twilio_whatsapp_from}"
-    return channel
+    from bots.registry import type_for
+
+    try:
+        return type_for(channel).account(settings)
+    except KeyError:
+        return channel
 
 
 def lock_number(key: str) -> int:
@@ -285,6 +283,6 @@ def load_role_modules(roles: tuple[str, ...]) -> None:
     if "tick" in roles:
         import scheduler.runner  # noqa: F401
     if "delivery" in roles:
-        import bots.registry  # noqa: F401
-        import bots.telegram  # noqa: F401
-        import bots.twilio  # noqa: F401
+        from bots import registry
+
+        registry.preload()

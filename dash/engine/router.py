@@ -24,7 +24,7 @@ from dash.engine import enrol, pdsa
 from dash.engine.identity import choose_team, identify, new_person, recognise
 from dash.engine.turn import Turn
 from dash.inbound import InboundMessage
-from dash.models import Channel, Message, PendingQuestion, Person, Role, Team, TeamState
+from dash.models import Message, PendingQuestion, Person, Role, Team, TeamState
 from dash.parsing import BadFraction, Command, Fraction, parse_choice, parse_command, parse_fraction
 from dash.privacy import looks_identifying
 from dash.queries import people as people_queries
@@ -32,10 +32,6 @@ from dash.queries.enrolment import latest_matrix
 from dash.reach import enabled_channels
 from dash.texts import render
 from dash.timeutil import utcnow
-
-#: Channels where the provider itself confirms STOP/START (Twilio on SMS long codes).
-PROVIDER_CONFIRMS_STOP = (Channel.SMS.value, Channel.WHATSAPP.value)
-PROVIDER_CONFIRMS_START = (Channel.SMS.value,)
 
 
 def process(ctx: AppContext, session: Session, inbound: InboundMessage, message: Message) -> None:
@@ -122,9 +118,9 @@ def _while_stopped(turn: Turn, person: Person, keyword: str) -> None:
     """Only START means anything from someone who opted out."""
     if keyword == "start":
         optout.opt_in(turn.session, person)
-        if turn.channel not in PROVIDER_CONFIRMS_START:
+        if not turn.inbound.provider_confirms_start:
             turn.reply("started")
-    elif turn.channel not in PROVIDER_CONFIRMS_STOP:
+    elif not turn.inbound.provider_confirms_stop:
         turn.reply("still_stopped", even_if_opted_out=True)
 
 
@@ -274,6 +270,8 @@ def _answer_team_choice(turn: Turn, pending: PendingQuestion) -> bool:
         language=turn.inbound.language,
         is_group=turn.inbound.is_group,
         callback_data=original_callback,
+        provider_confirms_stop=turn.inbound.provider_confirms_stop,
+        provider_confirms_start=turn.inbound.provider_confirms_start,
     )
     turn.inbound = replay
     route(turn, forced_team=team)
@@ -290,7 +288,7 @@ def _stop(turn: Turn) -> None:
             return
         person = new_person(turn)  # remember the choice, so nothing is ever sent to them
     optout.mark_opted_out(turn.session, person, reason=f"STOP via {turn.channel}")
-    if turn.channel not in PROVIDER_CONFIRMS_STOP and not turn.inbound.is_group:
+    if not turn.inbound.provider_confirms_stop and not turn.inbound.is_group:
         turn.reply("stopped", even_if_opted_out=True)
 
 

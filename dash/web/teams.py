@@ -6,6 +6,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from markupsafe import Markup
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from dash.actions.ratings import SCALE, rate_team
 from dash.actions.reviews import mark_pdsa_reviewed
 from dash.actions.snippets import delete_snippet, save_snippet
+from dash.context import AddressLabel
 from dash.models import (
     Aim,
     AssessmentRating,
@@ -85,22 +87,13 @@ def thread(db: Session, team: Team) -> list[ThreadEntry]:
     return entries
 
 
-#: How a channel is named on the team page; others show their name as it is.
-_CHANNEL_LABELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "sms": "SMS", "email": "E-mail"}
-
-
-def channels_of(person: Person) -> list[str]:
-    """Which channels reach a person, without showing full numbers to everyone."""
+def channels_of(person: Person, label: AddressLabel) -> list[str]:
+    """Which channels reach a person, each shown its channel's way (never a full number)."""
     found = []
     for row in sorted(person.addresses, key=lambda r: r.id or 0):
         if not (row.address or row.chat_id):
             continue  # named in advance, not reachable yet
-        label = _CHANNEL_LABELS.get(row.channel, row.channel)
-        if row.display:
-            label += f" @{row.display}"
-        elif row.channel in _CHANNEL_LABELS and row.address and row.address.startswith("+"):
-            label += f" …{row.address[-4:]}"
-        found.append(label)
+        found.append(label(row.channel, f"@{row.display}" if row.display else row.address or ""))
     return found
 
 
@@ -177,7 +170,7 @@ def team_page(page: Page) -> Response:
         aims=list(db.execute(select(Aim).where(Aim.team_id == team.id)).scalars()),
         measures={m.id: m for m in team.cohort.measures},
         members=list(members.values()),
-        channels_of=channels_of,
+        channels_of=partial(channels_of, label=page.ctx.address_label),
         ratings=ratings,
         scale=SCALE,
         signoffs=list(

@@ -34,6 +34,21 @@ def test_downgrade_to_empty_and_back(settings) -> None:
     db.dispose()
 
 
+def test_a_migrated_database_takes_messages_of_any_channel(settings) -> None:
+    """A new channel is a package and a registry line: the schema does not list channels."""
+    from sqlalchemy import text
+
+    db = Database(settings.database_url)
+    migrate.upgrade(db)
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO messages (direction, channel, address, text, kind, status,"
+                " needs_reply, created_at, updated_at) VALUES ('out', 'pigeon', 'loft-1', 'hi',"
+                " 'reply', 'queued', FALSE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        assert conn.execute(text("SELECT channel FROM messages")).scalar_one() == "pigeon"
 #: People as 0002 stored them: one column per channel (a member on Telegram, a leader known only
 #: by @username, an SMS and WhatsApp member, a console tester, and a coach with an e-mail).
 _OLD_PEOPLE = (

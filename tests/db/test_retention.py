@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from bots.console import ConsoleSender
+from bots.console.chat import ConsoleSender
 from bots.delivery import DeliveryWorker
 from dash.actions.cohorts import create_cohort
 from dash.actions.queueing import queue_message

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bots.delivery import DeliveryWorker
+from bots.telegram.webhook import webhook_secret
 from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
@@ -123,7 +124,7 @@ class TelegramPhone:
         return self._post({"update_id": next(_ids), "callback_query": query})
 
     def _post(self, update: dict[str, Any]) -> list[str]:
-        secret = self.world.ctx.telegram_webhook_secret
+        secret = webhook_secret(self.world.ctx)
         self.world.post("/webhooks/telegram", json=update, headers=telegram_headers(secret))
         return self.news()
 

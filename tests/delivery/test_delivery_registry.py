@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bots.console import ConsoleSender
+from bots.console.chat import ConsoleSender
 from bots.registry import build_senders
-from bots.telegram import TelegramSender
-from bots.twilio import TwilioSender
+from bots.telegram.sender import TelegramSender
+from bots.twilio.sender import TwilioSender
 from dash.db import Database
 from tests.support.delivery import configure
 

@@ -302,7 +302,7 @@ class _HangsFromTheFifth:
     """The real Telegram sender, except that every send from the 5th on never returns."""
 
     def __init__(self, ctx: AppContext, concurrency: int) -> None:
-        from bots.telegram import TelegramSender
+        from bots.telegram.sender import TelegramSender
 
         self.real = TelegramSender(ctx)
         self.calls = 0
@@ -364,7 +364,7 @@ class _RepeatsAnId:
     """The real Telegram sender, but the first two sends finish together under one id."""
 
     def __init__(self, ctx: AppContext) -> None:
-        from bots.telegram import TelegramSender
+        from bots.telegram.sender import TelegramSender
 
         self.real = TelegramSender(ctx)
         self.calls = 0

@@ -2,7 +2,7 @@
 
 Serves ``POST /2010-04-01/Accounts/{sid}/Messages.json`` and ``GET .../Messages/{sid}.json``
 with HTTP basic auth, Twilio's JSON shapes and Twilio's error codes, so ``twilio.rest.Client``
-(through ``bots.twilio_client.make_twilio_client``) runs unmodified against it. It can also
+(through ``bots.twilio.client.make_twilio_client``) runs unmodified against it. It can also
 play Twilio's side of status callbacks: ``send_status_callback`` POSTs a signed form to the
 ``StatusCallback`` URL a message was created with.
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from bots.telegram.webhook import derived_secret, webhook_secret
 from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
@@ -191,7 +192,7 @@ def test_a_status_callback_with_an_outlandish_error_code_is_kept_not_retried(
 def test_a_wrong_telegram_secret_is_refused_and_nothing_is_stored(
     ctx: AppContext, client: TestClient, db: Database, wrong: str | None
 ) -> None:
-    real = ctx.telegram_webhook_secret
+    real = webhook_secret(ctx)
     secret = {
         "trailing space": real + " ",
         "upper case": real.upper() if real.upper() != real else real.lower(),
@@ -206,8 +207,8 @@ def test_a_wrong_telegram_secret_is_refused_and_nothing_is_stored(
 def test_another_deployments_telegram_secret_is_refused(
     ctx: AppContext, client: TestClient, db: Database
 ) -> None:
-    other = ctx.settings.webhook_secret_for("another deployment's secret key")
-    assert other != ctx.telegram_webhook_secret
+    other = derived_secret("another deployment's secret key")
+    assert other != webhook_secret(ctx)
     body = json.dumps(telegram_update(1, 700_001, "hi")).encode()
     assert (
         client.post(TELEGRAM_PATH, content=body, headers=telegram_headers(other)).status_code == 403
@@ -287,7 +288,7 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_limit(
     answer = client.post(
         TELEGRAM_PATH,
         content=chunks(),
-        headers={**telegram_headers(ctx.telegram_webhook_secret), "Transfer-Encoding": "chunked"},
+        headers={**telegram_headers(webhook_secret(ctx)), "Transfer-Encoding": "chunked"},
     )
     assert answer.status_code == 413
     assert stored(db) == (0, 0)

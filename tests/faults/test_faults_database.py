@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select, text
 
+from bots.telegram.webhook import webhook_secret
 from dash.app.server import create_app
 from dash.context import AppContext
 from dash.db import Database
@@ -155,7 +156,7 @@ def test_a_postgres_restart_under_load_answers_5xx_and_recovers_by_itself(
     system: tuple[str, AppContext], fake_telegram: FakeTelegram
 ) -> None:
     origin, ctx = system
-    provider = Provider(origin + TELEGRAM_PATH, telegram_headers(ctx.telegram_webhook_secret))
+    provider = Provider(origin + TELEGRAM_PATH, telegram_headers(webhook_secret(ctx)))
     people, per_person = 12, 8
     deadline = time.monotonic() + 120
     restarted: list[float] = []

@@ -58,12 +58,10 @@ def twilio_env(fake: Any) -> dict[str, str]:
 
 def channel_app(ctx: AppContext) -> Starlette:
     """The webhook routes exactly as dash.app.server mounts them."""
+    from bots import registry
     from bots.intake import Intake
-    from bots.telegram import telegram_routes
-    from bots.twilio import twilio_routes
 
-    intake = Intake(ctx)
-    return Starlette(routes=[*telegram_routes(ctx, intake), *twilio_routes(ctx, intake)])
+    return Starlette(routes=registry.routes(ctx, Intake(ctx)))
 
 
 @contextmanager
@@ -118,11 +116,11 @@ def worker_for(ctx: AppContext, *channels: str, **kwargs: Any) -> DeliveryWorker
     senders: dict[str, Sender] = {}
     for channel in channels:
         if channel == "telegram":
-            from bots.telegram import TelegramSender
+            from bots.telegram.sender import TelegramSender
 
             senders[channel] = TelegramSender(ctx)
         else:
-            from bots.twilio import TwilioSender
+            from bots.twilio.sender import TwilioSender
 
             senders[channel] = TwilioSender(ctx, channel)
     return DeliveryWorker(ctx, senders, **kwargs)

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bots import registry
+from bots.channel import ChannelType
 from dash.actions.cohorts import create_cohort
 from dash.context import AppContext
 from dash.engine import InboundResult, handle_inbound
@@ -77,6 +79,8 @@ class Chat:
                 callback_data=callback_data,
                 media=media or [],
                 event=event,
+                provider_confirms_stop=_channel_type(channel).confirms_stop,
+                provider_confirms_start=_channel_type(channel).confirms_start,
             ),
         )
 
@@ -189,3 +193,11 @@ def primary_key(ctx: AppContext, team: Team) -> str:
                 Measure.cohort_id == team.cohort_id, Measure.primary.is_(True)
             )
         ).scalar_one()
+
+
+def _channel_type(channel: str) -> ChannelType:
+    """What the channel's own adapter would say about STOP (a plain type if unregistered)."""
+    try:
+        return registry.type_for(channel)
+    except KeyError:
+        return ChannelType()

@@ -12,6 +12,7 @@ import json
 import uuid
 from typing import Any, Protocol
 
+from bots.telegram.webhook import webhook_secret
 from dash.context import AppContext
 from dash.timeutil import utcnow
 from tests.fakes.signing import telegram_headers, twilio_headers
@@ -71,7 +72,7 @@ class Poster:
 
     def telegram(self, update: dict[str, Any] | bytes, secret: str | None = None) -> Any:
         body = update if isinstance(update, bytes) else json.dumps(update).encode()
-        headers = telegram_headers(self.ctx.telegram_webhook_secret if secret is None else secret)
+        headers = telegram_headers(webhook_secret(self.ctx) if secret is None else secret)
         return self.client.post(self.base + TELEGRAM_PATH, content=body, headers=headers)
 
     def twilio(self, params: dict[str, str], path: str = TWILIO_PATH) -> Any:

@@ -21,7 +21,7 @@ def chat_command(
     ],
 ) -> None:
     """Talk to the bot as the person at ADDRESS over the console channel (one line each)."""
-    from bots.console import chat
+    from bots.console.chat import chat
     from dash.context import AppContext
     from dash.settings import get_settings
 

@@ -72,7 +72,10 @@ def serve_command(
         f"roles: {', '.join(roles)}; processes: {processes}"
     )
     if processes == 1:
-        app_ = create_app(AppContext.from_settings(settings, db), roles=roles)
+        from bots.registry import enabled_names
+
+        ctx = AppContext.from_settings(settings, db, channels=enabled_names(settings))
+        app_ = create_app(ctx, roles=roles)
         settle_heap()
         uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
         return

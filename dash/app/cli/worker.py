@@ -59,7 +59,9 @@ def worker_command(
         if migrate.current_revision(db) != migrate.head_revision(db):
             raise UserError("the database is not initialised or is out of date: run `dash init`")
         ensure_writable(db)
-        ctx = AppContext.from_settings(settings, db)
+        from bots.registry import enabled_names
+
+        ctx = AppContext.from_settings(settings, db, channels=enabled_names(settings))
         load_role_modules(roles)
         settle_heap()
         typer.echo(f"dash worker: {', '.join(roles)} (stop with Ctrl-C or SIGTERM)", err=True)

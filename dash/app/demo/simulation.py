@@ -196,7 +196,7 @@ class Simulation:
         on_day: Callable[[str], None] | None = None,
         on_progress: Callable[[float], None] | None = None,
     ) -> None:
-        from bots.console import ConsoleSender
+        from bots.console.chat import ConsoleSender
         from bots.delivery import DeliveryWorker
 
         self.ctx = ctx
@@ -360,7 +360,7 @@ class Simulation:
 
     async def send(self, actor: Actor, text: str) -> None:
         """One typed line into the console channel, then delivery of whatever it caused."""
-        from bots.console import inbound_from_console
+        from bots.console.chat import inbound_from_console
         from dash.engine import handle_inbound
 
         self.transcript.write(f"[from {actor.who.address}, {actor.who.name}]\n{text}\n")

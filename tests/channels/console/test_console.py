@@ -13,7 +13,7 @@ import typer
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bots.console import ConsoleSender, chat
+from bots.console.chat import ConsoleSender, chat
 from bots.delivery import DeliveryWorker
 from bots.registry import build_senders
 from dash import migrate

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bots.telegram import command_text, parse_update
+from bots.telegram.inbound import command_text, parse_update
 from tests.fakes import load_fixture
 
 BOT_ID = 123456

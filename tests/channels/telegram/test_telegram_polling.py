@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from bots.telegram import COMMANDS, TelegramChannel
+from bots.telegram.polling import COMMANDS, TelegramService
+from bots.telegram.webhook import webhook_secret
 from dash.db import Database
 from tests.fakes.telegram_api import FakeTelegram
 from tests.support.delivery import configure, count_messages, telegram_env
@@ -26,7 +27,7 @@ def test_https_public_url_sets_the_webhook_with_its_secret(
     )
 
     async def main() -> None:
-        channel = TelegramChannel(ctx)
+        channel = TelegramService(ctx)
         await channel.start(asyncio.Event())
         await channel.close()
 
@@ -34,7 +35,7 @@ def test_https_public_url_sets_the_webhook_with_its_secret(
 
     assert fake_telegram.webhook is not None
     assert fake_telegram.webhook["url"] == "https://dash.example.org/webhooks/telegram"
-    assert fake_telegram.webhook["secret_token"] == ctx.telegram_webhook_secret
+    assert fake_telegram.webhook["secret_token"] == webhook_secret(ctx)
     assert commands_for(fake_telegram) == list(COMMANDS)
     assert commands_for(fake_telegram, "es") == list(COMMANDS)
     assert fake_telegram.calls_to("getUpdates") == []
@@ -49,7 +50,7 @@ def test_polling_receives_an_update_from_get_updates(
 
     async def main() -> None:
         stop = asyncio.Event()
-        channel = TelegramChannel(ctx)
+        channel = TelegramService(ctx)
         await channel.start(stop)
         deadline = asyncio.get_running_loop().time() + 10
         while count_messages(db, direction="in") == 0:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bots.telegram.webhook import webhook_secret
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Message, Person
@@ -55,7 +56,7 @@ def test_without_the_secret_token_nothing_is_stored(
 
 
 def test_malformed_json_is_a_400(tg: AppContext, db: Database) -> None:
-    answer = post(tg, b'{"update_id": 1, "message": ', tg.telegram_webhook_secret)
+    answer = post(tg, b'{"update_id": 1, "message": ', webhook_secret(tg))
 
     assert answer.status_code == 400
     assert count_messages(db) == 0
@@ -69,7 +70,7 @@ def test_an_update_whose_ids_are_not_integers_is_a_400(
     # failed to store its reply and answered 503, so Telegram would retry it forever.
     update = load_fixture("telegram_private_text")
     update["message"][field]["id"] = {"": None, "0": None, "\x1f": None}
-    answer = post(tg, update, tg.telegram_webhook_secret)
+    answer = post(tg, update, webhook_secret(tg))
 
     assert answer.status_code == 400
     assert count_messages(db) == 0
@@ -78,7 +79,7 @@ def test_an_update_whose_ids_are_not_integers_is_a_400(
 def test_an_update_is_stored_and_answered_through_the_outbox(
     tg: AppContext, db: Database, fake_telegram: FakeTelegram
 ) -> None:
-    answer = post(tg, load_fixture("telegram_private_text"), tg.telegram_webhook_secret)
+    answer = post(tg, load_fixture("telegram_private_text"), webhook_secret(tg))
 
     assert answer.status_code == 200
     assert count_messages(db, direction="in", channel="telegram", provider_id="u811332404") == 1
@@ -92,8 +93,8 @@ def test_a_repeated_update_counts_once(
 ) -> None:
     update = load_fixture("telegram_private_text")
 
-    first = post(tg, update, tg.telegram_webhook_secret)
-    again = post(tg, update, tg.telegram_webhook_secret)  # Telegram retrying
+    first = post(tg, update, webhook_secret(tg))
+    again = post(tg, update, webhook_secret(tg))  # Telegram retrying
 
     assert first.status_code == again.status_code == 200
     assert count_messages(db, direction="in") == 1
@@ -104,7 +105,7 @@ def test_a_repeated_update_counts_once(
 def test_a_button_press_is_acknowledged(
     tg: AppContext, db: Database, fake_telegram: FakeTelegram
 ) -> None:
-    answer = post(tg, load_fixture("telegram_callback_query"), tg.telegram_webhook_secret)
+    answer = post(tg, load_fixture("telegram_callback_query"), webhook_secret(tg))
 
     assert answer.status_code == 200
     (ack,) = fake_telegram.calls_to("answerCallbackQuery")
@@ -119,7 +120,7 @@ def test_database_down_answers_503_so_telegram_retries(tg: AppContext, tmp_path:
         secret=tg.secret,
     )
 
-    answer = post(down, load_fixture("telegram_private_text"), down.telegram_webhook_secret)
+    answer = post(down, load_fixture("telegram_private_text"), webhook_secret(down))
 
     assert answer.status_code == 503
 
@@ -129,7 +130,7 @@ def test_an_update_with_nan_or_infinity_is_a_400(tg: AppContext, db: Database) -
     body = json.dumps(load_fixture("telegram_private_text")).replace(
         '"type": "private"', '"type": Infinity'
     )
-    answer = post(tg, body.encode(), tg.telegram_webhook_secret)
+    answer = post(tg, body.encode(), webhook_secret(tg))
 
     assert answer.status_code == 400
     assert count_messages(db) == 0
@@ -156,8 +157,8 @@ def test_an_update_that_cannot_be_processed_is_kept_marked_and_not_retried(
         target = target[key]
     target[path[-1]] = value
 
-    first = post(tg, update, tg.telegram_webhook_secret)
-    again = post(tg, update, tg.telegram_webhook_secret)  # Telegram delivering it again
+    first = post(tg, update, webhook_secret(tg))
+    again = post(tg, update, webhook_secret(tg))  # Telegram delivering it again
 
     assert first.status_code == 200, first.text
     assert again.status_code == 200, again.text
@@ -181,7 +182,7 @@ def test_ids_and_dates_at_the_edge_of_the_range_are_processed(
     update["message"]["chat"]["id"] = update["message"]["from"]["id"] = 2**63 - 1
     update["message"]["date"] = 0
 
-    assert post(tg, update, tg.telegram_webhook_secret).status_code == 200
+    assert post(tg, update, webhook_secret(tg)).status_code == 200
     with db.transaction() as s:
         (stored,) = s.execute(select(Message).where(Message.direction == "in")).scalars()
         assert stored.error_code is None

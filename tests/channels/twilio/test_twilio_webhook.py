@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bots.twilio import window_open
+from bots.twilio.sender import window_open
 from dash.context import AppContext
 from dash.db import Database
 from dash.models import Message, Person
@@ -147,7 +147,7 @@ def test_whatsapp_is_told_apart_by_its_from_address_and_reopens_the_window(
 
 def test_a_forged_huge_num_media_is_read_as_at_most_twilios_ten() -> None:
     """Found by the route fuzzer: NumMedia=13125550101 made the webhook spin for hours."""
-    from bots.twilio import parse_inbound
+    from bots.twilio.inbound import parse_inbound
 
     params = {
         **load_fixture("twilio_sms_inbound"),

@@ -36,8 +36,8 @@ def make_request(
 
     PTB's default pool timeout (1 s) is short for a delivery worker sending concurrently;
     waiting a little for a free connection is better than failing a send with TimedOut.
-    All share one TLS context: building one (loading the CA bundle) took most of the ~80 ms
-    a Bot cost to create. `lean`: a LeanRequest, unless a proxy is configured.
+    All share one TLS context, since loading the CA bundle is most of what a Bot costs to make.
+    `lean`: a LeanRequest, unless a proxy is configured.
     """
     options: dict[str, Any] = {
         "connection_pool_size": pool_size,
@@ -71,13 +71,11 @@ def proxy_configured() -> bool:
 class LeanRequest(HTTPXRequest):
     """HTTPXRequest whose form posts (every Bot API call but uploads) go through aiohttp.
 
-    Why: in the delivery worker, the httpx/httpcore stack (its anyio backend, cancel scopes
-    and pure-Python HTTP parser) cost 1.4-1.8 ms of CPU per send; aiohttp, whose parser is
-    compiled, posts the same sendMessage through PTB for 0.2 ms (/tmp A/B against the fake
-    Bot API, 3,000 sends, 16 in flight). Same pool size, timeouts and TLS context; aiohttp's
-    errors become PTB's TimedOut and NetworkError as HTTPXRequest's do, so the worker
-    classifies them alike. Uploads (multipart) go through HTTPXRequest unchanged. Not used
-    behind a proxy (see `make_request`).
+    The delivery worker's sends spend several times the CPU in httpx/httpcore's pure-Python
+    stack that they do in aiohttp's compiled one, and without it the delivery targets of
+    docs/PERFORMANCE.md are missed on PostgreSQL. aiohttp's errors become PTB's TimedOut and
+    NetworkError as HTTPXRequest's do, so the worker classifies them alike. Uploads
+    (multipart) and everything behind a proxy keep to HTTPXRequest.
     """
 
     def __init__(self, **options: Any) -> None:
@@ -178,8 +176,8 @@ class DashBot(telegram.Bot):
     ) -> tuple[int, int]:
         """sendMessage; returns (chat id, message id) without building a ``telegram.Message``.
 
-        The delivery worker keeps only the ids, and parsing every answer into a Message (its
-        Chat, User, entities) cost a tenth of a send's CPU. The call goes through the same
+        The delivery worker keeps only the ids, so parsing every answer into a Message (its
+        Chat, User, entities) would be wasted work. The call goes through the same
         request object and raises the same errors (RetryAfter, Forbidden, ChatMigrated …) as
         ``send_message``.
         """
