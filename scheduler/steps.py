@@ -28,7 +28,6 @@ from dash.models import (
     AgendaItem,
     AgendaState,
     Aim,
-    Channel,
     Cohort,
     Measure,
     MeasureValue,
@@ -172,8 +171,10 @@ class StepRun:
             who = "group"
         else:
             who = f"p{person.id}"
+            # The provider's pre-approved form of this step, for a channel that needs one
+            # outside its reply window (WhatsApp); other channels' senders ignore it.
             template = self.curriculum.whatsapp_templates.get(kind)  # type: ignore[call-overload]
-            if recipient.channel == Channel.WHATSAPP.value and template is not None:
+            if template is not None:
                 extra["template"] = {
                     "content_sid": template.sid_for(recipient.lang),
                     "variables": template.content_variables(context),
