@@ -1,4 +1,4 @@
-"""Charts for chat: the PNG Telegram uploads and the signed URL Twilio fetches.
+"""Charts for chat: the PNG a channel uploads, or the signed URL it links or the provider fetches.
 
 Both come from the dashboard's own code (dash.chartdata draws, dash.web.media signs and
 serves), so a nurse's phone shows the same chart as the coach's page.
@@ -6,7 +6,12 @@ serves), so a nurse's phone shows the same chart as the coach's page.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from dash.context import AppContext
+
+log = logging.getLogger("bots.media")
 
 
 def chart_png(ctx: AppContext, team_id: int, lang: str = "en") -> bytes:
@@ -22,3 +27,16 @@ def chart_url(ctx: AppContext, team_id: int) -> str:
     from dash.web.media import chart_media_url
 
     return chart_media_url(ctx, team_id)
+
+
+def attached_chart_url(ctx: AppContext, payload: dict[str, Any], outbox_id: int) -> str | None:
+    """The public URL of the run chart a message's payload asks for, if any (a channel that
+    sends pictures by link); None when it asks for none or the chart cannot be had."""
+    spec = payload.get("photo")
+    if not isinstance(spec, dict) or spec.get("kind") != "chart" or not spec.get("team_id"):
+        return None
+    try:
+        return chart_url(ctx, int(spec["team_id"]))
+    except Exception:  # the text still goes; a missing picture must not stop it
+        log.exception("no chart URL for outbox %s; sending text only", outbox_id)
+        return None

@@ -21,6 +21,7 @@ from markupsafe import Markup, escape
 from bots.delivery import OutgoingItem, SendFailed
 from bots.email.errors import classify_smtp_error
 from bots.email.webhook import unsubscribe_url
+from bots.media import attached_chart_url
 from dash.context import AppContext
 from dash.timeutil import utcnow
 
@@ -124,7 +125,7 @@ class EmailSender:
         context = {
             "text": item.text,
             "unsubscribe_url": unsubscribe,
-            "chart_url": self._chart_url(item),
+            "chart_url": attached_chart_url(self.ctx, item.payload, item.outbox_id),
             "language": item.language,
         }
         message = EmailMessage()
@@ -142,18 +143,6 @@ class EmailSender:
             self.env.get_template("message.html.j2").render(context), subtype="html"
         )
         return message
-
-    def _chart_url(self, item: OutgoingItem) -> str | None:
-        spec = item.payload.get("photo")
-        if not isinstance(spec, dict) or spec.get("kind") != "chart" or not spec.get("team_id"):
-            return None
-        from bots.media import chart_url
-
-        try:
-            return chart_url(self.ctx, int(spec["team_id"]))
-        except Exception:  # the text still goes; a missing picture must not stop it
-            log.exception("no chart URL for outbox %s; sending text only", item.outbox_id)
-            return None
 
     async def send(self, item: OutgoingItem) -> str:
         """Send `item`; returns its Message-ID. Raises SendFailed with SMTP's answer."""

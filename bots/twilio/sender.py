@@ -12,6 +12,7 @@ from twilio.rest import Client
 
 from bots.delivery import OutgoingItem, SendFailed
 from bots.errors import DeliveryError, ErrorKind
+from bots.media import attached_chart_url
 from bots.twilio.client import make_twilio_client
 from bots.twilio.errors import classify_twilio_error
 from bots.twilio.webhook import STATUS_PATH
@@ -87,22 +88,10 @@ class TwilioSender:
             )
             return args
         args["body"] = item.text
-        media = self._media_url(item)
+        media = attached_chart_url(self.ctx, item.payload, item.outbox_id)
         if media:
             args["media_url"] = [media]
         return args
-
-    def _media_url(self, item: OutgoingItem) -> str | None:
-        spec = item.payload.get("photo")
-        if not isinstance(spec, dict) or spec.get("kind") != "chart" or not spec.get("team_id"):
-            return None
-        from bots.media import chart_url
-
-        try:
-            return chart_url(self.ctx, int(spec["team_id"]))
-        except Exception:  # the text still goes; a missing picture must not stop it
-            log.exception("no chart URL for outbox %s; sending text only", item.outbox_id)
-            return None
 
     async def send(self, item: OutgoingItem) -> str:
         args = self.create_arguments(item, utcnow())
