@@ -117,8 +117,11 @@ STEP_VARIABLES: dict[str, frozenset[str]] = {
         "date_label",
         "numerator_definition",
         "denominator_definition",
+        "measures",
+        "day_label",
     },
-    "nudge_reporter": _TEAM_STEP | {"measure_name", "date_label", "missed_days"},
+    "nudge_reporter": _TEAM_STEP
+    | {"measure_name", "date_label", "missed_days", "missing_days", "all_missing"},
     "nudge_key_contact": _TEAM_STEP
     | {"measure_name", "date_label", "missed_days", "reporter_names"},
     "nudge_leader": _TEAM_STEP
@@ -339,6 +342,11 @@ class Measure(BaseModel):
 
     key: Slug = Field(description="Stable identifier; stored with every data point. Never rename.")
     name: LocalText = Field(description="Short name shown in prompts, charts and summaries.")
+    short_name: LocalText | None = Field(
+        default=None,
+        description="A few words for the daily prompt, which lists every measure in one SMS "
+        "segment; defaults to `name`.",
+    )
     numerator: LocalText = Field(description="Definition of what counts in the numerator.")
     denominator: LocalText = Field(description="Definition of the denominator (the population).")
     better: Literal["higher", "lower"] = Field(description="Direction of improvement.")
@@ -359,6 +367,10 @@ class Measure(BaseModel):
             "numerator_definition": self.numerator.render(lang, **context),
             "denominator_definition": self.denominator.render(lang, **context),
         }
+
+    def short(self, lang: str = "en", /) -> str:
+        """The short name in ``lang`` (the name when the curriculum gives none)."""
+        return (self.short_name or self.name).render(lang)
 
     def render_prompt(
         self, lang: str, /, *, date_label: str, team_name: str, **context: Any

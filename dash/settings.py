@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     identical_outbound_cap: int = Field(
         default=3, description="Identical messages to one person per hour before the rest are held."
     )
+    daily_message_budget: int = Field(
+        default=4,
+        ge=1,
+        description="Scheduled messages one person gets in a day of their team's time zone; the "
+        "rest are kept held in the thread for the coach (replies and coach messages never count).",
+    )
     serve_roles: str = Field(
         default="web,tick,delivery",
         description="What `dash serve` runs when no --role is given: web, tick, delivery (comma-separated).",

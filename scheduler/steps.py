@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import select
@@ -44,12 +44,16 @@ from dash.queries.recipients import Recipient, address_for, team_people, team_re
 from dash.reach import enabled_channels
 from dash.schedule import asked_days, last_day
 from dash.texts import language_of, render
+from dash.timeutil import local_date, local_to_utc
 
 #: Rows of these kinds need the data of the day they are about.
 DATA_KINDS = ("daily_prompt", "nudge")
 #: Kinds `run_batch` renders set-wise: thousands fall due at one instant, and their renderer
 #: does not branch on whether a message was queued.
 BATCHED_KINDS = ("daily_prompt",)
+#: The roles that get the team's own reminders and follow-ups; a leader is asked to act
+#: (sign-off, escalations) and gets the summaries, not the day-to-day messages.
+TEAM_ROLES = (Role.MEMBER.value, Role.DATA_REPORTER.value, Role.KEY_CONTACT.value)
 
 
 @dataclass
@@ -83,6 +87,9 @@ class StepRun:
     #: Texts rendered once per batch and reused: the same date label, title and measure
     #: wording go to thousands of teams, and rendering dominates a batched prompt's cost.
     memo: dict[tuple[Any, ...], Any] | None = None
+    #: (team id, day) of daily prompts already sent: by an earlier batch (preloaded) or by
+    #: another measure's row of this batch, which asked for every measure of that day.
+    prompted: dict[tuple[int, date], int] | None = None
 
     def remember(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         """`make()`, computed once per batch for `key` (every time outside a batch)."""
@@ -189,6 +196,7 @@ class StepRun:
             kind=kind,
             dedupe_key=f"agenda:{self.row.id}:{who}:{kind}",
             payload=extra,
+            budget_since=self.day_start() if person is not None else None,
         )
         if self.drafts is not None:
             self.drafts.append(draft)
@@ -198,6 +206,12 @@ class StepRun:
         self.outcome.queued += 1
         self.outcome.kinds.append(kind)
         return True
+
+    def day_start(self) -> datetime:
+        """The UTC start of today in the team's time zone: a person's daily budget counts
+        the scheduled messages since then."""
+        tz = self.cohort.timezone
+        return local_to_utc(local_date(self.now, tz), time(0), tz)
 
     def date_label(self, day: date, lang: str) -> str:
         return str(
@@ -268,7 +282,7 @@ def _session_step(run: StepRun) -> None:
     assert run.team is not None
     number = int(run.row.payload["session"])
     session_def = run.curriculum.session(number)
-    for recipient in run.recipients(team_people(run.session, run.team)):
+    for recipient in run.recipients(team_people(run.session, run.team, TEAM_ROLES)):
         context = run.base_context(recipient)
         context["session"] = session_def.as_context(recipient.lang)
         if run.row.kind == "session_reminder":
@@ -280,9 +294,17 @@ def _session_step(run: StepRun) -> None:
 
 
 def _daily_prompt(run: StepRun) -> None:
+    """One prompt a day per person listing every measure still without data that day.
+
+    The agenda keeps a row per measure (each is what a count can answer, dash.queries.data);
+    the first of a team's rows that day sends the prompt for all of them and the others only
+    note it. The outbox payload `prompt` is {"measure": first key, "measures": [every key
+    asked, in curriculum order], "day": "YYYY-MM-DD"}: a reply to it answers one of those.
+    """
     day = date.fromisoformat(run.row.payload["day"])
     key = run.row.payload["measure"]
-    measure = next((m for m in run.measures() if m.key == key), None)
+    measures = run.measures()
+    measure = next((m for m in measures if m.key == key), None)
     if measure is None:
         run.outcome.note = f"measure {key} is not part of this cohort"
         return
@@ -291,6 +313,13 @@ def _daily_prompt(run: StepRun) -> None:
         return
     team = run.team
     assert team is not None
+    prompted = run.prompted if run.prompted is not None else {}
+    if (team.id, day) in prompted:
+        run.outcome.note = f"asked in the day's prompt (agenda row {prompted[team.id, day]})"
+        return
+    prompted[team.id, day] = run.row.id
+    due = [(n, m) for n, m in enumerate(measures, 1) if not run.has_value(m, day)]
+    key = due[0][1].key
     for recipient in run.recipients(run.reporters()):
         context = run.base_context(recipient)
         label = run.date_label(day, recipient.lang)
@@ -298,18 +327,39 @@ def _daily_prompt(run: StepRun) -> None:
         context.update(texts)
         context["date_label"] = label
         context["measure_prompt"] = texts["measure_prompt"]
-        # The engine reads this to know which measure and day an "N/D" answer is for.
+        context["day_label"] = run.remember(
+            ("day_label", day, recipient.lang),
+            lambda lang=recipient.lang: render("agenda_days_label", lang, days=[day]),
+        )
+        context["measures"] = [
+            {
+                "number": number,
+                "key": m.key,
+                "name": run.remember(
+                    ("short_name", run.curriculum.topic, m.key, recipient.lang),
+                    lambda m=m, lang=recipient.lang: run.curriculum.measure(m.key).short(lang),
+                ),
+            }
+            for number, m in due
+        ]
+        # The engine reads this to know which measures and day an "N/D" answer is for.
         run.send(
             recipient,
             "daily_prompt",
             context,
-            payload={"prompt": {"measure": key, "day": day.isoformat()}},
+            payload={
+                "prompt": {
+                    "measure": key,
+                    "measures": [m.key for _, m in due],
+                    "day": day.isoformat(),
+                }
+            },
         )
 
 
-def missed_days_up_to(run: StepRun, day: date, measures: list[Measure]) -> int:
+def missed_days_up_to(run: StepRun, day: date, measures: list[Measure]) -> list[date]:
     """Consecutive days ending at `day` that were asked (a prompt went out) and on which some
-    measure still has no data. A day nobody was asked about ends the streak."""
+    measure still has no data, oldest first. A day nobody was asked about ends the streak."""
     assert run.team is not None
     prompted = set(
         run.session.execute(
@@ -322,11 +372,11 @@ def missed_days_up_to(run: StepRun, day: date, measures: list[Measure]) -> int:
         ).scalars()
     )
     days = [d for d in asked_days(run.cohort, run.curriculum) if d <= day]
-    missed = 0
+    missed: list[date] = []
     for d in reversed(days):
         if d not in prompted or all(run.has_value(m, d) for m in measures):
             break
-        missed += 1
+        missed.insert(0, d)
     return missed
 
 
@@ -352,29 +402,38 @@ def _nudge(run: StepRun) -> None:
     if prompted is None:
         run.outcome.note = "no prompt went out for this day; nothing to nudge about"
         return
-    missed = missed_days_up_to(run, day, measures)
+    missed_list = missed_days_up_to(run, day, measures)
+    missed = len(missed_list)
     reporters = run.reporters()
     reporter_names = ", ".join(p.name for p in reporters if p.name)
     contact = team.key_contact if team.key_contact and not team.key_contact.opted_out else None
     leader = team.leader if team.leader and not team.leader.opted_out else None
     escalate_to: Person | None = None
     escalation_kind = ""
-    if missed == 2 and contact is not None:
+    # Nobody is escalated about herself: a key contact or leader who reports gets the
+    # reporter's nudge instead.
+    if missed == 2 and contact is not None and contact not in reporters:
         escalate_to, escalation_kind = contact, "nudge_key_contact"
-    elif missed == 3 and leader is not None:
+    elif missed == 3 and leader is not None and leader not in reporters:
         escalate_to, escalation_kind = leader, "nudge_leader"
 
     def measure_names(lang: str) -> str:
         return ", ".join(run.curriculum.measure(m.key).name.render(lang) for m in missing)
+
+    def short_names(lang: str) -> str:
+        names = [run.curriculum.measure(m.key).short(lang) for m in missing]
+        return render("agenda_and_list", lang, items=names)
 
     for recipient in run.recipients(reporters, group=False):
         if escalate_to is not None and recipient.person is escalate_to:
             continue  # they get the escalation, which says more
         context = run.base_context(recipient)
         context.update(
-            measure_name=measure_names(recipient.lang),
+            measure_name=short_names(recipient.lang),
             date_label=run.date_label(day, recipient.lang),
             missed_days=missed,
+            missing_days=render("agenda_days_label", recipient.lang, days=missed_list),
+            all_missing=len(missing) == len(measures),
         )
         if run.send(recipient, "nudge_reporter", context):
             run.outcome.nudges += 1
@@ -608,6 +667,8 @@ class _Preload:
     members: dict[int, set[int]]
     reporters: dict[int, list[Person]]
     values: set[tuple[int, int, date]]
+    #: (team id, day) -> agenda row id of the daily prompts already sent (see StepRun.prompted).
+    prompted: dict[tuple[int, date], int]
     #: Every person loaded, held so the session's weak identity map keeps them.
     loaded: list[Person]
 
@@ -619,6 +680,7 @@ class _Preload:
             if team_id is not None
             else None,
             "values": self.values,
+            "prompted": self.prompted,
         }
 
 
@@ -639,7 +701,21 @@ def _batch_preload(session: Session, rows: list[AgendaItem]) -> _Preload:
                 )
             )
         }
-    return _Preload(members, reporters, values, loaded)
+    prompted: dict[tuple[int, date], int] = {}
+    if team_ids and days:
+        prompted = {
+            (team_id, day): row_id
+            for team_id, day, row_id in session.execute(
+                select(AgendaItem.team_id, AgendaItem.local_day, AgendaItem.id).where(
+                    AgendaItem.team_id.in_(team_ids),
+                    AgendaItem.local_day.in_(days),
+                    AgendaItem.kind == "daily_prompt",
+                    AgendaItem.state == AgendaState.DONE.value,
+                    AgendaItem.note.is_(None),  # a row that sent (the others say why not)
+                )
+            )
+        }
+    return _Preload(members, reporters, values, prompted, loaded)
 
 
 def _batch_people(

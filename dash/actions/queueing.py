@@ -2,8 +2,9 @@
 
 Every way of queueing (one message, one person, a team, a batch of drafts) goes through
 `_queue`, so the rules are applied in one place: people who opted out are left out, a
-dedupe key is queued at most once, and identical text to one address past the hourly cap
-is kept but held, so two bots cannot loop.
+dedupe key is queued at most once, identical text to one address past the hourly cap
+is kept but held, so two bots cannot loop, and a scheduled message past the person's daily
+budget (settings.daily_message_budget) is kept but held, in the thread where the coach sees it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,20 @@ from dash.queries.recipients import address_for, group_language, team_people, te
 from dash.settings import get_settings
 from dash.timeutil import utcnow
 
+#: Kinds of the scheduled messages a person's daily budget counts (the agenda's team steps).
+BUDGET_KINDS: tuple[str, ...] = (
+    "session_reminder",
+    "session_followup",
+    "daily_prompt",
+    "nudge_reporter",
+    "nudge_key_contact",
+    "nudge_leader",
+    "pdsa_followup",
+    "midpoint_summary",
+    "final_summary",
+    "story_digest",
+)
+
 
 @dataclass
 class Draft:
@@ -38,6 +53,10 @@ class Draft:
     payload: dict[str, Any] = field(default_factory=dict)
     author_id: int | None = None
     even_if_opted_out: bool = False
+    #: Set on scheduled messages only (the UTC start of the recipient's local day): such a
+    #: draft counts against the person's daily budget, and past it is held. Replies and coach
+    #: messages leave it None and are never held for the budget.
+    budget_since: datetime | None = None
 
 
 def queue_message(
@@ -224,6 +243,18 @@ def _queue(session: Session, drafts: list[Draft]) -> list[dict[str, Any] | None]
         same = (draft.channel, draft.address, draft.text)
         held.append(recent.get(same, 0) >= cap)
         recent[same] = recent.get(same, 0) + 1
+    errors = ["identical message cap reached" if h else None for h in held]
+    budget = get_settings().daily_message_budget
+    used = _scheduled_today(session, chosen)
+    for index, draft in enumerate(chosen):
+        if draft.budget_since is None or draft.person is None or held[index]:
+            continue
+        person = draft.person.id
+        if used.get(person, 0) >= budget:
+            held[index] = True
+            errors[index] = f"daily budget of {budget} scheduled messages reached"
+        else:
+            used[person] = used.get(person, 0) + 1
     messages = [_message_row(d, held=h, now=now) for d, h in zip(chosen, held, strict=True)]
     for row, message_id in zip(messages, insert_messages(session, messages), strict=True):
         row["id"] = message_id
@@ -241,13 +272,41 @@ def _queue(session: Session, drafts: list[Draft]) -> list[dict[str, Any] | None]
                 "dedupe_key": d.dedupe_key,
                 "payload": d.payload,
                 "next_attempt_at": now,
-                "last_error": "identical message cap reached" if h else None,
+                "last_error": e,
             }
-            for row, d, h in zip(messages, chosen, held, strict=True)
+            for row, d, h, e in zip(messages, chosen, held, errors, strict=True)
         ],
     )
     written = iter(messages)
     return [next(written) if ok else None for ok in admitted]
+
+
+def _scheduled_today(session: Session, drafts: list[Draft]) -> dict[int, int]:
+    """Per person, the scheduled messages already queued (not held) since the start of their
+    local day, for the drafts that count against the daily budget: one query for them all."""
+    since: dict[int, datetime] = {
+        d.person.id: d.budget_since
+        for d in drafts
+        if d.budget_since is not None and d.person is not None
+    }
+    if not since:
+        return {}
+    rows = session.execute(
+        select(Message.person_id, Message.created_at).where(
+            Message.person_id.in_(since),
+            Message.direction == "out",
+            Message.kind.in_(BUDGET_KINDS),
+            Message.status != MessageStatus.HELD.value,
+            Message.created_at >= min(since.values()),
+        )
+    )
+    used: dict[int, int] = {}
+    for person_id, created_at in rows:
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=since[person_id].tzinfo)
+        if created_at >= since[person_id]:
+            used[person_id] = used.get(person_id, 0) + 1
+    return used
 
 
 def _message_row(draft: Draft, *, held: bool, now: datetime) -> dict[str, Any]:

@@ -165,7 +165,7 @@ def test_dispatch_prints_a_table_of_what_it_queued(settings, tour) -> None:
     header = next(i for i, line in enumerate(lines) if line.startswith("to "))
     assert lines[header].split() == ["to", "kind", "status", "first", "words"]
     rows = lines[header + 1 :]
-    assert len(rows) == 2
+    assert len(rows) == 1  # one prompt listing both measures
     for row in rows:
         assert row.startswith(f"Maria Lopez ({KC})")
         assert " daily_prompt " in row and " sent " in row

@@ -50,6 +50,13 @@ def step_context(cur: Curriculum, kind: str, lang: str) -> dict[str, Any]:
         "denominator_definition": measure_ctx["denominator_definition"],
         "measure_prompt": measure.render_prompt(lang, date_label="Tue 3 Dec", **team),
         "date_label": "Tue 3 Dec",
+        "day_label": "el 3 de diciembre" if lang == "es" else "Tuesday 3 December",
+        "measures": [
+            {"number": n, "key": m.key, "name": m.short(lang)}
+            for n, m in enumerate(cur.measures, 1)
+        ],
+        "missing_days": "Monday 2 and Tuesday 3 December",
+        "all_missing": True,
         "missed_days": 2,
         "reporter_names": "Ana Ruiz, Li Wei",
         "key_contact_name": "Priya Shah",
@@ -151,7 +158,7 @@ def test_summary_handles_missing_figures() -> None:
 def test_missing_variable_raises_instead_of_blanking() -> None:
     cur = load_curriculum("vte")
     ctx = step_context(cur, "nudge_reporter", "en")
-    del ctx["missed_days"]
+    del ctx["missing_days"]
     with pytest.raises(jinja2.UndefinedError):
         cur.render_message("nudge_reporter", "en", **ctx)
 
@@ -250,7 +257,7 @@ def test_topic_must_match_folder(tmp_path: Path) -> None:
 
 def test_unknown_template_variable_is_caught(tmp_path: Path) -> None:
     source = curricula_root().joinpath("vte", "curriculum.yaml").read_text(encoding="utf-8")
-    broken = source.replace("{{ measure_prompt }}", "{{ measure_question }}", 1)
+    broken = source.replace("{{ measures[0].name }}", "{{ measure_question }}", 1)
     path = tmp_path / "typo.yaml"
     path.write_text(broken, encoding="utf-8")
     (problem,) = validate_file(path)

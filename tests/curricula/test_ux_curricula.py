@@ -31,8 +31,12 @@ CASES = [
 )
 def test_every_daily_prompt_fits_two_sms_segments_and_asks_one_question(cur, measure, lang):
     prompt = measure.render_prompt(lang, date_label=LONG_DAY, team_name=LONG_TEAM)
-    text = cur.render_message("daily_prompt", lang, measure_prompt=prompt)
-    assert len(text) <= MAX_PROMPT, text
+    asked = [{"number": 1, "key": measure.key, "name": measure.short(lang)}]
+    text = cur.render_message(
+        "daily_prompt", lang, measure_prompt=prompt, measures=asked, team_name=LONG_TEAM,
+        date_label=LONG_DAY, day_label=LONG_DAY,
+    )
+    assert len(prompt) <= MAX_PROMPT, prompt
     assert "?" in prompt and "D =" not in prompt
     assert "7/9" in text  # says how to answer
 

@@ -50,18 +50,20 @@ def test_daily_prompt_goes_to_the_reporter_in_their_language(ctx) -> None:
         team = s.get(Team, team_id)
         reporter = people(s, team, Role.DATA_REPORTER.value)[0]
         prompts = [o for o in outbox(s, person_id=reporter.id) if o.message.kind == "daily_prompt"]
-        assert len(prompts) == 2  # one per measure
-        assert {o.payload["prompt"]["measure"] for o in prompts} == {
-            "poss-before-dose",
-            "reassess-at-peak",
-        }
-        assert all(o.payload["prompt"]["day"] == "2026-12-07" for o in prompts)
-        assert all(o.priority == Priority.BULK for o in prompts)
+        assert len(prompts) == 1  # one prompt listing every measure
+        [prompt] = prompts
+        assert prompt.payload["prompt"]["measure"] == "poss-before-dose"
+        assert prompt.payload["prompt"]["measures"] == ["poss-before-dose", "reassess-at-peak"]
+        assert prompt.payload["prompt"]["day"] == "2026-12-07"
+        assert prompt.priority == Priority.BULK
         first = row(s, team_id, "daily:2026-12-07:poss-before-dose")
-        assert f"agenda:{first.id}:p{reporter.id}:daily_prompt" in {o.dedupe_key for o in prompts}
-        text = prompts[0].message.text
-        assert "lunes 7 de diciembre" in text  # Spanish date label
+        assert prompt.dedupe_key == f"agenda:{first.id}:p{reporter.id}:daily_prompt"
+        text = prompt.message.text
+        assert "7 de diciembre" in text  # Spanish date label
+        assert "1) POSS antes de la dosis" in text and "2) POSS en el pico" in text
         assert "7/9" in text
+        second = row(s, team_id, "daily:2026-12-07:reassess-at-peak")
+        assert second.state == "done" and f"row {first.id}" in second.note
         # Members and the key contact are not asked for data; the reporter is.
         member = people(s, team, Role.MEMBER.value)[0]
         assert outbox(s, person_id=member.id) == []
@@ -112,7 +114,7 @@ def test_a_process_killed_between_claim_and_send_loses_and_doubles_nothing(ctx) 
     assert later.reclaimed == len(claimed)
     with ctx.db.transaction() as s:
         sent = outbox(s)
-        assert len(sent) == 2
+        assert len(sent) == 1  # one prompt for both measures
         prompt = row(s, team_id, "daily:2026-12-07:poss-before-dose")
         assert prompt.state == "done"
         # Now the worst case: messages were queued but the row was left claimed (as if the
@@ -124,7 +126,7 @@ def test_a_process_killed_between_claim_and_send_loses_and_doubles_nothing(ctx) 
     assert again.reclaimed == 1
     assert again.sent == 0
     with ctx.db.transaction() as s:
-        assert len(outbox(s)) == 2
+        assert len(outbox(s)) == 1
         assert row(s, team_id, "daily:2026-12-07:poss-before-dose").state == "done"
 
 
@@ -141,7 +143,7 @@ def test_quiet_hours_make_a_step_wait_then_it_goes(ctx) -> None:
         assert outbox(s) == []
     assert dispatch(ctx, ny(START, 18, 20)).sent == 0
     after = dispatch(ctx, ny(START, 18, 30))
-    assert after.by_kind.get("daily_prompt") == 2
+    assert after.by_kind.get("daily_prompt") == 1  # both measures in one prompt
 
 
 def test_quiet_hours_past_the_grace_period_skip_the_step(ctx) -> None:
@@ -160,12 +162,15 @@ def test_quiet_hours_past_the_grace_period_skip_the_step(ctx) -> None:
 def test_session_reminder_reaches_every_member_with_the_join_link(ctx) -> None:
     _, team_id = setup_team(ctx, members=2)
     report = dispatch(ctx, ny(START, 11, 30))
-    assert report.by_kind == {"session_reminder": 5}  # contact, reporter, 2 members, leader
+    # Contact, reporter and 2 members; the leader gets the summaries, not the team's reminders.
+    assert report.by_kind == {"session_reminder": 4}
     with ctx.db.transaction() as s:
         texts = [o.message.text for o in outbox(s)]
         assert all("https://meet.example.org/dash" in t for t in texts)
         assert all("12:30" in t for t in texts)
-        assert len({o.dedupe_key for o in outbox(s)}) == 5
+        assert len({o.dedupe_key for o in outbox(s)}) == 4
+        leader = people(s, s.get(Team, team_id), Role.LEADER.value)[0]
+        assert outbox(s, person_id=leader.id) == []
 
 
 def test_team_group_chat_gets_one_message_instead_of_each_telegram_member(ctx) -> None:
@@ -189,7 +194,7 @@ def test_whatsapp_recipients_get_the_approved_template(ctx) -> None:
     dispatch(ctx, ny(START, 18, 0))
     with ctx.db.transaction() as s:
         sent = outbox(s, channel="whatsapp")
-        assert len(sent) == 2
+        assert len(sent) == 1
         template = sent[0].payload["template"]
         assert template["content_sid"].startswith("HX")
         assert set(template["variables"]) == {"1", "2", "3"}
@@ -380,15 +385,15 @@ def test_dispatch_command_sends_what_is_due_and_reports_it(ctx) -> None:
     result = CliRunner().invoke(_cli(), ["dispatch", "--now", "2026-12-07T18:00:00-05:00"])
     assert result.exit_code == 0, result.output
     assert "compiled 1 agenda" in result.output
-    assert "daily_prompt 2" in result.output
+    assert "daily_prompt 1" in result.output  # one prompt listing both measures
     assert "skipped" in result.output
     with ctx.db.transaction() as s:
         assert row(s, team_id, "daily:2026-12-07:poss-before-dose").state == "done"
         assert row(s, team_id, "session:1:reminder").state == "skipped"  # 11:30 is long gone
         prompts = [o for o in outbox(s) if o.message.kind == "daily_prompt"]
-        assert len(prompts) == 2
-        # ...and the console channel delivered them.
-        assert "delivery: 2 message(s)" in result.output
+        assert len(prompts) == 1
+        # ...and the console channel delivered it.
+        assert "delivery: 1 message(s)" in result.output
         assert {o.state for o in prompts} == {"sent"}
     # Running it again for the same instant does nothing more.
     again = CliRunner().invoke(_cli(), ["dispatch", "--now", "2026-12-07T23:00:00Z"])

@@ -415,7 +415,9 @@ class Simulation:
         elif message.kind == "daily_prompt" and actor.who == self._reporter(team):
             prompt = message.payload.get("prompt") or {}
             day = team.cohort.day_of(date.fromisoformat(str(prompt.get("day"))))
-            team.prompted.setdefault(day, []).append(str(prompt.get("measure")))
+            # One prompt lists every measure still open that day ("measures").
+            asked = prompt.get("measures") or [prompt.get("measure")]
+            team.prompted.setdefault(day, []).extend(str(key) for key in asked)
             if day not in team.answering:
                 team.answering.add(day)
                 self._answer_day(team, day)
