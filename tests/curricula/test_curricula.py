@@ -50,7 +50,7 @@ def step_context(cur: Curriculum, kind: str, lang: str) -> dict[str, Any]:
         "denominator_definition": measure_ctx["denominator_definition"],
         "measure_prompt": measure.render_prompt(lang, date_label="Tue 3 Dec", **team),
         "date_label": "Tue 3 Dec",
-        "day_label": "el 3 de diciembre" if lang == "es" else "Tuesday 3 December",
+        "day_label": "3 de diciembre" if lang == "es" else "Tuesday 3 December",
         "measures": [
             {"number": n, "key": m.key, "name": m.short(lang)}
             for n, m in enumerate(cur.measures, 1)

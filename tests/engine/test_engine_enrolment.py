@@ -283,6 +283,6 @@ def test_the_bot_added_to_a_group_by_the_key_contact_links_it(ctx) -> None:
     assert "This group is now 5 West" in linked
     assert (_team(ctx).group_channel, _team(ctx).group_address) == ("telegram", group)
     # Members are then reached in the group, not one by one on Telegram.
-    assert "Thanks – your coach will see this." in chat.say(
+    assert "Thanks, your coach will see this." in chat.say(
         group, "Short-staffed today", channel="telegram", sender=kc_tg, is_group=True
     )
