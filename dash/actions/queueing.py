@@ -36,6 +36,8 @@ BUDGET_KINDS: tuple[str, ...] = (
     "final_summary",
     "story_digest",
 )
+#: The scheduled message the budget keeps a place for (see `_queue`).
+PROMPT_KIND = "daily_prompt"
 
 
 @dataclass
@@ -245,16 +247,22 @@ def _queue(session: Session, drafts: list[Draft]) -> list[dict[str, Any] | None]
         recent[same] = recent.get(same, 0) + 1
     errors = ["identical message cap reached" if h else None for h in held]
     budget = get_settings().daily_message_budget
-    used = _scheduled_today(session, chosen)
+    used, prompted = _scheduled_today(session, chosen)
     for index, draft in enumerate(chosen):
         if draft.budget_since is None or draft.person is None or held[index]:
             continue
         person = draft.person.id
-        if used.get(person, 0) >= budget:
+        # The day's count prompt is what the Dash runs on: until it went, the other scheduled
+        # messages leave it a place in the budget.
+        is_prompt = draft.kind == PROMPT_KIND
+        room = budget if is_prompt or person in prompted else budget - 1
+        if used.get(person, 0) >= room:
             held[index] = True
             errors[index] = f"daily budget of {budget} scheduled messages reached"
         else:
             used[person] = used.get(person, 0) + 1
+            if is_prompt:
+                prompted.add(person)
     messages = [_message_row(d, held=h, now=now) for d, h in zip(chosen, held, strict=True)]
     for row, message_id in zip(messages, insert_messages(session, messages), strict=True):
         row["id"] = message_id
@@ -281,18 +289,19 @@ def _queue(session: Session, drafts: list[Draft]) -> list[dict[str, Any] | None]
     return [next(written) if ok else None for ok in admitted]
 
 
-def _scheduled_today(session: Session, drafts: list[Draft]) -> dict[int, int]:
+def _scheduled_today(session: Session, drafts: list[Draft]) -> tuple[dict[int, int], set[int]]:
     """Per person, the scheduled messages already queued (not held) since the start of their
-    local day, for the drafts that count against the daily budget: one query for them all."""
+    local day, and who got the day's prompt among them, for the drafts that count against the
+    daily budget: one query for them all."""
     since: dict[int, datetime] = {
         d.person.id: d.budget_since
         for d in drafts
         if d.budget_since is not None and d.person is not None
     }
     if not since:
-        return {}
+        return {}, set()
     rows = session.execute(
-        select(Message.person_id, Message.created_at).where(
+        select(Message.person_id, Message.created_at, Message.kind).where(
             Message.person_id.in_(since),
             Message.direction == "out",
             Message.kind.in_(BUDGET_KINDS),
@@ -301,12 +310,15 @@ def _scheduled_today(session: Session, drafts: list[Draft]) -> dict[int, int]:
         )
     )
     used: dict[int, int] = {}
-    for person_id, created_at in rows:
+    prompted: set[int] = set()
+    for person_id, created_at, kind in rows:
         if created_at.tzinfo is None:
             created_at = created_at.replace(tzinfo=since[person_id].tzinfo)
         if created_at >= since[person_id]:
             used[person_id] = used.get(person_id, 0) + 1
-    return used
+            if kind == PROMPT_KIND:
+                prompted.add(person_id)
+    return used, prompted
 
 
 def _message_row(draft: Draft, *, held: bool, now: datetime) -> dict[str, Any]:
