@@ -30,7 +30,7 @@ from tests.support.engine import Chat, Reply, add_prompt, make_cohort
 
 CHANNELS = ("sms", "whatsapp", "telegram", "console")
 TOP_KEYS = {"title", "covers", "channel", "cohort", "actors", "given", "steps"}
-STEP_KEYS = {"expect", "expect_not", "others"}
+STEP_KEYS = {"expect", "expect_not", "others", "buttons"}
 #: Channels whose messages carry the sender's profile name (SMS only carries the number).
 NAMED_CHANNELS = ("telegram", "whatsapp")
 
@@ -256,7 +256,11 @@ class Runner:
         for name, replies in self.last.items():
             if replies:
                 lines.append(f"  replies to {name}:")
-                lines.extend(f"    | {line}" for r in replies for line in r.text.splitlines())
+                for reply in replies:
+                    lines.extend(f"    | {line}" for line in reply.text.splitlines())
+                    labels = [b.get("text") for row in reply.payload.get("buttons") or [] for b in row]
+                    if labels:
+                        lines.append(f"    [buttons: {' | '.join(map(str, labels))}]")
         if not any(self.last.values()):
             lines.append("  (no replies in this step)")
         return ConversationError("\n".join(lines))
@@ -447,6 +451,19 @@ def _expectations(r: Runner, name: str, expect: Any, expect_not: Any) -> None:
             raise r.fail(f"{name} must not get {phrase!r}")
 
 
+def _buttons(r: Runner, name: str, want: Any) -> None:
+    """The labels of every button in the step's replies to `name`, in order, are `want`."""
+    got = [
+        str(button.get("text", ""))
+        for reply in r.last.get(name, [])
+        for row in reply.payload.get("buttons") or []
+        for button in row
+        if isinstance(button, dict)
+    ]
+    if got != [str(label) for label in _as_list(want)]:
+        raise r.fail(f"expected {name}'s buttons {_as_list(want)}, got {got}")
+
+
 def _others(r: Runner, others: Any) -> None:
     if not isinstance(others, dict):
         raise r.fail("others takes {actor: [phrases]}")
@@ -520,6 +537,8 @@ def _step(r: Runner, index: int, step: dict[str, Any]) -> None:
         r.send(r.actor(kind), step[kind])
         r.collect()
         _expectations(r, kind, step.get("expect"), step.get("expect_not"))
+        if "buttons" in step:
+            _buttons(r, kind, step["buttons"])
     if "others" in step:
         _others(r, step["others"])
 
