@@ -272,9 +272,8 @@ def _session_step(run: StepRun) -> None:
         context = run.base_context(recipient)
         context["session"] = session_def.as_context(recipient.lang)
         if run.row.kind == "session_reminder":
-            context["join_link"] = run.cohort.join_link or render(
-                "agenda_no_join_link", recipient.lang
-            )
+            # No link yet: the reminder leaves the line out rather than promise one.
+            context["join_link"] = run.cohort.join_link or ""
             context["start_time_local"] = run.row.payload["start"]
         run.send(recipient, run.row.kind, context)
 
