@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
+from bots.console.chat import ConsoleMessage, format_message
 from dash.context import AppContext
 from dash.models import Cohort, Measure, MeasureValue, Message, PendingQuestion, Team
 from dash.queries.people import person_for
@@ -184,7 +185,14 @@ class Runner:
         return self.last
 
     def said(self, name: str) -> str:
-        return "\n".join(r.text for r in self.last.get(name, []))
+        """What `name` read in this step: on the console, as the terminal shows it (buttons
+        and images as hints); elsewhere the texts."""
+        replies = self.last.get(name, [])
+        if self.actor(name).channel == "console":
+            return "\n".join(
+                format_message(ConsoleMessage(r.address, r.text, r.payload)) for r in replies
+            )
+        return "\n".join(r.text for r in replies)
 
     def say(self, who: Actor, text: str) -> str:
         self.send(who, text)
