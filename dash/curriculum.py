@@ -118,11 +118,11 @@ STEP_VARIABLES: dict[str, frozenset[str]] = {
         "numerator_definition",
         "denominator_definition",
     },
-    "nudge_reporter": _TEAM_STEP | {"measure_name", "date_label", "missed_days"},
+    "nudge_reporter": _TEAM_STEP | {"measure_name", "measure_names", "date_label", "missed_days"},
     "nudge_key_contact": _TEAM_STEP
-    | {"measure_name", "date_label", "missed_days", "reporter_names"},
+    | {"measure_name", "measure_names", "date_label", "missed_days", "reporter_names"},
     "nudge_leader": _TEAM_STEP
-    | {"measure_name", "missed_days", "reporter_names", "key_contact_name"},
+    | {"measure_name", "measure_names", "missed_days", "reporter_names", "key_contact_name"},
     "pdsa_followup": _TEAM_STEP | {"pdsa_cycle", "pdsa_change", "pdsa_prediction"},
     "midpoint_summary": _TEAM_STEP | _SUMMARY,
     "final_summary": _TEAM_STEP | _SUMMARY,

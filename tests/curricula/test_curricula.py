@@ -46,6 +46,7 @@ def step_context(cur: Curriculum, kind: str, lang: str) -> dict[str, Any]:
         "join_link": "https://meet.example.org/dash-5west",
         "start_time_local": "14:00",
         "measure_name": measure_ctx["measure_name"],
+        "measure_names": [m.name.render(lang, **team) for m in cur.measures],
         "numerator_definition": measure_ctx["numerator_definition"],
         "denominator_definition": measure_ctx["denominator_definition"],
         "measure_prompt": measure.render_prompt(lang, date_label="Tue 3 Dec", **team),
