@@ -15,31 +15,11 @@ from typing import Any
 import pytest
 
 from dash.curriculum import STEP_KINDS, Curriculum, load_all
+from dash.sms import GSM7_BASIC, GSM7_EXTENDED, sms_segments
 from dash.texts import render
 from tests.curricula.test_curricula import step_context
 
-# The GSM 03.38 default alphabet, and its extension table (two septets each).
-GSM7 = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENDED = set("^{}\\[~]|€")
-
-
-def sms_segments(text: str) -> int:
-    """SMS segments `text` takes: 160 GSM-7 septets (153 when split) or 70 UCS-2 units (67)."""
-    if all(c in GSM7 or c in GSM7_EXTENDED for c in text):
-        units, single, multi = sum(2 if c in GSM7_EXTENDED else 1 for c in text), 160, 153
-    else:
-        units, single, multi = len(text.encode("utf-16-le")) // 2, 70, 67
-    return 1 if units <= single else -(-units // multi)
-
-
-def test_the_counter_knows_the_two_alphabets() -> None:
-    assert sms_segments("a" * 160) == 1 and sms_segments("a" * 161) == 2
-    assert sms_segments("Reply 7/9 – thanks") == 1 and sms_segments("–" + "a" * 70) == 2
-    assert sms_segments("mañana, ¿sí?") == 1  # í forces UCS-2, still short
-    assert sms_segments("{" * 80) == 1 and sms_segments("{" * 81) == 2
+GSM7 = set(GSM7_BASIC)
 
 
 CURRICULA = list(load_all().values())
