@@ -30,7 +30,7 @@ from scheduler.tick import dispatch
 from tests.support.engine import Chat, Reply, add_prompt, make_cohort
 
 CHANNELS = ("sms", "whatsapp", "telegram", "console")
-TOP_KEYS = {"title", "covers", "channel", "cohort", "actors", "given", "steps"}
+TOP_KEYS = {"title", "covers", "channel", "cohort", "settings", "actors", "given", "steps"}
 STEP_KEYS = {"expect", "expect_not", "others", "buttons"}
 #: Channels whose messages carry the sender's profile name (SMS only carries the number).
 NAMED_CHANNELS = ("telegram", "whatsapp")
@@ -68,6 +68,8 @@ class Conversation:
     actors: dict[str, Actor]
     given: list[dict[str, Any]]
     steps: list[dict[str, Any]]
+    #: Deployment settings for this conversation (`DASH_<NAME>`), e.g. daily_message_budget.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def load(path: Path) -> Conversation:
@@ -107,6 +109,7 @@ def load(path: Path) -> Conversation:
         actors=actors,
         given=list(data.get("given") or []),
         steps=list(data["steps"]),
+        settings=dict(data.get("settings") or {}),
     )
 
 
@@ -178,9 +181,11 @@ class Runner:
         )
 
     def collect(self) -> dict[str, list[Reply]]:
-        """Every actor's new replies since the last collection."""
+        """Every actor's new replies since the last collection; a held message (the identical
+        cap or the daily budget kept it back) is not one: nobody reads it."""
         self.last = {
-            name: self.chat.replies(a.address, a.channel) for name, a in self.conv.actors.items()
+            name: [r for r in self.chat.replies(a.address, a.channel) if not r.held]
+            for name, a in self.conv.actors.items()
         }
         return self.last
 
@@ -438,7 +443,59 @@ def _check_pending(r: Runner, want: Any) -> None:
             raise r.fail(f"expected {name}'s pending question {wanted!r}, it is {got!r}")
 
 
+#: The kinds of message the scheduler sends a team member (the agenda's steps).
+SCHEDULED_KINDS = (
+    "session_reminder",
+    "session_followup",
+    "daily_prompt",
+    "nudge_reporter",
+    "nudge_key_contact",
+    "nudge_leader",
+    "pdsa_followup",
+    "midpoint_summary",
+    "final_summary",
+    "story_digest",
+)
+
+
+def _check_received(r: Runner, want: Any) -> None:
+    """{actor, day?, kind?, count?, at_most?, held?}: the scheduled messages the actor got on a
+    day (the cohort's zone; default today), of `kind` (a prefix: `nudge`) if given; `held`:
+    how many more were held back (kept in the team's thread for the coach, never sent)."""
+    if not isinstance(want, dict) or "actor" not in want:
+        raise r.fail("received takes {actor, day, kind, count, at_most, held}")
+    from dash.models import OutboxItem
+
+    person_id, day, tz = r.person_id(want["actor"]), r.day(want.get("day")), r.cohort.timezone
+    start = local_to_utc(day, time(0), tz)
+    end = local_to_utc(day + timedelta(days=1), time(0), tz)
+    with r.ctx.db.transaction() as s:
+        rows = s.execute(
+            select(Message.kind, OutboxItem.state, OutboxItem.last_error)
+            .join(OutboxItem, OutboxItem.message_id == Message.id)
+            .where(
+                Message.person_id == person_id,
+                Message.direction == "out",
+                Message.kind.in_(SCHEDULED_KINDS),
+                Message.created_at >= start,
+                Message.created_at < end,
+            )
+            .order_by(Message.id)
+        ).all()
+    rows = [row for row in rows if row[0].startswith(str(want.get("kind", "")))]
+    sent = [kind for kind, state, _ in rows if state != "held"]
+    held = [(kind, error) for kind, state, error in rows if state == "held"]
+    seen = f"{want['actor']} on {day}: sent {sent}, held {held}"
+    if "count" in want and len(sent) != int(want["count"]):
+        raise r.fail(f"expected {want['count']} scheduled message(s) to {seen}")
+    if "at_most" in want and len(sent) > int(want["at_most"]):
+        raise r.fail(f"expected at most {want['at_most']} scheduled message(s) to {seen}")
+    if "held" in want and len(held) != int(want["held"]):
+        raise r.fail(f"expected {want['held']} held back for the coach: {seen}")
+
+
 CHECKS: dict[str, Callable[[Runner, Any], None]] = {
+    "received": _check_received,
     "flagged_for_coach": _check_flagged_for_coach,
     "team_state": _check_team_state,
     "value": _check_value,
@@ -559,9 +616,31 @@ def _conversation_clock() -> Iterator[SteppingClock]:
         yield clock
 
 
+@contextmanager
+def _settings(values: dict[str, Any]) -> Iterator[None]:
+    """The conversation's `settings`, as a deployment sets them (DASH_<NAME>), then back."""
+    import os
+
+    from dash.settings import get_settings
+
+    names = {f"DASH_{key.upper()}": str(value) for key, value in values.items()}
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update(names)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+
+
 def run(ctx: AppContext, conv: Conversation) -> Runner:
     """Play `conv` against `ctx` (a fresh database); raises ConversationError on a mismatch."""
-    with _conversation_clock() as clock:
+    with _conversation_clock() as clock, _settings(conv.settings):
         r = Runner(ctx, conv, clock)
         r.cohort = make_cohort(
             ctx, topic=conv.cohort.get("topic", "opioid-safety"), tz=conv.cohort.get("timezone", "UTC")

@@ -32,6 +32,8 @@ class Reply:
     payload: dict[str, Any]
     channel: str
     address: str
+    #: Kept in the thread but not sent (a cap or the daily budget held it): nobody reads it.
+    held: bool = False
 
 
 @dataclass
@@ -101,7 +103,10 @@ class Chat:
             ).all()
         if rows:
             self.seen[key] = rows[-1][0].id
-        return [Reply(m.text, dict(o.payload or {}), m.channel, m.address) for m, o in rows]
+        return [
+            Reply(m.text, dict(o.payload or {}), m.channel, m.address, held=o.state == "held")
+            for m, o in rows
+        ]
 
     def text(self, address: str, channel: str = "console") -> str:
         """All new replies to `address`, joined (what the person reads next)."""
