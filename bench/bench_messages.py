@@ -109,15 +109,34 @@ def _role_and_zone(conn: sqlite3.Connection) -> dict[int, tuple[str, str]]:
     return {p: (ROLES[rank] if rank < len(ROLES) else "member", tz) for p, (rank, tz) in held.items()}
 
 
-def measure(db: Path) -> dict[str, Figures]:
-    """Every message delivered to a known person, by role (and "all")."""
+#: The scheduler's messages to team members (what the daily budget counts), for --scheduled.
+SCHEDULED_KINDS = (
+    "session_reminder",
+    "session_followup",
+    "daily_prompt",
+    "nudge_reporter",
+    "nudge_key_contact",
+    "nudge_leader",
+    "pdsa_followup",
+    "midpoint_summary",
+    "final_summary",
+    "story_digest",
+)
+
+
+def measure(db: Path, scheduled: bool = False) -> dict[str, Figures]:
+    """Every message delivered to a known person, by role (and "all"); only the scheduler's
+    when `scheduled` (replies to what a person sent left out)."""
     conn = sqlite3.connect(db)
     try:
         people = _role_and_zone(conn)
         figures: dict[str, Figures] = defaultdict(Figures)
+        only = f" AND kind IN ({', '.join('?' for _ in SCHEDULED_KINDS)})" if scheduled else ""
         rows = conn.execute(
             "SELECT person_id, text, created_at FROM messages "
-            "WHERE direction = 'out' AND status = 'sent' AND person_id IS NOT NULL ORDER BY id"
+            f"WHERE direction = 'out' AND status = 'sent' AND person_id IS NOT NULL{only} "
+            "ORDER BY id",
+            SCHEDULED_KINDS if scheduled else (),
         )
         for person, text, created in rows:
             role, tz = people.get(person, ("member", "UTC"))
@@ -163,10 +182,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tree", type=Path, default=ROOT, help="checkout whose demo to run")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--scheduled", action="store_true", help="count only scheduled messages (not replies)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-messages-") as tmp:
         db = run_demo(args.tree.resolve(), Path(tmp), args.seed)
-        print(table(measure(db)))
+        print(table(measure(db, args.scheduled)))
 
 
 if __name__ == "__main__":

@@ -341,6 +341,14 @@ def _daily_prompt(run: StepRun) -> None:
             }
             for number, m in due
         ]
+        if len(due) > 1:
+            # What a one-line form (the WhatsApp template) names: every count asked.
+            context["measure_name"] = run.remember(
+                ("short_names", run.curriculum.topic, tuple(m.key for _, m in due), recipient.lang),
+                lambda lang=recipient.lang: render(
+                    "agenda_measure_list", lang, names=[a["name"] for a in context["measures"]]
+                ),
+            )
         # The engine reads this to know which measures and day an "N/D" answer is for.
         run.send(
             recipient,
