@@ -51,7 +51,7 @@ from tests.support.processes import (
 )
 from tests.support.webhooks import TELEGRAM_PATH, telegram_update
 
-TEAMS = 40  # two daily prompts each
+TEAMS = 80  # one daily prompt each, naming both measures (two agenda rows)
 
 
 def deployment_env(settings: Settings, fake: FakeTelegram, **extra: str) -> dict[str, str]:
@@ -132,7 +132,7 @@ def check_every_prompt_arrived(
     per_chat = Counter(int(c.params["chat_id"]) for c in fake.sent_messages())
     texts = {chat: {str(c.params["text"]) for c in fake.sent_messages(chat)} for chat in per_chat}
     assert set(per_chat) == set(pop.reporter_chat_ids), "a reporter got no prompt"
-    assert all(len(t) == 2 for t in texts.values()), "a reporter is missing one of two prompts"
+    assert all(len(t) == 1 for t in texts.values()), "a reporter got the day's prompt twice"
     with db.transaction() as s:
         states = Counter(s.execute(select(AgendaItem.state)).scalars())
     # Later steps the tick compiled stay pending; the due prompts are all done, none skipped.
@@ -157,12 +157,12 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_after_restart(
     finally:
         first.stop()
     sent_before = len(fake_telegram.sent_messages())
-    assert sent_before < 2 * TEAMS, "the fan-out finished before the kill: nothing was tested"
+    assert sent_before < TEAMS, "the fan-out finished before the kill: nothing was tested"
     fake_telegram.slow(0)
 
     restarted = time.monotonic()
     with running(args, env, tmp_path / "worker-2.log", clock) as second:
-        wait_until(all_sent(db, 2 * TEAMS), 60, "every prompt sent after restart", second)
+        wait_until(all_sent(db, TEAMS), 60, "every prompt sent after restart", second)
     recovery = time.monotonic() - restarted
 
     check_every_prompt_arrived(db, fake_telegram, pop)
@@ -171,9 +171,9 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_after_restart(
     assert doubled <= MAX_CONCURRENT_SENDS, "more resent than were in flight at the kill"
     record(
         "SIGKILL mid fan-out (dash worker)",
-        queued=2 * TEAMS,
+        queued=TEAMS,
         delivered_before_kill=sent_before,
-        delivered=2 * TEAMS,
+        delivered=TEAMS,
         lost=0,
         duplicated=doubled,
         flagged_rows=flagged,
@@ -201,12 +201,12 @@ def test_dispatch_killed_mid_fan_out_is_finished_by_the_next_dispatch(
     finally:
         first.stop()
     sent_before = len(fake_telegram.sent_messages())
-    assert sent_before < 2 * TEAMS, "dispatch finished before the kill: nothing was tested"
+    assert sent_before < TEAMS, "dispatch finished before the kill: nothing was tested"
     fake_telegram.slow(0)
 
     restarted = time.monotonic()
     runs = 0
-    while not all_sent(db, 2 * TEAMS)():
+    while not all_sent(db, TEAMS)():
         runs += 1
         assert runs <= 10, f"still not all sent after {runs} runs: {outbox_states(db)}"
         time.sleep(1.0)  # the dead run's leases (5 s) run out
@@ -226,9 +226,9 @@ def test_dispatch_killed_mid_fan_out_is_finished_by_the_next_dispatch(
     assert doubled <= MAX_CONCURRENT_SENDS, "more resent than were in flight at the kill"
     record(
         "SIGKILL mid fan-out (dash dispatch)",
-        queued=2 * TEAMS,
+        queued=TEAMS,
         delivered_before_kill=sent_before,
-        delivered=2 * TEAMS,
+        delivered=TEAMS,
         lost=0,
         duplicated=doubled,
         flagged_rows=flagged,
