@@ -343,10 +343,11 @@ def _daily_prompt(run: StepRun) -> None:
         ]
         if len(due) > 1:
             # What a one-line form (the WhatsApp template) names: every count asked.
+            names = [asked["name"] for asked in context["measures"]]
             context["measure_name"] = run.remember(
-                ("short_names", run.curriculum.topic, tuple(m.key for _, m in due), recipient.lang),
-                lambda lang=recipient.lang: render(
-                    "agenda_measure_list", lang, names=[a["name"] for a in context["measures"]]
+                ("short_names", tuple(names), recipient.lang),
+                lambda lang=recipient.lang, names=names: render(
+                    "agenda_measure_list", lang, names=names
                 ),
             )
         # The engine reads this to know which measures and day an "N/D" answer is for.
