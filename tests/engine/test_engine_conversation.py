@@ -285,7 +285,9 @@ def test_spanish_from_the_telegram_language_and_by_command(ctx, team: Team) -> N
     assert "Registrado para hoy" in chat.say(telegram_nurse, "7 de 9", channel="telegram")
     assert "Envíe cifras" in chat.say(telegram_nurse, "siete de nueve", channel="telegram")
     assert "en español" in chat.say(KC, "IDIOMA es")
-    assert "He sustituido 7/9 por 6/9" in chat.say(KC, "6/9")
+    # Replacing a colleague's count asks first, naming who sent it.
+    assert "Lucía ya envió 7/9" in chat.say(KC, "6/9")
+    assert "He sustituido 7/9 (de Lucía) por 6/9" in chat.say(KC, "SI")
     assert "in English" in chat.say(KC, "lang en")
     assert "Replaced 6/9 with 5/9" in chat.say(KC, "5/9")
     assert "más mensajes" in chat.say(LEADER, "IDIOMA es") + chat.say(LEADER, "ALTO")
