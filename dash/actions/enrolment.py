@@ -15,13 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dash.actions.aims import set_initial_aim
-from dash.actions.people import add_role, ask, clear_pending
+from dash.actions.people import add_address, add_role, ask, clear_pending
 from dash.actions.queueing import queue_to_person
 from dash.context import AppContext
 from dash.errors import UserError
 from dash.links import link_url
 from dash.models import (
     MATRIX_CRITERIA,
+    Channel,
     Cohort,
     InstanceValue,
     Organisation,
@@ -33,9 +34,12 @@ from dash.models import (
     TeamState,
     Unit,
 )
+from dash.parsing import parse_leader
+from dash.phones import BadPhoneNumber, to_e164
 from dash.queries.cohorts import unused_code
-from dash.queries.enrolment import latest_matrix
-from dash.queries.people import pending_of
+from dash.queries.enrolment import latest_matrix, self_signoffs
+from dash.queries.people import pending_of, person_with_address
+from dash.reach import EMAIL
 from dash.settings import Settings, get_settings
 from dash.texts import render
 from dash.timeutil import utcnow
@@ -255,27 +259,21 @@ def record_signoff(
         pending = pending_of(session, leader)
         if pending is not None and pending.flow == "signoff":
             clear_pending(session, leader)
-    if decision == "approved":
-        team.state = TeamState.ENROLLED.value
-        team.enrolled_at = utcnow()
-        team.join_code = team.join_code or unused_code(session)
-        set_initial_aim(session, team, contact.language if contact else "en")
-        if leader is not None:
-            add_role(session, team, leader, Role.LEADER.value)
+    if decision == "approved" and leader is None and team.leader_id is None:
+        raise UserError(f"{team.name} has no leader on record: name one before approving")
+    if decision == "approved" and leader is not None and leader.id == team.key_contact_id:
+        # Signing off one's own unit is no leader's sign-off: a coach confirms it first.
+        session.flush()
         if contact is not None:
             queue_to_person(
                 session,
                 contact,
-                render(
-                    "enrol_approved",
-                    contact.language,
-                    team_name=team.name,
-                    leader_name=signoff.leader_name,
-                    join_code=team.join_code,
-                    comment=signoff.comment,
-                ),
+                render("enrol_self_signoff", contact.language, team_name=team.name),
                 team=team,
             )
+        return signoff
+    if decision == "approved":
+        _enrol(session, team, signoff, leader or team.leader, contact)
     else:
         team.state = TeamState.DECLINED.value
         if contact is not None:
@@ -293,6 +291,96 @@ def record_signoff(
             )
     session.flush()
     return signoff
+
+
+def _enrol(
+    session: Session, team: Team, signoff: SignOff, leader: Person | None, contact: Person | None
+) -> None:
+    """Approval: the team is enrolled with its join code and aim; the key contact is told."""
+    team.state = TeamState.ENROLLED.value
+    team.enrolled_at = utcnow()
+    team.join_code = team.join_code or unused_code(session)
+    set_initial_aim(session, team, contact.language if contact else "en")
+    if leader is not None:
+        add_role(session, team, leader, Role.LEADER.value)
+    if contact is not None:
+        queue_to_person(
+            session,
+            contact,
+            render(
+                "enrol_approved",
+                contact.language,
+                team_name=team.name,
+                leader_name=signoff.leader_name,
+                join_code=team.join_code,
+                comment=signoff.comment,
+            ),
+            team=team,
+        )
+    session.flush()
+
+
+def confirm_self_signoff(session: Session, *, team: Team, coach: Person) -> SignOff:
+    """A coach confirms the key contact's approval of their own unit: the team is enrolled
+    (the confirmation is kept as a sign-off row of its own, via "coach")."""
+    approval = self_signoffs(session, [team.id]).get(team.id)
+    if approval is None:
+        raise UserError(f"{team.name} has no self sign-off waiting for a coach")
+    leader = session.get(Person, approval.leader_id) if approval.leader_id else None
+    confirmation = SignOff(
+        team_id=team.id,
+        matrix_id=approval.matrix_id,
+        leader_id=approval.leader_id,
+        leader_name=approval.leader_name,
+        leader_role=approval.leader_role,
+        decision="approved",
+        comment=f"confirmed by {coach.name or coach.email or 'a coach'}"[:500],
+        via="coach",
+        decided_at=utcnow(),
+    )
+    session.add(confirmation)
+    contact = session.get(Person, team.key_contact_id) if team.key_contact_id else None
+    _enrol(session, team, confirmation, leader, contact)
+    return confirmation
+
+
+def name_leader(
+    session: Session, *, team: Team, name: str, contact: str, region: str
+) -> Person:
+    """The leader named on the web: whoever already has that mobile number or e-mail, else a
+    new person reached there. Raises UserError saying what is wrong with the contact."""
+    name, contact = name.strip()[:200], contact.strip()
+    if not name:
+        raise UserError("write the name of the leader who signs off")
+    if "@" in contact:
+        address, channel = _email(contact), EMAIL
+    else:
+        try:
+            address, channel = to_e164(contact, region), Channel.SMS.value
+        except BadPhoneNumber as exc:
+            raise UserError(
+                "write the leader's mobile number with its country code (like +1 202 555 0123)"
+                " or their e-mail address"
+            ) from exc
+    leader = person_with_address(session, address)
+    if leader is None:
+        leader = Person(name=name, preferred_channel=channel)
+        session.add(leader)
+        add_address(session, leader, channel, address)
+    elif not leader.name:
+        leader.name = name
+    session.flush()
+    set_leader(session, team=team, leader=leader)
+    session.flush()
+    session.expire(team, ["leader"])  # the relationship follows the new leader_id
+    return leader
+
+
+def _email(raw: str) -> str:
+    parsed = parse_leader(raw)
+    if parsed is None or parsed[0] != "email":
+        raise UserError("that e-mail address is not valid")
+    return parsed[1]
 
 
 def reopen_matrix(session: Session, team: Team) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dash.codes import normalise_code
-from dash.models import Cohort, PriorityMatrix, Team
+from dash.models import Cohort, PriorityMatrix, SignOff, Team, TeamState
 
 
 def cohort_by_code(session: Session, code: str) -> Cohort | None:
@@ -28,3 +28,32 @@ def latest_matrix(session: Session, team: Team) -> PriorityMatrix | None:
         .order_by(PriorityMatrix.revision.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def self_signoffs(session: Session, team_ids: list[int] | None = None) -> dict[int, SignOff]:
+    """Teams whose key contact approved their own enrolment (they named themselves leader)
+    and that wait for a coach to confirm it: team id -> that approval. One query."""
+    newest = (
+        select(PriorityMatrix.team_id, func.max(PriorityMatrix.revision).label("revision"))
+        .group_by(PriorityMatrix.team_id)
+        .subquery()
+    )
+    query = (
+        select(SignOff)
+        .join(Team, Team.id == SignOff.team_id)
+        .join(PriorityMatrix, PriorityMatrix.id == SignOff.matrix_id)
+        .join(
+            newest,
+            (newest.c.team_id == PriorityMatrix.team_id)
+            & (newest.c.revision == PriorityMatrix.revision),
+        )
+        .where(
+            Team.state == TeamState.AWAITING_SIGNOFF.value,
+            SignOff.decision == "approved",
+            SignOff.leader_id == Team.key_contact_id,
+        )
+        .order_by(SignOff.decided_at)
+    )
+    if team_ids is not None:
+        query = query.where(Team.id.in_(team_ids))
+    return {signoff.team_id: signoff for signoff in session.execute(query).scalars()}

@@ -35,6 +35,7 @@ PAGES: list[tuple[str, PageFn, list[str], str]] = [
     ("/teams/{team_id}/reply", teams.reply, POST, COACH),
     ("/teams/{team_id}/rating", teams.rate, POST, COACH),
     ("/teams/{team_id}/pdsa/{cycle_id}/reviewed", teams.review_cycle, POST, COACH),
+    ("/teams/{team_id}/signoff/confirm", today.confirm_signoff, POST, COACH),
     ("/snippets", teams.snippet_save, POST, COACH),
     ("/snippets/{snippet_id}/delete", teams.snippet_delete, POST, COACH),
     ("/matrix/{token}", enrolment.matrix_page, BOTH, PUBLIC),
