@@ -47,3 +47,20 @@ def from_provider(raw: str) -> str:
     if not text.startswith("+") or not digits.isdigit() or not 6 <= len(digits) <= 15:
         raise BadPhoneNumber(raw)
     return text
+
+
+def typed_contact(raw: str, region: str = "US") -> tuple[str, str]:
+    """Where a contact typed into a form is reached: (channel, address). An e-mail address by
+    e-mail; a phone number (E.164) by SMS, the channel every mobile has. Raises ValueError
+    (BadPhoneNumber for a number) saying what is wrong."""
+    from dash.models import Channel
+    from dash.parsing import parse_leader
+    from dash.reach import EMAIL
+
+    text = (raw or "").strip()
+    if "@" in text:
+        parsed = parse_leader(text)
+        if parsed is None or parsed[0] != "email":
+            raise ValueError("that e-mail address is not valid")
+        return EMAIL, parsed[1]
+    return Channel.SMS.value, to_e164(text, region)

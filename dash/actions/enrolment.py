@@ -22,7 +22,6 @@ from dash.errors import UserError
 from dash.links import link_url
 from dash.models import (
     MATRIX_CRITERIA,
-    Channel,
     Cohort,
     InstanceValue,
     Organisation,
@@ -34,12 +33,10 @@ from dash.models import (
     TeamState,
     Unit,
 )
-from dash.parsing import parse_leader
-from dash.phones import BadPhoneNumber, to_e164
+from dash.phones import BadPhoneNumber, typed_contact
 from dash.queries.cohorts import unused_code
 from dash.queries.enrolment import latest_matrix, self_signoffs
 from dash.queries.people import pending_of, person_with_address
-from dash.reach import EMAIL
 from dash.settings import Settings, get_settings
 from dash.texts import render
 from dash.timeutil import utcnow
@@ -349,19 +346,18 @@ def name_leader(
 ) -> Person:
     """The leader named on the web: whoever already has that mobile number or e-mail, else a
     new person reached there. Raises UserError saying what is wrong with the contact."""
-    name, contact = name.strip()[:200], contact.strip()
+    name = name.strip()[:200]
     if not name:
         raise UserError("write the name of the leader who signs off")
-    if "@" in contact:
-        address, channel = _email(contact), EMAIL
-    else:
-        try:
-            address, channel = to_e164(contact, region), Channel.SMS.value
-        except BadPhoneNumber as exc:
-            raise UserError(
-                "write the leader's mobile number with its country code (like +1 202 555 0123)"
-                " or their e-mail address"
-            ) from exc
+    try:
+        channel, address = typed_contact(contact, region)
+    except BadPhoneNumber as exc:
+        raise UserError(
+            "write the leader's mobile number with its country code (like +1 202 555 0123)"
+            " or their e-mail address"
+        ) from exc
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     leader = person_with_address(session, address)
     if leader is None:
         leader = Person(name=name, preferred_channel=channel)
@@ -374,13 +370,6 @@ def name_leader(
     session.flush()
     session.expire(team, ["leader"])  # the relationship follows the new leader_id
     return leader
-
-
-def _email(raw: str) -> str:
-    parsed = parse_leader(raw)
-    if parsed is None or parsed[0] != "email":
-        raise UserError("that e-mail address is not valid")
-    return parsed[1]
 
 
 def reopen_matrix(session: Session, team: Team) -> None:
