@@ -331,7 +331,7 @@ def confirm_self_signoff(session: Session, *, team: Team, coach: Person) -> Sign
         leader_name=approval.leader_name,
         leader_role=approval.leader_role,
         decision="approved",
-        comment=f"confirmed by {coach.name or coach.email or 'a coach'}"[:500],
+        comment=f"confirmed by {coach.name or 'a coach'}"[:500],
         via="coach",
         decided_at=utcnow(),
     )
