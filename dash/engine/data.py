@@ -248,7 +248,7 @@ def _ask_which(
         "data_which_measure",
         numerator=fraction.numerator,
         denominator=fraction.denominator,
-        options=[(_name(turn, team, m), turn.label(d)) for m, d in places],
+        options=_options(turn, team, places),
         number=_position(turn, team, places[0][0]),
         payload={
             "buttons": [[{"text": str(i + 1), "data": f"choice:{i + 1}"}] for i in range(len(places))]
@@ -272,16 +272,15 @@ def _answer_which(turn: Turn, pending: PendingQuestion) -> bool:
         word = data_queries.match_measure(measures, turn.text, names)
         choice = next((i + 1 for i, (m, _) in enumerate(places) if word is not None and m is word), None)
     if choice is None:
-        turn.fail(
-            "data_which_again",
-            options=[(_name(turn, team, m), turn.label(d)) for m, d in places if m and d],
-        )
+        chosen = [(m, d) for m, d in places if m is not None and d is not None]
+        turn.fail("data_which_again", options=_options(turn, team, chosen))
         return True
     measure, day = places[choice - 1]
     assert measure is not None and day is not None
     item = _Count(int(pending.data["numerator"]), int(pending.data["denominator"]), measure, day)
     turn.done()
-    _file(turn, team, item)
+    # The options showed who sent a count already there: choosing it is the confirmation.
+    _file(turn, team, item, confirmed=True)
     return True
 
 
@@ -442,6 +441,25 @@ def _reporter_name(turn: Turn, value: Any) -> str:
 
 def _name(turn: Turn, team: Team, measure: Measure) -> str:
     return measure_name(measure, team.cohort.topic, turn.lang)
+
+
+def _options(
+    turn: Turn, team: Team, places: list[tuple[Measure, date]]
+) -> list[dict[str, str]]:
+    """Each place a count may go, as the question lists it: the measure, the day and the
+    count already there with who sent it."""
+    options = []
+    for measure, day in places:
+        value = data_queries.current_value(turn.session, team, measure, day)
+        options.append(
+            {
+                "name": _name(turn, team, measure),
+                "day": turn.label(day),
+                "value": f"{value.numerator}/{value.denominator}" if value else "",
+                "by": _reporter_name(turn, value) if value else "",
+            }
+        )
+    return options
 
 
 def _position(turn: Turn, team: Team, measure: Measure) -> int:

@@ -152,11 +152,14 @@ def answer_candidates(
     person: Person | None = None,
 ) -> list[tuple[Measure, date]]:
     """Where a count may go, in curriculum order: one place means file it there; several mean
-    the count is ambiguous (open prompts for several measures) and the sender must choose.
+    the count is ambiguous and the sender must choose.
 
-    Open prompts come first, the newest open day of each measure. With none open, the newest
-    prompted day's measures (a correction): the one `person` reported there themselves when
-    they did, so someone correcting their own count is never asked which.
+    A bare count answers the newest day with an open prompt, its measures in curriculum order
+    (the day's prompts are answered in order, "Next, please" naming the next one). When
+    someone else has already answered some of that day's measures and the sender has not,
+    the sender cannot know what is left: every measure prompted that day is a candidate.
+    With nothing open it is a correction of the newest prompted day: of the sender's own
+    latest count there when they sent one, else any of that day's measures.
     """
     measures = measures_of(session, team)
     by_key = {m.key: m for m in measures}
@@ -167,28 +170,30 @@ def answer_candidates(
         and (day is None or d == day)
         and (measure is None or by_key[k].id == measure.id)
     ]
+    if not prompts:
+        return [((measure or primary_measure(session, team)), (day or team_today(team, now)))]
     prompts.sort(key=lambda p: (-p[0].toordinal(), p[1].position))
     answered = _answered(session, team, prompts)
     unanswered = [p for p in prompts if (p[1].id, p[0]) not in answered]
+    latest = (unanswered or prompts)[0][0]
+    on_day = [(m, d) for d, m in prompts if d == latest]
+    values = {
+        (m.id, d): v for m, d in on_day if (v := current_value(session, team, m, d)) is not None
+    }
+    mine = sorted(
+        (v for v in values.values() if person is not None and v.reported_by_id == person.id),
+        key=lambda v: v.reported_at,
+    )
     if unanswered:
-        newest: dict[int, tuple[Measure, date]] = {}
-        for d, m in unanswered:
-            newest.setdefault(m.id, (m, d))
-        return sorted(newest.values(), key=lambda p: p[0].position)
-    if prompts:
-        latest = prompts[0][0]
-        on_day = [(m, d) for d, m in prompts if d == latest]
-        if len(on_day) > 1 and person is not None:
-            mine = [
-                (m, d)
-                for m, d in on_day
-                if (v := current_value(session, team, m, d)) is not None
-                and v.reported_by_id == person.id
-            ]
-            if len(mine) == 1:
-                return mine
+        first = next((m, d) for m, d in on_day if (m.id, d) not in values)
+        others = any(person is None or v.reported_by_id != person.id for v in values.values())
+        if mine or not others:
+            return [first]
         return on_day
-    return [((measure or primary_measure(session, team)), (day or team_today(team, now)))]
+    if mine:
+        last = mine[-1]
+        return [next((m, d) for m, d in on_day if m.id == last.measure_id)]
+    return on_day
 
 
 def open_prompts(session: Session, team: Team, now: datetime) -> list[tuple[Measure, date]]:

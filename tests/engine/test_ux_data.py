@@ -20,8 +20,7 @@ def test_a_spanish_speaker_reads_the_measure_names_in_spanish(ctx) -> None:
     add_prompt(ctx, team, "poss-before-dose", today)
     add_prompt(ctx, team, "reassess-at-peak", today)
     chat.say(KC, "LANG es")
-    assert "¿Para qué indicador es 7/9?" in chat.say(KC, "7/9")
-    reply = chat.say(KC, "1")
+    reply = chat.say(KC, "7/9")
     assert "(POSS registrada antes de las dosis de opioide)" in reply
     assert "Ahora, por favor: Sedación reevaluada en el pico de efecto" in reply
     assert "documented" not in reply and "rechecked" not in reply
