@@ -333,6 +333,10 @@ def _file(turn: Turn, team: Team, item: _Count, *, confirmed: bool = False) -> N
     session = turn.session
     picture = data_queries.running_picture(session, team, item.measure, item.day)
     following = data_queries.next_unanswered(session, team, turn.now)
+    if following is not None and following[1] < item.day:
+        # Only the counts of the day just sent (or a later one) follow it: an older day left
+        # open would be asked for again after every count, for a week.
+        following = None
     replaced = recorded.replaced
     topic = team.cohort.topic
     current = turn.pending()
