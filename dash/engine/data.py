@@ -136,6 +136,7 @@ def several(turn: Turn, parts: list[Fraction | BadFraction]) -> None:
             "day_label": turn.label(item.day),
             "other_name": "",
             "replaced": "",
+            "refused": False,
         }
         if _someone_else(turn, previous):
             line["other_name"] = _reporter_name(turn, previous)
