@@ -159,7 +159,8 @@ def answer_candidates(
     someone else has already answered some of that day's measures and the sender has not,
     the sender cannot know what is left: every measure prompted that day is a candidate.
     With nothing open it is a correction of the newest prompted day: of the sender's own
-    latest count there when they sent one, else any of that day's measures.
+    count there when they sent one (the first in curriculum order), else any of that day's
+    measures.
     """
     measures = measures_of(session, team)
     by_key = {m.key: m for m in measures}
@@ -180,10 +181,7 @@ def answer_candidates(
     values = {
         (m.id, d): v for m, d in on_day if (v := current_value(session, team, m, d)) is not None
     }
-    mine = sorted(
-        (v for v in values.values() if person is not None and v.reported_by_id == person.id),
-        key=lambda v: v.reported_at,
-    )
+    mine = [v for v in values.values() if person is not None and v.reported_by_id == person.id]
     if unanswered:
         first = next((m, d) for m, d in on_day if (m.id, d) not in values)
         others = any(person is None or v.reported_by_id != person.id for v in values.values())
@@ -191,8 +189,8 @@ def answer_candidates(
             return [first]
         return on_day
     if mine:
-        last = mine[-1]
-        return [next((m, d) for m, d in on_day if m.id == last.measure_id)]
+        own = {v.measure_id for v in mine}
+        return [next((m, d) for m, d in on_day if m.id in own)]
     return on_day
 
 
