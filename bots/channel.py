@@ -47,6 +47,9 @@ class ChannelType:
     #: The provider answers STOP/START itself (Twilio on long codes), so we stay silent.
     confirms_stop: bool = False
     confirms_start: bool = False
+    #: What a person's address on the channel is to them: "number" on phone channels, else
+    #: "account" (the bot knows them by their account, so a stranger is told "I don't know you").
+    address_kind: str = "account"
 
     def enabled(self, settings: Settings) -> bool:
         """Whether this deployment is configured to send on the channel."""

@@ -29,6 +29,7 @@ class TwilioType(ChannelType):
     #: The setting that holds this channel's sends a second.
     rate_setting = ""
     confirms_stop = True
+    address_kind = "number"
 
     def account(self, settings: Settings) -> str:
         return f"{self.name}:{settings.twilio_account_sid}:{getattr(settings, self.from_setting)}"

@@ -64,11 +64,22 @@ def new_person(turn: Turn) -> Person:
     )
     turn.person = person
     inbound = turn.inbound
-    people.note_inbound(
-        person.addresses[-1], inbound.address, inbound.received_at, private=not inbound.is_group
-    )
+    row = person.addresses[-1]
+    username = _display_name(inbound.raw)
+    if username and not row.display:
+        row.display = username  # a key contact may name them by it later
+    people.note_inbound(row, inbound.address, inbound.received_at, private=not inbound.is_group)
     people.attribute_message(turn.message, person)
     return person
+
+
+def remember_stranger(turn: Turn) -> Person | None:
+    """An unknown sender with a public username (a Telegram user pressing /start) becomes
+    known by it, so a key contact naming them as leader by @username reaches them at once."""
+    inbound = turn.inbound
+    if inbound.is_group or not inbound.sender or not _display_name(inbound.raw):
+        return None
+    return new_person(turn)
 
 
 def choose_team(turn: Turn) -> Team | None:

@@ -21,7 +21,7 @@ from dash.actions.threads import file_failed, flag_for_coach
 from dash.context import AppContext
 from dash.engine import data as data_flow
 from dash.engine import enrol, pdsa
-from dash.engine.identity import choose_team, identify, new_person, recognise
+from dash.engine.identity import choose_team, identify, new_person, recognise, remember_stranger
 from dash.engine.turn import Turn
 from dash.inbound import InboundMessage
 from dash.models import Message, PendingQuestion, Person, Role, Team, TeamState
@@ -87,7 +87,8 @@ def route(turn: Turn, *, forced_team: Team | None = None) -> None:
             person = new_person(turn)
             people.join_team(turn.session, turn.group_team, person)
         else:
-            turn.reply("unknown_sender")
+            remember_stranger(turn)
+            turn.reply("unknown_sender", address_kind=inbound.address_kind)
             return
     if command is not None and keyword in KNOWN_SENDER:
         KNOWN_SENDER[keyword](turn, command)
