@@ -36,6 +36,7 @@ from dash.models import (
 from dash.queries.cohorts import unused_code
 from dash.queries.enrolment import latest_matrix
 from dash.queries.people import pending_of
+from dash.reach import ReplyWindow
 from dash.settings import Settings, get_settings
 from dash.texts import render
 from dash.timeutil import utcnow
@@ -169,13 +170,15 @@ def request_signoff(
     *,
     leader_role: str = "",
     enabled: Collection[str] | None = None,
+    windows: Mapping[str, ReplyWindow] | None = None,
 ) -> Person | None:
     """Send the leader the sign-off request (matrix, YES/NO, and the signed web link) on one
     of their addresses among the `enabled` channels (None: any).
 
     Returns the leader when the request could be queued; None when the leader cannot be
-    reached by message yet (e.g. a Telegram @username who has not opened the bot), in
-    which case the key contact forwards the link.
+    reached by message yet (e.g. a Telegram @username who has not opened the bot, or a
+    number whose channel takes no first message without an approved template and has no
+    fallback: `windows`, see queue_to_person), in which case the key contact forwards the link.
     """
     leader = session.get(Person, team.leader_id) if team.leader_id else None
     matrix = latest_matrix(session, team)
@@ -206,14 +209,27 @@ def request_signoff(
         **matrix_context(matrix),
     )
     buttons = [[{"text": "YES", "data": "signoff:yes"}, {"text": "NO", "data": "signoff:no"}]]
+    payload: dict[str, Any] = {"buttons": buttons}
+    sid = settings.signoff_template_sid
+    if sid:
+        payload["template"] = {
+            "content_sid": sid,
+            "variables": {
+                "1": leader.name or "",
+                "2": contact.name if contact else "",
+                "3": team.name,
+                "4": signoff_url(settings, _secret(session), team),
+            },
+        }
     sent = queue_to_person(
         session,
         leader,
         text,
         team=team,
         kind="signoff",
-        payload={"buttons": buttons},
+        payload=payload,
         enabled=enabled,
+        windows=windows,
     )
     return leader if sent is not None else None
 

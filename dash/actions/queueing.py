@@ -8,7 +8,7 @@ is kept but held, so two bots cannot loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -17,8 +17,18 @@ from typing import Any
 from sqlalchemy import Connection, String, Text, column, func, insert, select, values
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from dash.models import Message, MessageStatus, OutboxItem, OutboxState, Person, Priority, Team
-from dash.queries.recipients import address_for, group_language, team_people, team_recipients
+from dash.models import (
+    Address,
+    Message,
+    MessageStatus,
+    OutboxItem,
+    OutboxState,
+    Person,
+    Priority,
+    Team,
+)
+from dash.queries.recipients import group_language, team_people, team_recipients
+from dash.reach import ReplyWindow, best_address, closed_window
 from dash.settings import get_settings
 from dash.timeutil import utcnow
 
@@ -85,15 +95,52 @@ def queue_to_person(
     *,
     channel: str | None = None,
     enabled: Collection[str] | None = None,
+    windows: Mapping[str, ReplyWindow] | None = None,
     **kwargs: Any,
 ) -> Message | None:
     """Queue `text` to `person` on their channel (or `channel`) among `enabled` (None: any);
-    None if unreachable."""
-    target = address_for(person, channel, enabled=enabled)
-    if target is None:
+    None if unreachable.
+
+    With `windows` (dash.reach.reply_windows), an address whose channel's reply window is
+    closed takes the message only as the payload's approved template; without one it goes on
+    the window's fallback channel to the same address, else not at all (None), so the caller
+    can tell whoever asked for it instead of letting it fail at the provider.
+    """
+    row = best_address(person, channel, enabled)
+    if row is None:
         return None
-    ch, address = target
+    ch, address = row.channel, str(row.chat_id)
+    window = closed_window(row, windows or {}, utcnow())
+    if window is not None and not (kwargs.get("payload") or {}).get("template"):
+        target = _fallback_address(session, person, row, window, enabled)
+        if target is None:
+            return None
+        ch, address = target
     return queue_message(session, channel=ch, address=address, text=text, person=person, **kwargs)
+
+
+def _fallback_address(
+    session: Session,
+    person: Person,
+    row: Address,
+    window: ReplyWindow,
+    enabled: Collection[str] | None,
+) -> tuple[str, str] | None:
+    """(channel, address) on `window`'s fallback reaching `row`'s address, the person's row
+    there added (so their answer from it is theirs); None when there is no such way."""
+    fallback = window.fallback
+    if not fallback or not row.address or (enabled is not None and fallback not in enabled):
+        return None
+    holder = session.execute(
+        select(Address).where(Address.channel == fallback, Address.address == row.address)
+    ).scalar_one_or_none()
+    if holder is not None and holder.person_id != person.id:
+        return None
+    if holder is None:
+        from dash.actions.people import add_address
+
+        add_address(session, person, fallback, row.address)
+    return fallback, row.address
 
 
 def queue_to_team(

@@ -17,7 +17,7 @@ from dash.parsing import Command, parse_command, parse_leader, parse_score, pars
 from dash.phones import BadPhoneNumber, from_provider, to_e164
 from dash.queries import enrolment as enrolment_queries
 from dash.queries import people as people_queries
-from dash.reach import EMAIL, enabled_channels
+from dash.reach import EMAIL, best_address, enabled_channels, reply_windows
 from dash.settings import get_settings
 
 #: Longest name, organisation or unit accepted (the columns hold 200).
@@ -272,8 +272,9 @@ def _leader_given(turn: Turn, data: dict[str, Any]) -> None:
     enrolment.set_leader(session, team=team, leader=leader)
     turn.done()
     role = str(data.get("leader_role") or "")
+    enabled = enabled_channels(turn.ctx)
     reached = enrolment.request_signoff(
-        session, team, leader_role=role, enabled=enabled_channels(turn.ctx)
+        session, team, leader_role=role, enabled=enabled, windows=reply_windows(turn.ctx)
     )
     link = enrolment.signoff_url(turn.ctx, turn.ctx.secret, team)
     if leader.id == person.id:
@@ -283,6 +284,8 @@ def _leader_given(turn: Turn, data: dict[str, Any]) -> None:
         leader_name=leader.name,
         link=link,
         link_hours=turn.ctx.settings.link_ttl_hours,
+        # Reachable but not yet: their channel takes a first message only as a template.
+        must_write_first=best_address(leader, None, enabled) is not None,
     )
 
 

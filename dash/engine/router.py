@@ -29,7 +29,7 @@ from dash.parsing import BadFraction, Command, Fraction, parse_choice, parse_com
 from dash.privacy import looks_identifying
 from dash.queries import people as people_queries
 from dash.queries.enrolment import latest_matrix
-from dash.reach import enabled_channels
+from dash.reach import enabled_channels, reply_windows
 from dash.texts import render
 from dash.timeutil import utcnow
 
@@ -319,7 +319,12 @@ def help_for(turn: Turn, *, greeting: bool = False) -> None:
         if team is not None and team.state == TeamState.AWAITING_SIGNOFF.value:
             from dash.actions.enrolment import request_signoff
 
-            request_signoff(turn.session, team, enabled=enabled_channels(turn.ctx))
+            request_signoff(
+                turn.session,
+                team,
+                enabled=enabled_channels(turn.ctx),
+                windows=reply_windows(turn.ctx),
+            )
             return
     where = "member"
     if pending is not None:
