@@ -36,7 +36,6 @@ from dash.models import (
 from dash.queries.cohorts import unused_code
 from dash.queries.enrolment import latest_matrix
 from dash.queries.people import pending_of
-from dash.reach import ReplyWindow
 from dash.settings import Settings, get_settings
 from dash.texts import render
 from dash.timeutil import utcnow
@@ -170,7 +169,7 @@ def request_signoff(
     *,
     leader_role: str = "",
     enabled: Collection[str] | None = None,
-    windows: Mapping[str, ReplyWindow] | None = None,
+    windows: Mapping[str, Any] | None = None,
 ) -> Person | None:
     """Send the leader the sign-off request (matrix, YES/NO, and the signed web link) on one
     of their addresses among the `enabled` channels (None: any).

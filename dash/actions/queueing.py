@@ -17,17 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, String, Text, column, func, insert, select, values
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from dash.models import (
-    Address,
-    Message,
-    MessageStatus,
-    OutboxItem,
-    OutboxState,
-    Person,
-    Priority,
-    Team,
-)
-from dash.queries.recipients import group_language, team_people, team_recipients
+from dash.models import Message, MessageStatus, OutboxItem, OutboxState, Person, Priority, Team
+from dash.queries.recipients import address_for, group_language, team_people, team_recipients
 from dash.reach import ReplyWindow, best_address, closed_window
 from dash.settings import get_settings
 from dash.timeutil import utcnow
@@ -106,28 +97,36 @@ def queue_to_person(
     the window's fallback channel to the same address, else not at all (None), so the caller
     can tell whoever asked for it instead of letting it fail at the provider.
     """
-    row = best_address(person, channel, enabled)
-    if row is None:
+    if windows:
+        templated = bool((kwargs.get("payload") or {}).get("template"))
+        target = _within_window(session, person, channel, enabled, windows, templated)
+    else:
+        target = address_for(person, channel, enabled=enabled)
+    if target is None:
         return None
-    ch, address = row.channel, str(row.chat_id)
-    window = closed_window(row, windows or {}, utcnow())
-    if window is not None and not (kwargs.get("payload") or {}).get("template"):
-        target = _fallback_address(session, person, row, window, enabled)
-        if target is None:
-            return None
-        ch, address = target
+    ch, address = target
     return queue_message(session, channel=ch, address=address, text=text, person=person, **kwargs)
 
 
-def _fallback_address(
+def _within_window(
     session: Session,
     person: Person,
-    row: Address,
-    window: ReplyWindow,
+    channel: str | None,
     enabled: Collection[str] | None,
+    windows: Mapping[str, ReplyWindow],
+    templated: bool,
 ) -> tuple[str, str] | None:
-    """(channel, address) on `window`'s fallback reaching `row`'s address, the person's row
-    there added (so their answer from it is theirs); None when there is no such way."""
+    """(channel, address) to reach `person` now: their address, unless its channel's reply
+    window is closed and the message has no template; then the window's fallback to the same
+    address (the person's row there added, so their answer from it is theirs), or None."""
+    from dash.models import Address
+
+    row = best_address(person, channel, enabled)
+    if row is None:
+        return None
+    window = closed_window(row, windows, utcnow())
+    if window is None or templated:
+        return row.channel, str(row.chat_id)
     fallback = window.fallback
     if not fallback or not row.address or (enabled is not None and fallback not in enabled):
         return None

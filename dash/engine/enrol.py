@@ -17,7 +17,7 @@ from dash.parsing import Command, parse_command, parse_leader, parse_score, pars
 from dash.phones import BadPhoneNumber, from_provider, to_e164
 from dash.queries import enrolment as enrolment_queries
 from dash.queries import people as people_queries
-from dash.reach import EMAIL, best_address, enabled_channels, reply_windows
+from dash.reach import EMAIL, enabled_channels
 from dash.settings import get_settings
 
 #: Longest name, organisation or unit accepted (the columns hold 200).
@@ -272,6 +272,8 @@ def _leader_given(turn: Turn, data: dict[str, Any]) -> None:
     enrolment.set_leader(session, team=team, leader=leader)
     turn.done()
     role = str(data.get("leader_role") or "")
+    from dash.reach import best_address, reply_windows
+
     enabled = enabled_channels(turn.ctx)
     reached = enrolment.request_signoff(
         session, team, leader_role=role, enabled=enabled, windows=reply_windows(turn.ctx)

@@ -21,7 +21,7 @@ from dash.actions.threads import file_failed, flag_for_coach
 from dash.context import AppContext
 from dash.engine import data as data_flow
 from dash.engine import enrol, pdsa
-from dash.engine.identity import choose_team, identify, new_person, recognise, remember_stranger
+from dash.engine.identity import choose_team, identify, new_person, recognise
 from dash.engine.turn import Turn
 from dash.inbound import InboundMessage
 from dash.models import Message, PendingQuestion, Person, Role, Team, TeamState
@@ -29,7 +29,7 @@ from dash.parsing import BadFraction, Command, Fraction, parse_choice, parse_com
 from dash.privacy import looks_identifying
 from dash.queries import people as people_queries
 from dash.queries.enrolment import latest_matrix
-from dash.reach import enabled_channels, reply_windows
+from dash.reach import enabled_channels
 from dash.texts import render
 from dash.timeutil import utcnow
 
@@ -87,6 +87,8 @@ def route(turn: Turn, *, forced_team: Team | None = None) -> None:
             person = new_person(turn)
             people.join_team(turn.session, turn.group_team, person)
         else:
+            from dash.engine.identity import remember_stranger
+
             remember_stranger(turn)
             turn.reply("unknown_sender", address_kind=inbound.address_kind)
             return
@@ -319,12 +321,7 @@ def help_for(turn: Turn, *, greeting: bool = False) -> None:
         if team is not None and team.state == TeamState.AWAITING_SIGNOFF.value:
             from dash.actions.enrolment import request_signoff
 
-            request_signoff(
-                turn.session,
-                team,
-                enabled=enabled_channels(turn.ctx),
-                windows=reply_windows(turn.ctx),
-            )
+            request_signoff(turn.session, team, enabled=enabled_channels(turn.ctx))
             return
     where = "member"
     if pending is not None:
