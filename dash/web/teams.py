@@ -32,6 +32,7 @@ from dash.models import (
     Team,
 )
 from dash.privacy import mask_identifiers
+from dash.queries.enrolment_status import enrolment_status
 from dash.queries.snippets import coach_snippets
 from dash.web.access import team_for
 from dash.web.auth import safe_next
@@ -186,6 +187,7 @@ def team_page(page: Page) -> Response:
             ).scalars()
         )[:1],
         max_reply=MAX_REPLY_CHARS,
+        enrolment=enrolment_status(db, team),
     )
 
 
