@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
+from bots import registry
 from bots.console.chat import ConsoleMessage, format_message
 from dash.context import AppContext
 from dash.models import Cohort, Measure, MeasureValue, Message, PendingQuestion, Team
@@ -30,7 +31,7 @@ from scheduler.tick import dispatch
 from tests.support.engine import Chat, Reply, add_prompt, make_cohort
 
 CHANNELS = ("sms", "whatsapp", "telegram", "console")
-TOP_KEYS = {"title", "covers", "channel", "cohort", "actors", "given", "steps"}
+TOP_KEYS = {"title", "covers", "channel", "sends_on", "cohort", "actors", "given", "steps"}
 STEP_KEYS = {"expect", "expect_not", "others", "buttons"}
 #: Channels whose messages carry the sender's profile name (SMS only carries the number).
 NAMED_CHANNELS = ("telegram", "whatsapp")
@@ -68,6 +69,8 @@ class Conversation:
     actors: dict[str, Actor]
     given: list[dict[str, Any]]
     steps: list[dict[str, Any]]
+    #: The channels the deployment sends on (None: any, and no reply windows).
+    sends_on: tuple[str, ...] | None = None
 
 
 def load(path: Path) -> Conversation:
@@ -107,7 +110,19 @@ def load(path: Path) -> Conversation:
         actors=actors,
         given=list(data.get("given") or []),
         steps=list(data["steps"]),
+        sends_on=_sends_on(path, data.get("sends_on")),
     )
+
+
+def _sends_on(path: Path, value: Any) -> tuple[str, ...] | None:
+    """`sends_on: [whatsapp, sms]`: the deployment's channels (the console is always on)."""
+    if value is None:
+        return None
+    names = tuple(str(v) for v in (value if isinstance(value, list) else [value]))
+    unknown = set(names) - set(CHANNELS)
+    if unknown:
+        raise ConversationError(f"{path}: sends_on names unknown channels {sorted(unknown)}")
+    return (*names, "console") if "console" not in names else names
 
 
 class SteppingClock:
@@ -562,6 +577,10 @@ def _conversation_clock() -> Iterator[SteppingClock]:
 def run(ctx: AppContext, conv: Conversation) -> Runner:
     """Play `conv` against `ctx` (a fresh database); raises ConversationError on a mismatch."""
     with _conversation_clock() as clock:
+        if conv.sends_on is not None:
+            # As dash.app wires a deployment: its channels and their reply windows.
+            ctx.channels = conv.sends_on
+            ctx.reply_windows = registry.reply_windows(conv.sends_on)
         r = Runner(ctx, conv, clock)
         r.cohort = make_cohort(
             ctx, topic=conv.cohort.get("topic", "opioid-safety"), tz=conv.cohort.get("timezone", "UTC")
