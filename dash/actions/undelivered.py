@@ -4,13 +4,16 @@ address, or it is recorded failed and whoever it was sent for learns the truth."
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dash.actions.outbox import record_failure
 from dash.actions.people import add_address
 from dash.actions.queueing import queue_message, queue_to_person
-from dash.models import Address, OutboxItem, OutboxState, Person, Team
+from dash.models import Address, Message, OutboxItem, OutboxState, Person, Team
+from dash.reach import ReplyWindow, closed_window
 from dash.settings import get_settings
 from dash.texts import render
 from dash.timeutil import utcnow
@@ -23,6 +26,7 @@ def window_closed(
     fallback: str | None,
     code: str | None,
     detail: str,
+    report: bool = True,
 ) -> str:
     """Handle outbox row `outbox_id` refused for a closed reply window.
 
@@ -58,7 +62,50 @@ def window_closed(
         )
         return "rerouted"
     record_failure(session, outbox_id, code=code, detail=detail)
-    return "reported" if _tell_sender(session, item, person) else "failed"
+    return "reported" if report and _tell_sender(session, item, person) else "failed"
+
+
+def closed_windows(
+    session: Session,
+    messages: list[Message],
+    windows: Mapping[str, ReplyWindow],
+    enabled: Collection[str] | None,
+) -> list[tuple[Message, str, str | None]]:
+    """Messages just queued (a coach's reply) to people whose reply window is closed, dealt
+    with now rather than refused by the provider later: each goes on the fallback channel or
+    is recorded failed. Returns (message, "rerouted" | "failed", fallback) for each; the
+    caller tells whoever sent them (the coach is on the page)."""
+    now = utcnow()
+    found: list[tuple[Message, str, str | None]] = []
+    for message in messages:
+        if message.person_id is None or message.id is None:
+            continue
+        row = session.execute(
+            select(Address).where(
+                Address.person_id == message.person_id,
+                Address.channel == message.channel,
+                Address.chat_id == message.address,
+            )
+        ).scalars().first()
+        window = closed_window(row, windows, now) if row is not None else None
+        if window is None:
+            continue
+        item_id = session.execute(
+            select(OutboxItem.id).where(OutboxItem.message_id == message.id)
+        ).scalar_one_or_none()
+        if item_id is None:
+            continue
+        fallback = window.fallback if enabled is None or window.fallback in enabled else None
+        outcome = window_closed(
+            session,
+            item_id,
+            fallback=fallback,
+            code=None,
+            detail="outside the reply window, with no approved template",
+            report=False,
+        )
+        found.append((message, outcome, fallback if outcome == "rerouted" else None))
+    return found
 
 
 def _reach_on(session: Session, person: Person, channel: str, address: str) -> bool:

@@ -146,3 +146,65 @@ def test_a_bad_leader_contact_is_refused_with_the_reason(ctx, chat, cohort):
 
     assert "Leader not saved" in after and "not a mobile number" in after
     assert team_state(ctx, team_id)[1] is None
+
+
+# -- a coach's reply to someone whose reply window has closed ---------------------------------
+
+NURSE = "+12125550103"
+
+
+def team_with_a_quiet_whatsapp_nurse(ctx, chat: Chat, cohort: Cohort, *channels: str) -> int:
+    """An enrolled team whose nurse joined on WhatsApp and then said nothing for 25 hours."""
+    from datetime import timedelta
+
+    from bots import registry
+    from dash.models import Address
+    from dash.timeutil import utcnow
+
+    ctx.channels = channels
+    ctx.reply_windows = registry.reply_windows(channels)
+    ctx.address_label = registry.address_label  # as the server shows addresses
+    team = enrol(chat, cohort)
+    chat.say(NURSE, f"JOIN {team.join_code}", channel="whatsapp")
+    chat.say(NURSE, "Nia", channel="whatsapp")
+    with ctx.db.transaction() as s:
+        row = s.execute(select(Address).where(Address.address == NURSE)).scalar_one()
+        row.last_inbound_at = utcnow() - timedelta(hours=25)
+    return team.id
+
+
+def test_a_coach_reply_to_a_quiet_whatsapp_nurse_goes_by_sms_and_the_coach_sees_it(
+    ctx, chat, cohort
+):
+    team_id = team_with_a_quiet_whatsapp_nurse(ctx, chat, cohort, "whatsapp", "sms", "console")
+    client = logged_in(ctx)
+
+    page = client.get(f"/teams/{team_id}")
+    response = client.post(
+        f"/teams/{team_id}/reply", data={"text": "Well done, Nia", "csrf": w.csrf_of(page.text)}
+    )
+    after = html.unescape(client.get(response.headers["location"]).text)
+
+    assert "Nia has not written for a while, so it goes to SMS …0103" in after
+    assert "Well done, Nia" in chat.text(NURSE, "sms")
+    with ctx.db.transaction() as s:  # the WhatsApp copy is not sent to fail at Twilio
+        from dash.models import Message
+
+        statuses = s.execute(
+            select(Message.channel, Message.status).where(Message.kind == "coach")
+        ).all()
+    assert ("whatsapp", "skipped") in statuses and ("whatsapp", "queued") not in statuses
+
+
+def test_a_coach_reply_nobody_can_carry_is_reported_to_the_coach(ctx, chat, cohort):
+    team_id = team_with_a_quiet_whatsapp_nurse(ctx, chat, cohort, "whatsapp", "console")
+    client = logged_in(ctx)
+
+    page = client.get(f"/teams/{team_id}")
+    response = client.post(
+        f"/teams/{team_id}/reply", data={"text": "Well done, Nia", "csrf": w.csrf_of(page.text)}
+    )
+    after = html.unescape(client.get(response.headers["location"]).text)
+
+    assert "Not delivered to Nia" in after and "Ask them to write to the bot" in after
+    assert chat.text(NURSE, "sms") == ""
