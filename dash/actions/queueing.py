@@ -219,7 +219,8 @@ def _queue(session: Session, drafts: list[Draft]) -> list[dict[str, Any] | None]
         return [None] * len(drafts)
     cap = get_settings().identical_outbound_cap
     now = utcnow()
-    recent = _sent_within_the_hour(session, {(d.channel, d.address, d.text) for d in chosen}, now)
+    capped = {(d.channel, d.address, d.text) for d in chosen if d.priority != Priority.REPLY}
+    recent = _sent_within_the_hour(session, capped, now) if capped else {}
     held: list[bool] = []
     for draft in chosen:
         same = (draft.channel, draft.address, draft.text)
