@@ -64,7 +64,8 @@ class Message(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     direction: Mapped[str] = mapped_column(String(3))
     channel: Mapped[str] = mapped_column(String(16))
-    address: Mapped[str] = mapped_column(String(64), default="")
+    # As long as an e-mail address may be (addresses.address).
+    address: Mapped[str] = mapped_column(String(254), default="")
     provider_id: Mapped[str | None] = mapped_column(String(80))
     text: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str] = mapped_column(String(24), default="text")
@@ -148,7 +149,7 @@ class OutboxItem(Base):
         ForeignKey("messages.id", ondelete="CASCADE"), unique=True
     )
     channel: Mapped[str] = mapped_column(String(16))
-    address: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(254))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     priority: Mapped[int] = mapped_column(default=Priority.REPLY)

@@ -109,3 +109,19 @@ def test_team_state_phone_format_and_one_owner_per_address_are_checked(db, team)
         s.add(reachable(name="W", whatsapp="+15551230001"))  # the same number on another channel
     with pytest.raises(IntegrityError), db.transaction() as s:
         s.add(reachable(name="B", sms="+15551230001"))
+
+
+def test_a_long_email_address_is_queued_and_kept_whole(db) -> None:
+    """An address may be as long as an e-mail address may be (254), in the thread and outbox."""
+    from dash.actions.queueing import queue_message
+    from dash.models import OutboxItem
+
+    address = "a" * 180 + "@" + "ward-five-west." * 4 + "example.org"
+    assert 200 < len(address) <= 254
+    with db.transaction() as s:
+        message = queue_message(s, channel="email", address=address, text="Your digest")
+        message_id = message.id
+    with db.transaction() as s:
+        item = s.query(OutboxItem).filter_by(message_id=message_id).one()
+        assert item.address == address
+        assert s.get(Message, message_id).address == address
