@@ -118,11 +118,11 @@ STEP_VARIABLES: dict[str, frozenset[str]] = {
         "numerator_definition",
         "denominator_definition",
     },
-    "nudge_reporter": _TEAM_STEP | {"measure_name", "date_label", "missed_days"},
+    "nudge_reporter": _TEAM_STEP | {"measure_name", "measure_names", "date_label", "missed_days"},
     "nudge_key_contact": _TEAM_STEP
-    | {"measure_name", "date_label", "missed_days", "reporter_names"},
+    | {"measure_name", "measure_names", "date_label", "missed_days", "reporter_names"},
     "nudge_leader": _TEAM_STEP
-    | {"measure_name", "missed_days", "reporter_names", "key_contact_name"},
+    | {"measure_name", "measure_names", "missed_days", "reporter_names", "key_contact_name"},
     "pdsa_followup": _TEAM_STEP | {"pdsa_cycle", "pdsa_change", "pdsa_prediction"},
     "midpoint_summary": _TEAM_STEP | _SUMMARY,
     "final_summary": _TEAM_STEP | _SUMMARY,
@@ -382,6 +382,18 @@ class ChangeIdea(BaseModel):
     sources: list[NonEmpty] = Field(min_length=1, description="Real citations.")
 
 
+class Examples(BaseModel):
+    """Examples the chat gives in this topic's own words, so a sepsis team is never shown an
+    opioid dose as the model answer."""
+
+    model_config = _STRICT
+
+    prediction: LocalText = Field(
+        description="A PDSA prediction with a number in it (PLAN's second question)."
+    )
+    story: LocalText = Field(description="A one-line story of an adopted change, to share.")
+
+
 class Session(BaseModel):
     """One of the six team sessions (30-60 minutes, three a week for two weeks)."""
 
@@ -560,6 +572,9 @@ class Curriculum(BaseModel):
     languages: list[Annotated[str, Field(pattern=LANG_RE.pattern)]] = Field(min_length=1)
     measures: list[Measure] = Field(min_length=1)
     change_package: list[ChangeIdea] = Field(min_length=4)
+    examples: Examples | None = Field(
+        default=None, description="Examples in the topic's words (PDSA prediction, story)."
+    )
     sessions: list[Session] = Field(min_length=6, max_length=6)
     schedule: Schedule
     messages: dict[StepKind, LocalText]

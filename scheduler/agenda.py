@@ -144,7 +144,13 @@ def plan_team(cohort: Cohort, curriculum: Curriculum) -> list[PlannedStep]:
             "summary:mid", "midpoint_summary", by_number[3].day, mid_after, cohort, curriculum
         )
     )
-    final_after = max(slot.ends_at for slot in slots)
+    # "Your two-week Dash is complete" comes after the last day's counts were asked for (and
+    # nudged), never before them.
+    last_asked = _at(last_day(cohort, curriculum), sched.daily_prompt_time, tz)
+    final_after = max(
+        max(slot.ends_at for slot in slots),
+        last_asked + timedelta(minutes=sched.nudge_after_minutes),
+    )
     steps.append(
         _summary_step(
             "summary:final",

@@ -272,9 +272,8 @@ def _session_step(run: StepRun) -> None:
         context = run.base_context(recipient)
         context["session"] = session_def.as_context(recipient.lang)
         if run.row.kind == "session_reminder":
-            context["join_link"] = run.cohort.join_link or render(
-                "agenda_no_join_link", recipient.lang
-            )
+            # No link yet: the reminder leaves the line out rather than promise one.
+            context["join_link"] = run.cohort.join_link or ""
             context["start_time_local"] = run.row.payload["start"]
         run.send(recipient, run.row.kind, context)
 
@@ -364,15 +363,21 @@ def _nudge(run: StepRun) -> None:
     elif missed == 3 and leader is not None:
         escalate_to, escalation_kind = leader, "nudge_leader"
 
-    def measure_names(lang: str) -> str:
-        return ", ".join(run.curriculum.measure(m.key).name.render(lang) for m in missing)
+    def measure_names(lang: str) -> dict[str, Any]:
+        """The missing measures as a list (the texts put several one a line) and as a phrase
+        ("A and B") for a single variable, such as a WhatsApp template's."""
+        names = [run.curriculum.measure(m.key).name.render(lang) for m in missing]
+        return {
+            "measure_names": names,
+            "measure_name": render("agenda_measure_list", lang, names=names),
+        }
 
     for recipient in run.recipients(reporters, group=False):
         if escalate_to is not None and recipient.person is escalate_to:
             continue  # they get the escalation, which says more
         context = run.base_context(recipient)
         context.update(
-            measure_name=measure_names(recipient.lang),
+            measure_names(recipient.lang),
             date_label=run.date_label(day, recipient.lang),
             missed_days=missed,
         )
@@ -382,7 +387,7 @@ def _nudge(run: StepRun) -> None:
         for recipient in run.recipients([escalate_to], group=False):
             context = run.base_context(recipient)
             context.update(
-                measure_name=measure_names(recipient.lang),
+                measure_names(recipient.lang),
                 missed_days=missed,
                 reporter_names=reporter_names,
             )

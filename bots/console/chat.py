@@ -85,7 +85,7 @@ def format_message(message: ConsoleMessage, me: str | None = None) -> str:
         lines.append("[buttons: " + " | ".join(labels) + "]")
     photo = message.payload.get("photo")
     if isinstance(photo, dict):
-        lines.append(f"[image: run chart of team {photo.get('team_id')}]")
+        lines.append("[image: run chart]")  # the person's chat: no internal ids
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dash.actions.people import ask
-from dash.curriculum import CurriculumNotFound, load_curriculum
+from dash.curriculum import CurriculumNotFound, LocalText, load_curriculum
 from dash.errors import UserError
 from dash.models import PdsaCycle, PdsaState, Person, Team
 from dash.parsing import fold, parse_day
@@ -36,6 +36,18 @@ def change_ideas(team: Team, lang: str) -> list[tuple[str, str]]:
     except CurriculumNotFound:
         return []
     return [(c.key, c.title.render(lang)) for c in curriculum.change_package]
+
+
+def example(team: Team, which: str, lang: str) -> str:
+    """The curriculum's own example (`prediction` or `story`) in `lang`; "" when it has none."""
+    try:
+        examples = load_curriculum(team.cohort.topic).examples
+    except CurriculumNotFound:
+        return ""
+    if examples is None:
+        return ""
+    text: LocalText = getattr(examples, which)
+    return text.render(lang)
 
 
 def start_plan(

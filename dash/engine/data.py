@@ -53,6 +53,10 @@ def count(turn: Turn, fraction: Fraction) -> None:
         turn.done()
     picture = data_queries.running_picture(session, team, target, day)
     following = data_queries.next_unanswered(session, team, turn.now)
+    if following is not None and following[1] < day:
+        # Only the counts of the day just sent (or a later one) follow it: an older day left
+        # open would be asked for again after every count, for a week.
+        following = None
     replaced = recorded.replaced
     today = turn.today(team)
     topic = team.cohort.topic

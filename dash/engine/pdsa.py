@@ -35,10 +35,14 @@ def ask_plan_step(turn: Turn, cycle: PdsaCycle, step: str, *, intro: bool = Fals
         "adapted": cycle.previous_id is not None,
     }
     payload = None
+    if step == "prediction":
+        context["example"] = pdsa_actions.example(team, "prediction", turn.lang)
     if step == "change":
         ideas = pdsa_actions.change_ideas(team, turn.lang)
         context["ideas"] = [title for _, title in ideas]
-        if ideas:
+        # An adapted change is asked for in words (or SAME): the menu's buttons would pick
+        # another change than the one the team is adapting.
+        if ideas and not context["adapted"]:
             payload = {
                 "buttons": [
                     [{"text": str(i + 1), "data": f"choice:{i + 1}"} for i in range(len(ideas))]
@@ -71,7 +75,8 @@ def answer_plan(turn: Turn, pending: PendingQuestion) -> bool:
     assert team is not None
     if step == "change":
         ideas = pdsa_actions.change_ideas(team, turn.lang)
-        choice = parse_choice(turn.text, turn.callback, len(ideas)) if ideas else None
+        menu = ideas and cycle.previous_id is None  # an adapted change offers no menu
+        choice = parse_choice(turn.text, turn.callback, len(ideas)) if menu else None
         if choice is not None:
             key, title = ideas[choice - 1]
             pdsa_actions.set_change(turn.session, cycle, text=title, key=key)
@@ -152,7 +157,13 @@ def _after_act(turn: Turn, cycle: PdsaCycle, act: str) -> None:
     assert person is not None
     if act == "adopt":
         turn.ask("story", "story", data={"cycle_id": cycle.id}, team=team)
-        turn.reply("pdsa_adopted", number=cycle.number, shared=team.consent_share)
+        turn.reply(
+            "pdsa_adopted",
+            number=cycle.number,
+            change=cycle.change_text,
+            example=pdsa_actions.example(team, "story", turn.lang),
+            shared=team.consent_share,
+        )
     elif act == "adapt":
         turn.reply("pdsa_adapted", number=cycle.number)
         following = pdsa_actions.start_plan(

@@ -46,6 +46,7 @@ def step_context(cur: Curriculum, kind: str, lang: str) -> dict[str, Any]:
         "join_link": "https://meet.example.org/dash-5west",
         "start_time_local": "14:00",
         "measure_name": measure_ctx["measure_name"],
+        "measure_names": [m.name.render(lang, **team) for m in cur.measures],
         "numerator_definition": measure_ctx["numerator_definition"],
         "denominator_definition": measure_ctx["denominator_definition"],
         "measure_prompt": measure.render_prompt(lang, date_label="Tue 3 Dec", **team),
@@ -339,3 +340,18 @@ def test_readme_documents_every_step_kind_and_variable() -> None:
             assert f"`{name}`" in readme, name
     for field in Curriculum.model_fields:
         assert f"`{field}`" in readme, field
+
+
+def test_every_shipped_curriculum_gives_examples_in_its_own_words() -> None:
+    """PLAN's prediction example and the adopted-change story come from the team's topic (a
+    sepsis team was shown an opioid dose as the model answer)."""
+    for topic, curriculum in load_all().items():
+        assert curriculum.examples is not None, topic
+        for lang in curriculum.languages:
+            assert curriculum.examples.prediction.render(lang), (topic, lang)
+            assert curriculum.examples.story.render(lang), (topic, lang)
+    opioid = load_all()["opioid-safety"].examples
+    assert opioid is not None and "dose" in opioid.prediction.render("en")
+    for topic in ("sepsis", "delirium"):
+        examples = load_all()[topic].examples
+        assert examples is not None and "dose" not in examples.prediction.render("en")

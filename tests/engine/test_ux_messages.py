@@ -48,7 +48,7 @@ def test_no_message_template_glues_two_lines_together(lang: str) -> None:
 @pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("shared", [True, False])
 def test_the_adopted_message_puts_the_question_on_its_own_line(lang: str, shared: bool) -> None:
-    text = render("pdsa_adopted", lang, number=1, shared=shared)
+    text = render("pdsa_adopted", lang, number=1, change="A", example="B", shared=shared)
     last = text.split("\n")[-1]
     assert last in ("Send your line, or SKIP.", "Envíe su línea, u OMITIR.")
 

@@ -121,7 +121,9 @@ def test_mid_point_summary_follows_session_three(db) -> None:
         rows = rows_of(s, team)
         # Session 3 is Friday 11 December 12:30-13:15; summaries go at 12:00, so Saturday.
         assert local(rows["summary:mid"], tz) == _ny(2026, 12, 12, 12, 0)
-        assert rows["summary:final"].local_day == date(2026, 12, 20)
+        # The last day (Sunday 20th) is asked for its counts at 18:00 and nudged at 20:00: "your
+        # Dash is complete" waits for the next noon.
+        assert local(rows["summary:final"], tz) == _ny(2026, 12, 21, 12, 0)
 
 
 def test_postponing_a_session_moves_its_reminder_and_follow_up(db) -> None:
