@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     )
     backoff_max_seconds: float = Field(default=600.0, description="Longest retry delay.")
     identical_outbound_cap: int = Field(
-        default=3, description="Identical messages to one person per hour before the rest are held."
+        default=3,
+        description="Identical scheduled messages to one person per hour before the rest are held (replies never are).",
     )
     serve_roles: str = Field(
         default="web,tick,delivery",

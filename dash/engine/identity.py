@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dash.actions import people
+from dash.engine.standing import explain_waiting
 from dash.engine.turn import Turn
 from dash.inbound import InboundMessage
 from dash.models import Address, Message, Person, Team
@@ -93,8 +94,7 @@ def choose_team(turn: Turn) -> Team | None:
     if not teams:
         waiting = people_queries.teams_of(turn.session, person, active_only=False)
         if waiting:
-            turn.use_team(waiting[-1])
-            turn.reply("team_not_enrolled", team_name=waiting[-1].name, state=waiting[-1].state)
+            explain_waiting(turn, waiting[-1])
         else:
             turn.reply("no_team")
         return None

@@ -453,7 +453,23 @@ def _check_pending(r: Runner, want: Any) -> None:
             raise r.fail(f"expected {name}'s pending question {wanted!r}, it is {got!r}")
 
 
+def _check_held(r: Runner, want: Any) -> None:
+    """How many messages of this conversation the identical-message cap held: they reach
+    nobody (only the Admin page lists them), so a reply held is a person left unanswered."""
+    with r.ctx.db.transaction() as s:
+        held = list(
+            s.execute(
+                select(Message.address, Message.text).where(
+                    Message.direction == "out", Message.status == "held"
+                )
+            ).all()
+        )
+    if len(held) != int(want):
+        raise r.fail(f"expected {int(want)} held message(s), found {len(held)}: {held}")
+
+
 CHECKS: dict[str, Callable[[Runner, Any], None]] = {
+    "held": _check_held,
     "flagged_for_coach": _check_flagged_for_coach,
     "team_state": _check_team_state,
     "value": _check_value,
