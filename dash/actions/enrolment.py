@@ -444,7 +444,12 @@ def _queue_question(
 
 
 def resume_enrolment(
-    session: Session, team: Team, by: Person | None, *, enabled: Collection[str] | None = None
+    session: Session,
+    team: Team,
+    by: Person | None,
+    *,
+    enabled: Collection[str] | None = None,
+    windows: Mapping[str, Any] | None = None,
 ) -> str:
     """Pick a stuck enrolment up where it stopped (a coach or admin, from the dashboard).
 
@@ -459,7 +464,7 @@ def resume_enrolment(
     contact = _key_contact(session, team)
     question = open_question(session, team, contact)
     if question is None:
-        reached = request_signoff(session, team, enabled=enabled)
+        reached = request_signoff(session, team, enabled=enabled, windows=windows)
         return "signoff" if reached is not None else "signoff_unreached"
     _queue_question(session, team, contact, "enrol_resumed", question, enabled)
     session.flush()
@@ -541,6 +546,7 @@ def set_leader_contact(
     contact: str,
     role: str = "",
     enabled: Collection[str] | None = None,
+    windows: Mapping[str, Any] | None = None,
 ) -> tuple[Person, bool]:
     """Name or correct the leader of an unfinished enrolment (a coach or admin): `contact` is
     their mobile number, e-mail address, Telegram @username or ME (the key contact).
@@ -569,7 +575,10 @@ def set_leader_contact(
         clear_pending(session, key_contact)
     reached = False
     if team.state == TeamState.AWAITING_SIGNOFF.value:
-        reached = request_signoff(session, team, leader_role=role, enabled=enabled) is not None
+        sent = request_signoff(
+            session, team, leader_role=role, enabled=enabled, windows=windows
+        )
+        reached = sent is not None
     session.flush()
     return leader, reached
 

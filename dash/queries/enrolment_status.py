@@ -8,15 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dash.models import MATRIX_CRITERIA, Message, Person, Team, TeamState
+from dash.models import MATRIX_CRITERIA, Message, Person, Team
+from dash.queries.enrolment import UNFINISHED
 from dash.queries.people import pending_of
-
-#: The states an enrolment is unfinished in (what the dashboard offers to repair).
-UNFINISHED = (
-    TeamState.AWAITING_MATRIX.value,
-    TeamState.AWAITING_SIGNOFF.value,
-    TeamState.DECLINED.value,
-)
 
 
 @dataclass(frozen=True)

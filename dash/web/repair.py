@@ -1,12 +1,16 @@
 """A coach or admin repairs an unfinished enrolment from the team page: resume it where it
-stopped, start it over, or name the leader (the actions in dash.actions.enrolment_repair)."""
+stopped, start it over, or name the leader (the repair actions in dash.actions.enrolment)."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from dash.actions.enrolment import signoff_url
-from dash.actions.enrolment_repair import restart_enrolment, resume_enrolment, set_leader_contact
+from dash.actions.enrolment import (
+    restart_enrolment,
+    resume_enrolment,
+    set_leader_contact,
+    signoff_url,
+)
 from dash.models import Team, TeamState
 from dash.reach import enabled_channels, reply_windows
 from dash.web.access import team_for

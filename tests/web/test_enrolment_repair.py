@@ -144,7 +144,7 @@ def test_a_bad_leader_contact_is_refused_with_the_reason(ctx, chat, cohort):
 
     after = press(client, team_id, "leader", name="Jordan Lee", contact="ask Jordan")
 
-    assert "Leader not saved" in after and "not a mobile number" in after
+    assert "Leader not saved" in after and "is not a phone number" in after
     assert team_state(ctx, team_id)[1] is None
 
 
