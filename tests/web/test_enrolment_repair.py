@@ -208,3 +208,23 @@ def test_a_coach_reply_nobody_can_carry_is_reported_to_the_coach(ctx, chat, coho
 
     assert "Not delivered to Nia" in after and "Ask them to write to the bot" in after
     assert chat.text(NURSE, "sms") == ""
+
+
+def test_a_leader_named_from_the_dashboard_who_whatsapp_cannot_reach_gets_the_link(
+    ctx, chat, cohort
+):
+    from bots import registry
+
+    ctx.channels = ("whatsapp", "console")
+    ctx.reply_windows = registry.reply_windows(ctx.channels)
+    kc = "+12125550101"
+    for line in (f"JOIN {cohort.enrolment_code}", "St Mary's", "5 West", "5", "4", "3", "4", "5"):
+        chat.say(kc, line, channel="whatsapp", sender_name="Maria Lopez")
+    with ctx.db.transaction() as s:
+        team_id = s.execute(select(Team.id)).scalar_one()
+    client = logged_in(ctx)
+
+    after = press(client, team_id, "leader", name="Jordan Lee", contact="+1 212 555 0102")
+
+    assert "Jordan Lee cannot be messaged yet" in after and "/signoff/" in after
+    assert chat.text(LEADER, "whatsapp") == ""
