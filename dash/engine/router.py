@@ -22,6 +22,7 @@ from dash.context import AppContext
 from dash.engine import data as data_flow
 from dash.engine import enrol, pdsa
 from dash.engine.identity import choose_team, identify, new_person, recognise
+from dash.engine.standing import explain_waiting
 from dash.engine.turn import Turn
 from dash.inbound import InboundMessage
 from dash.models import Message, PendingQuestion, Person, Role, Team, TeamState
@@ -95,7 +96,10 @@ def route(turn: Turn, *, forced_team: Team | None = None) -> None:
             person = new_person(turn)
             people.join_team(turn.session, turn.group_team, person)
         else:
-            turn.reply("unknown_sender")
+            from dash.engine.identity import remember_stranger
+
+            remember_stranger(turn)
+            turn.reply("unknown_sender", address_kind=inbound.address_kind)
             return
     if command is not None and keyword in KNOWN_SENDER:
         KNOWN_SENDER[keyword](turn, command)
@@ -322,6 +326,7 @@ def help_for(turn: Turn, *, greeting: bool = False) -> None:
             request_signoff(turn.session, team, enabled=enabled_channels(turn.ctx))
             return
     where = "member"
+    waiting: list[Team] = []
     if pending is not None:
         where = {"enrol": "enrol", "pdsa": "pdsa", "pdsa_follow": "pdsa", "story": "pdsa"}.get(
             pending.flow, "question"
@@ -329,7 +334,14 @@ def help_for(turn: Turn, *, greeting: bool = False) -> None:
         if (pending.flow, pending.step) in (("data", "next"), ("data", "fix")):
             where = "member"  # "Next, please" is no question HELP must insist on
     elif not people_queries.teams_of(turn.session, person):
-        where = "waiting" if people_queries.teams_of(turn.session, person, active_only=False) else "none"
+        waiting = people_queries.teams_of(turn.session, person, active_only=False)
+        where = "waiting" if waiting else "none"
+    if where == "waiting":
+        # The true state of their enrolment and the one thing to send next, not a guess.
+        if greeting:
+            turn.reply("help", where="greeting", greeting=True, person_name=person.name)
+        explain_waiting(turn, waiting[-1])
+        return
     turn.reply(
         "help",
         where=where,
@@ -337,6 +349,8 @@ def help_for(turn: Turn, *, greeting: bool = False) -> None:
         person_name=person.name,
         **data_flow.help_context(turn),
     )
+    if pending is not None and pending.flow == "enrol":
+        enrol.reask(turn, pending)
 
 
 def _revise(turn: Turn) -> None:

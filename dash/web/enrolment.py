@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from dash.curriculum import CurriculumNotFound, load_curriculum
-from dash.errors import UserError
 from dash.links import BadLink, LinkClaim, is_used, mark_used, read_token
 from dash.models import MATRIX_CRITERIA, PriorityMatrix, SignOff, Team
 from dash.models.teams import TeamState
@@ -114,15 +113,12 @@ def matrix_page(page: Page) -> Response:
     if team.leader is None:
         # Every enrolled team has a leader on record: summaries and escalations go to them.
         with page.attempt() as problems:
-            named = name_leader(
+            name_leader(
                 page.db,
                 team=team,
                 name=leader["name"],
                 contact=leader["contact"],
-                region=page.ctx.settings.default_region,
             )
-            if team.key_contact_id is not None and named.id == team.key_contact_id:
-                raise UserError("name the leader who signs off, not yourself")
         errors.extend(f"Leader: {p}." for p in problems)
     if errors:
         page.db.refresh(team)
@@ -194,7 +190,6 @@ def signoff_page(page: Page) -> Response:
                 team=team,
                 name=values["name"],
                 contact=values["contact"],
-                region=page.ctx.settings.default_region,
             )
         errors.extend(f"Contact: {p}." for p in problems)
     if errors:
