@@ -9,6 +9,7 @@ bots.registry lists the types; adding a channel is a package plus one line there
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -47,6 +48,14 @@ class ChannelType:
     #: The provider answers STOP/START itself (Twilio on long codes), so we stay silent.
     confirms_stop: bool = False
     confirms_start: bool = False
+    #: What a person's address on the channel is to them: "number" on phone channels, else
+    #: "account" (the bot knows them by their account, so a stranger is told "I don't know you").
+    address_kind: str = "account"
+    #: Free-form messages may go only this long after the person last wrote (None: always);
+    #: outside it a message needs an approved template, or goes on `fallback`.
+    reply_window: timedelta | None = None
+    #: A channel that reaches the same address when the reply window is closed.
+    fallback: str | None = None
 
     def enabled(self, settings: Settings) -> bool:
         """Whether this deployment is configured to send on the channel."""

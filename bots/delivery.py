@@ -29,7 +29,7 @@ from sqlalchemy.orm import joinedload
 from bots.channel import ChannelType
 from bots.errors import DeliveryError, ErrorKind
 from bots.ratelimit import RateLimiter, Ticket, channel_limit, limits_for
-from dash.actions import outbox
+from dash.actions import outbox, undelivered
 from dash.actions.people import group_gone
 from dash.context import AppContext
 from dash.models import Message, OutboxItem, OutboxState, Person, Priority
@@ -657,7 +657,20 @@ class DeliveryWorker:
                     detail=error.detail,
                 )
                 return
-        # PERMANENT, WINDOW_CLOSED, or out of attempts: kept visible for a person to retry.
+        elif error.kind == ErrorKind.WINDOW_CLOSED:
+            # Sent again where the channel's fallback reaches the same address, else failed
+            # with whoever asked for it told.
+            fallback = channel_type(item.channel).fallback
+            enabled = self.ctx.channels if self.ctx.channels is not None else self.senders
+            undelivered.window_closed(
+                session,
+                item.outbox_id,
+                fallback=fallback if fallback in enabled else None,
+                code=error.code,
+                detail=error.detail,
+            )
+            return
+        # PERMANENT, or out of attempts: kept visible for a person to retry.
         outbox.record_failure(session, item.outbox_id, code=error.code, detail=error.detail)
 
     def _refused(self, session: Any, item: OutgoingItem, error: DeliveryError) -> None:

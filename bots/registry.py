@@ -3,7 +3,7 @@ composition roots ask of them: which are enabled, their senders, their webhook r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from bots.channel import ChannelType
@@ -11,6 +11,7 @@ from bots.console import CONSOLE
 from bots.email import EMAIL
 from bots.telegram import TELEGRAM
 from bots.twilio import SMS, WHATSAPP
+from dash.reach import ReplyWindow
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -51,6 +52,16 @@ def enabled(settings: Settings) -> list[ChannelType]:
 def enabled_names(settings: Settings) -> tuple[str, ...]:
     """What a composition root gives AppContext as its `channels`."""
     return tuple(t.name for t in enabled(settings))
+
+
+def reply_windows(names: Collection[str]) -> dict[str, ReplyWindow]:
+    """What a composition root gives AppContext as its `reply_windows`: each of the enabled
+    channels `names` with a reply window, and its fallback when that is enabled too."""
+    return {
+        t.name: ReplyWindow(t.reply_window, t.fallback if t.fallback in names else None)
+        for t in CHANNEL_TYPES
+        if t.name in names and t.reply_window is not None
+    }
 
 
 def build_senders(ctx: AppContext) -> dict[str, Sender]:

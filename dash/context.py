@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from dash.db import Database, database_from, secret_key
 from dash.settings import Settings, get_settings
@@ -27,6 +28,8 @@ class AppContext:
     means any channel a person has an address on (dash.reach.enabled_channels).
     `address_label` is how the dashboard shows an address; the server wires in the
     registry's (each channel type's own), the plain one serves contexts built elsewhere.
+    `reply_windows` are the channels that take free-form messages only after the person
+    wrote (channel → dash.reach.ReplyWindow), wired in from the registry likewise.
     """
 
     settings: Settings
@@ -34,6 +37,7 @@ class AppContext:
     secret: str
     channels: tuple[str, ...] | None = None
     address_label: AddressLabel = field(default=plain_label)
+    reply_windows: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(

@@ -37,3 +37,6 @@ class InboundMessage:
     #: The provider itself answers STOP (and START) on this channel, so the bot stays silent.
     provider_confirms_stop: bool = False
     provider_confirms_start: bool = False
+    #: What the sender's address is to them ("number" on phone channels, "account" where they
+    #: are known by an account): the greeting to a stranger names it.
+    address_kind: str = "number"

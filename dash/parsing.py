@@ -225,10 +225,21 @@ _SINGLE_RE = re.compile(r"^[+-]?\d+$")
 _PERCENT_RE = re.compile(r"^(?P<prefix>.*?)\s*\d+(?:[.,]\d+)?\s*%$")
 _ISO_DAY_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _PREFIX_TOKEN_RE = re.compile(r"[a-z0-9][a-z0-9\-_]*")
+_NUMBERED_RE = re.compile(r"^(?:#\s*(?P<h>\d{1,2})(?:\s*[:.)=-])?|(?P<n>\d{1,2})\s*[:)=])")
 
 
 def _clean(text: str) -> str:
-    return fold(text).rstrip(" .!")
+    """Folded, with emoji and other pictographs dropped: '👍 7/9' and '7/9 ✅' are counts."""
+    folded = fold(text)
+    if not folded.isascii():
+        folded = " ".join(
+            "".join(ch for ch in folded if unicodedata.category(ch) not in _PICTOGRAPHS).split()
+        )
+    return folded.rstrip(" .!")
+
+
+#: Unicode categories of emoji, symbols and their joiners/selectors.
+_PICTOGRAPHS = frozenset({"So", "Sk", "Cf", "Co", "Cs", "Me"})
 
 
 def parse_fraction(text: str, today: date) -> Fraction | BadFraction | None:
@@ -285,12 +296,43 @@ def parse_fraction(text: str, today: date) -> Fraction | BadFraction | None:
     return None
 
 
+#: What joins two counts in one message: '3/4 and 5/8', '3/4, 5/8', '3/4 y 5/8', one a line.
+_JOINERS_RE = re.compile(r"\s*(?:[,;&+]|\band\b|\by\b|\be\b)\s*")
+#: A count followed by more text: the point where a second count may start ('3/4 5/8').
+_AFTER_COUNT_RE = re.compile(r"(\d\s*/\s*\d+)\s+(?=\S)")
+
+
+def parse_counts(text: str, today: date) -> list[Fraction | BadFraction] | None:
+    """Two or more counts in one message ('3/4 and 5/8', '1: 3/4 2: 5/8'), each parsed as
+    `parse_fraction` would; None unless every part is one (then it is not several counts)."""
+    raw = " ".join((text or "").replace("\n", " ; ").split())
+    folded = fold(raw)
+    if len(raw) > 160 or raw.count("/") + folded.count(" de ") + folded.count(" of ") < 2:
+        return None
+    raw = _AFTER_COUNT_RE.sub(r"\1 ; ", raw)
+    parts = [p for p in _JOINERS_RE.split(raw) if p and p.strip(" .!")]
+    if len(parts) < 2:
+        return None
+    parsed = [parse_fraction(p, today) for p in parts]
+    if any(p is None for p in parsed) or not any(isinstance(p, Fraction) for p in parsed):
+        return None
+    return [p for p in parsed if p is not None]
+
+
 _FILLER = frozenset({"for", "the", "on", "el", "de", "del", "para"})
 
 
 def _parse_prefix(prefix: str, today: date) -> tuple[date | None, str | None, bool] | None:
     """(day, measure word, day is in the future) from what precedes a count, or None if the
-    prefix is anything else (then the message is free text, not a count)."""
+    prefix is anything else (then the message is free text, not a count).
+
+    The measure may be its number in the list, marked as such: '2: 7/9', '#2 7/9', '2) 7/9'."""
+    numbered = _NUMBERED_RE.match(prefix.strip())
+    if numbered:
+        rest = _parse_prefix(prefix.strip()[numbered.end() :], today)
+        if rest is None or rest[1] is not None:
+            return None
+        return rest[0], numbered.group("h") or numbered.group("n"), rest[2]
     tokens = [t.strip("-") for t in re.split(r"[\s:,;–=]+", prefix.strip())]
     tokens = [t for t in tokens if t and t not in _FILLER]
     day: date | None = None

@@ -6,8 +6,9 @@ enabled channels, so a new channel needs no change in this module.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from datetime import datetime
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from dash.models import Address, Channel, Person
@@ -15,6 +16,34 @@ from dash.models import Address, Channel, Person
 #: The channel of e-mail addresses: a dashboard account's log-in e-mail, or a leader's given in
 #: chat, is stored as an address on it, so whichever channel type sends e-mail reaches them.
 EMAIL = "email"
+
+
+@dataclass(frozen=True)
+class ReplyWindow:
+    """A channel that takes free-form messages only for `length` after the person last wrote
+    (a provider's rule). Outside it only an approved template goes; else the message may go on
+    `fallback`, a channel that reaches the same address, when the deployment sends on it."""
+
+    length: timedelta
+    fallback: str | None = None
+
+
+def reply_windows(ctx: Any) -> Mapping[str, ReplyWindow]:
+    """channel → its reply window, for the channels that have one (AppContext.reply_windows)."""
+    return getattr(ctx, "reply_windows", None) or {}
+
+
+def closed_window(
+    row: Address, windows: Mapping[str, ReplyWindow], now: datetime
+) -> ReplyWindow | None:
+    """The window of `row`'s channel when it is closed for a free-form message now, else None."""
+    window = windows.get(row.channel)
+    if window is None:
+        return None
+    wrote = row.last_inbound_at
+    if wrote is not None and now.replace(tzinfo=None) - wrote.replace(tzinfo=None) < window.length:
+        return None
+    return window
 
 
 def enabled_channels(ctx: Any) -> Collection[str]:

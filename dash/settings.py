@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     )
     backoff_max_seconds: float = Field(default=600.0, description="Longest retry delay.")
     identical_outbound_cap: int = Field(
-        default=3, description="Identical messages to one person per hour before the rest are held."
+        default=3,
+        description="Identical scheduled messages to one person per hour before the rest are held (replies never are).",
     )
     daily_message_budget: int = Field(
         default=4,
@@ -118,6 +119,13 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=262_144,
         description="Largest HTTP request body (webhooks, forms); a bigger one is answered 413.",
+    )
+    signoff_template_sid: str | None = Field(
+        default=None,
+        description="The approved WhatsApp template (Twilio ContentSid) a sign-off request goes "
+        "as to a leader who has not written in the last 24 hours. Variables: 1 the leader's "
+        "name, 2 the key contact's, 3 the unit, 4 the sign-off link. Without it such a request "
+        "goes by SMS when SMS is enabled, else the key contact forwards the link.",
     )
     link_ttl_hours: int = Field(
         default=72, description="Lifetime of signed links (sign-off, matrix, log-in)."

@@ -19,6 +19,7 @@ class ConsoleType(ChannelType):
 
     name = "console"
     label = "console"
+    address_kind = "number"  # a simulation of phone numbers
 
     def make_sender(self, ctx: AppContext) -> Sender:
         from bots.console.chat import ConsoleSender

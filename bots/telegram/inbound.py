@@ -18,6 +18,9 @@ from dash.inbound import InboundMessage
 from dash.models.base import fits_bigint
 from dash.timeutil import utcnow
 
+#: A Telegram user is known by their account, not a number (bots.channel.ChannelType).
+_ADDRESS_KIND = "account"
+
 log = logging.getLogger("bots.telegram")
 
 _IN_CHAT = ("member", "administrator", "creator", "restricted")
@@ -146,6 +149,7 @@ def _parse_update(
         text=command_text(text.strip()),
         received_at=_sent_at(message.date),
         raw=data,
+        address_kind=_ADDRESS_KIND,
         sender_name=user.full_name,
         language=user.language_code,
         is_group=_is_group(chat),
@@ -175,6 +179,7 @@ def _from_callback(
         text=label,
         received_at=utcnow(),
         raw=data,
+        address_kind=_ADDRESS_KIND,
         sender_name=query.from_user.full_name,
         language=query.from_user.language_code,
         is_group=chat is not None and _is_group(chat),
@@ -217,6 +222,7 @@ def _from_membership(
         text="",
         received_at=_sent_at(change.date),
         raw=data,
+        address_kind=_ADDRESS_KIND,
         sender_name=change.from_user.full_name,
         language=change.from_user.language_code,
         is_group=_is_group(chat),
@@ -273,6 +279,7 @@ def rejected_update(data: dict[str, Any], reason: str) -> InboundMessage:
         text="",
         received_at=utcnow(),
         raw=data,
+        address_kind=_ADDRESS_KIND,
         rejected=reason,
     )
 

@@ -7,6 +7,7 @@ SMS and WHATSAPP are what the rest of the system sees (bots.channel).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bots.channel import ChannelType, masked_tail
@@ -29,6 +30,7 @@ class TwilioType(ChannelType):
     #: The setting that holds this channel's sends a second.
     rate_setting = ""
     confirms_stop = True
+    address_kind = "number"
 
     def account(self, settings: Settings) -> str:
         return f"{self.name}:{settings.twilio_account_sid}:{getattr(settings, self.from_setting)}"
@@ -70,6 +72,9 @@ class WhatsAppType(TwilioType):
     label = "WhatsApp"
     from_setting = "twilio_whatsapp_from"
     rate_setting = "twilio_whatsapp_per_second"
+    # WhatsApp's 24-hour customer-service window; SMS reaches the same number.
+    reply_window = timedelta(hours=24)
+    fallback = "sms"
 
 
 SMS = SmsType()

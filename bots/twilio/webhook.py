@@ -10,7 +10,9 @@ import asyncio
 import logging
 from functools import partial
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -20,7 +22,7 @@ from bots.intake import Intake
 from bots.twilio.inbound import parse_inbound
 from dash.actions.outbox import record_delivery_status
 from dash.context import AppContext
-from dash.models import Message, Person
+from dash.models import Message, OutboxItem, Person
 from dash.settings import Settings
 
 log = logging.getLogger("bots.twilio")
@@ -33,6 +35,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 TRACKED_STATUSES = ("queued", "sending", "sent", "delivered", "read", "undelivered", "failed")
 #: Twilio's code for a recipient who texted STOP.
 OPTED_OUT_CODE = "21610"
+#: Twilio's code for free-form WhatsApp outside the 24-hour window.
+WINDOW_CLOSED_CODE = "63016"
 _ERROR_CODE_CHARS = Message.__table__.c.error_code.type.length
 
 
@@ -87,7 +91,31 @@ def handle_status(ctx: AppContext, params: dict[str, str]) -> str | None:
             person = session.get(Person, message.person_id)
             if person is not None and not person.opted_out:
                 mark_opted_out(session, person, reason=f"{message.channel} {code}")
+        if code == WINDOW_CLOSED_CODE and status in ("failed", "undelivered"):
+            _window_closed(ctx, session, message)
         return message.status
+
+
+def _window_closed(ctx: AppContext, session: Session, message: Message) -> None:
+    """WhatsApp refused the message after accepting it (63016 reported late): it goes again on
+    the channel's fallback, or whoever it was sent for is told (dash.actions.undelivered)."""
+    from bots.registry import enabled_names, type_for
+    from dash.actions.undelivered import window_closed
+
+    row = session.execute(
+        select(OutboxItem.id).where(OutboxItem.message_id == message.id)
+    ).scalar_one_or_none()
+    if row is None:
+        return
+    fallback = type_for(message.channel).fallback
+    enabled = ctx.channels if ctx.channels is not None else enabled_names(ctx.settings)
+    window_closed(
+        session,
+        row,
+        fallback=fallback if fallback in enabled else None,
+        code=message.error_code,
+        detail=message.error_detail or "",
+    )
 
 
 def twilio_routes(ctx: AppContext, intake: Intake | None = None) -> list[Route]:

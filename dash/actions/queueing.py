@@ -2,24 +2,27 @@
 
 Every way of queueing (one message, one person, a team, a batch of drafts) goes through
 `_queue`, so the rules are applied in one place: people who opted out are left out, a
-dedupe key is queued at most once, identical text to one address past the hourly cap
-is kept but held, so two bots cannot loop, and a scheduled message past the person's daily
-budget (settings.daily_message_budget) is kept but held, in the thread where the coach sees it.
+dedupe key is queued at most once, a scheduled (bulk) message repeating the same text to
+one address past the hourly cap is kept but held, and the team's coach is told, and a
+scheduled message past the person's daily budget (settings.daily_message_budget) is kept but
+held, in the thread where the coach sees it. A reply to what someone just wrote is never held:
+a stuck person retrying must still hear back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, String, Text, column, func, insert, select, values
+from sqlalchemy import Connection, String, Text, column, func, insert, select, update, values
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from dash.models import Message, MessageStatus, OutboxItem, OutboxState, Person, Priority, Team
 from dash.queries.recipients import address_for, group_language, team_people, team_recipients
+from dash.reach import ReplyWindow, best_address, closed_window
 from dash.settings import get_settings
 from dash.timeutil import utcnow
 
@@ -106,15 +109,60 @@ def queue_to_person(
     *,
     channel: str | None = None,
     enabled: Collection[str] | None = None,
+    windows: Mapping[str, ReplyWindow] | None = None,
     **kwargs: Any,
 ) -> Message | None:
     """Queue `text` to `person` on their channel (or `channel`) among `enabled` (None: any);
-    None if unreachable."""
-    target = address_for(person, channel, enabled=enabled)
+    None if unreachable.
+
+    With `windows` (dash.reach.reply_windows), an address whose channel's reply window is
+    closed takes the message only as the payload's approved template; without one it goes on
+    the window's fallback channel to the same address, else not at all (None), so the caller
+    can tell whoever asked for it instead of letting it fail at the provider.
+    """
+    if windows:
+        templated = bool((kwargs.get("payload") or {}).get("template"))
+        target = _within_window(session, person, channel, enabled, windows, templated)
+    else:
+        target = address_for(person, channel, enabled=enabled)
     if target is None:
         return None
     ch, address = target
     return queue_message(session, channel=ch, address=address, text=text, person=person, **kwargs)
+
+
+def _within_window(
+    session: Session,
+    person: Person,
+    channel: str | None,
+    enabled: Collection[str] | None,
+    windows: Mapping[str, ReplyWindow],
+    templated: bool,
+) -> tuple[str, str] | None:
+    """(channel, address) to reach `person` now: their address, unless its channel's reply
+    window is closed and the message has no template; then the window's fallback to the same
+    address (the person's row there added, so their answer from it is theirs), or None."""
+    from dash.models import Address
+
+    row = best_address(person, channel, enabled)
+    if row is None:
+        return None
+    window = closed_window(row, windows, utcnow())
+    if window is None or templated:
+        return row.channel, str(row.chat_id)
+    fallback = window.fallback
+    if not fallback or not row.address or (enabled is not None and fallback not in enabled):
+        return None
+    holder = session.execute(
+        select(Address).where(Address.channel == fallback, Address.address == row.address)
+    ).scalar_one_or_none()
+    if holder is not None and holder.person_id != person.id:
+        return None
+    if holder is None:
+        from dash.actions.people import add_address
+
+        add_address(session, person, fallback, row.address)
+    return fallback, row.address
 
 
 def queue_to_team(
@@ -239,11 +287,12 @@ def _queue(session: Session, drafts: list[Draft]) -> list[dict[str, Any] | None]
         return [None] * len(drafts)
     cap = get_settings().identical_outbound_cap
     now = utcnow()
-    recent = _sent_within_the_hour(session, {(d.channel, d.address, d.text) for d in chosen}, now)
+    capped = {(d.channel, d.address, d.text) for d in chosen if d.priority != Priority.REPLY}
+    recent = _sent_within_the_hour(session, capped, now) if capped else {}
     held: list[bool] = []
     for draft in chosen:
         same = (draft.channel, draft.address, draft.text)
-        held.append(recent.get(same, 0) >= cap)
+        held.append(draft.priority != Priority.REPLY and recent.get(same, 0) >= cap)
         recent[same] = recent.get(same, 0) + 1
     errors = ["identical message cap reached" if h else None for h in held]
     budget = get_settings().daily_message_budget
@@ -264,6 +313,7 @@ def _queue(session: Session, drafts: list[Draft]) -> list[dict[str, Any] | None]
             if is_prompt:
                 prompted.add(person)
     messages = [_message_row(d, held=h, now=now) for d, h in zip(chosen, held, strict=True)]
+    _tell_coaches(session, [d.team_id for d, h in zip(chosen, held, strict=True) if h], now)
     for row, message_id in zip(messages, insert_messages(session, messages), strict=True):
         row["id"] = message_id
     session.execute(
@@ -338,11 +388,28 @@ def _message_row(draft: Draft, *, held: bool, now: datetime) -> dict[str, Any]:
         "error_code": None,
         "error_detail": None,
         "author_id": draft.author_id,
-        "needs_reply": False,
+        # A held message waits in the team's thread on the coach's Today page.
+        "needs_reply": held and draft.team_id is not None,
         "replied_at": None,
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _tell_coaches(session: Session, team_ids: list[int | None], now: datetime) -> None:
+    """The teams whose scheduled messages were held wait for their coach (Today page)."""
+    ids = sorted({i for i in team_ids if i is not None})
+    if not ids:
+        return
+    session.execute(
+        update(Team)
+        .where(Team.id.in_(ids), Team.needs_coach_since.is_(None))
+        .values(needs_coach_since=now)
+        .execution_options(synchronize_session=False)
+    )
+    for team in session.identity_map.values():
+        if isinstance(team, Team) and team.id in ids and team.needs_coach_since is None:
+            team.needs_coach_since = now
 
 
 def _attached(session: Session, row: dict[str, Any]) -> Message:

@@ -116,6 +116,7 @@ def app_from_settings() -> Starlette:
     settings = get_settings()
     configure_logging(settings.log_level)
     ctx = AppContext.from_settings(settings, channels=registry.enabled_names(settings))
+    ctx.reply_windows = registry.reply_windows(registry.enabled_names(settings))
     app = create_app(ctx, roles=parse_roles(settings.serve_roles))
     settle_heap()
     return app

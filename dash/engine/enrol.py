@@ -8,13 +8,19 @@ from typing import Any
 from sqlalchemy import select
 
 from dash.actions import enrolment, people
-from dash.actions.enrolment import UnitTaken
+from dash.actions.enrolment import (
+    UnitTaken,
+    leader_contact_context,
+    leader_name_question,
+    score_question,
+)
 from dash.engine.identity import new_person
+from dash.engine.standing import explain_waiting, put, resume
 from dash.engine.turn import Turn
 from dash.errors import UserError
 from dash.models import MATRIX_CRITERIA, Channel, Cohort, PendingQuestion, Person, Team, TeamState
 from dash.parsing import Command, parse_command, parse_leader, parse_score, parse_yes_no
-from dash.phones import BadPhoneNumber, from_provider, to_e164
+from dash.phones import BadPhoneNumber, from_provider, number_problem, to_e164
 from dash.queries import enrolment as enrolment_queries
 from dash.queries import people as people_queries
 from dash.reach import EMAIL, enabled_channels
@@ -93,6 +99,14 @@ def _clean_name(text: str) -> str | None:
 
 def _start_enrolment(turn: Turn, cohort: Cohort) -> None:
     person = _ensure_person(turn)
+    unfinished = enrolment_queries.unfinished_enrolment(turn.session, person, cohort)
+    if unfinished is not None:
+        # JOIN again half-way: carry on where they stopped rather than leave the team stuck.
+        turn.use_team(unfinished)
+        turn.reply("enrol_resume", team_name=unfinished.name)
+        if not resume(turn, unfinished):
+            explain_waiting(turn, unfinished)
+        return
     data: dict[str, Any] = {"cohort_id": cohort.id}
     turn.reply("enrol_welcome", cohort_name=cohort.name)
     if person.name:
@@ -108,23 +122,33 @@ def ask_score(
     turn: Turn, team: Team, index: int, *, revision: int = 1, scores: dict[str, int] | None = None
 ) -> None:
     """Ask matrix criterion number `index` (0-based), with 1-5 buttons."""
-    criterion = MATRIX_CRITERIA[index]
     turn.use_team(team)
-    turn.ask(
-        "enrol",
-        f"score:{criterion}",
-        data={"team_id": team.id, "scores": dict(scores or {}), "revision": revision},
-        team=team,
+    assert turn.person is not None
+    question = score_question(
+        turn.session, team, turn.person, index, scores=scores, revision=revision
     )
-    buttons = [[{"text": str(n), "data": f"score:{criterion}:{n}"} for n in range(1, 6)]]
-    turn.reply(
-        "matrix_question",
-        criterion=criterion,
-        number=index + 1,
-        count=len(MATRIX_CRITERIA),
-        first=index == 0,
-        payload={"buttons": buttons},
-    )
+    put(turn, question)
+
+
+def reask(turn: Turn, pending: PendingQuestion) -> None:
+    """Put the open enrolment question again (after HELP), with what it needs to be answered."""
+    data = dict(pending.data or {})
+    if pending.step == "name":
+        turn.reply("enrol_ask_name")
+    elif pending.step == "organisation":
+        turn.reply("enrol_ask_organisation", person_name=str(data.get("name") or ""))
+    elif pending.step == "unit":
+        turn.reply("enrol_ask_unit", organisation=str(data.get("organisation") or ""))
+    else:
+        team = turn.session.get(Team, data.get("team_id"))
+        if team is not None and not resume(turn, team):
+            explain_waiting(turn, team)
+
+
+def _miss(turn: Turn, template: str, **context: Any) -> None:
+    """A reply the open question could not use: ask it again with an example; it stays open
+    (the coach is flagged from the second miss on)."""
+    turn.fail(template, keep_open=True, **context)
 
 
 def answer(turn: Turn, pending: PendingQuestion) -> bool:
@@ -135,7 +159,7 @@ def answer(turn: Turn, pending: PendingQuestion) -> bool:
     if step in ("name", "organisation", "unit", "leader_name"):
         value = _clean_name(turn.text)
         if value is None:
-            turn.fail(f"enrol_ask_{step}_again")
+            _miss(turn, f"enrol_ask_{step}_again")
             return True
         if step == "name":
             person.name = value
@@ -153,7 +177,7 @@ def answer(turn: Turn, pending: PendingQuestion) -> bool:
             data["leader_name"] = name.strip()[:MAX_NAME]
             data["leader_role"] = role.strip()[:MAX_NAME]
             turn.ask("enrol", "leader_contact", data=data)
-            turn.reply("enrol_ask_leader_contact", leader_name=data["leader_name"])
+            turn.reply("enrol_ask_leader_contact", **leader_contact_context(data["leader_name"]))
         return True
     if step.startswith("score:"):
         _score_given(turn, data, step.split(":", 1)[1])
@@ -193,6 +217,9 @@ def _unit_given(turn: Turn, data: dict[str, Any], unit: str) -> None:
         turn.done()
         turn.reply("already_enrolled", team_name=team.name, join_code=team.join_code or "")
         return
+    if team.state == TeamState.AWAITING_SIGNOFF.value and team.leader_id is None:
+        put(turn, leader_name_question(session, team, person))
+        return
     if team.state == TeamState.AWAITING_SIGNOFF.value:
         turn.done()
         turn.reply("enrol_waiting", team_name=team.name)
@@ -210,8 +237,12 @@ def _score_given(turn: Turn, data: dict[str, Any], criterion: str) -> None:
         turn.done()
         turn.reply("no_team")
         return
+    if score is None and turn.text.isdigit() and len(turn.text) <= 3:
+        # A number off the scale is a real attempt: say so, without counting it as a miss.
+        turn.reply("matrix_score_out_of_range", score=turn.text, criterion=criterion)
+        return
     if score is None:
-        turn.fail("matrix_score_again", criterion=criterion)
+        _miss(turn, "matrix_score_again", criterion=criterion)
         return
     scores = dict(data.get("scores") or {})
     scores[criterion] = score
@@ -262,18 +293,30 @@ def _leader_given(turn: Turn, data: dict[str, Any]) -> None:
         leader = _leader_by_email(turn, parsed[1], data)
     elif parsed is not None:
         number = _phone(parsed[1], turn.channel)
-        if number is not None:
-            leader = _leader_by_phone(turn, number, data)
+        if number is None:
+            # A well-meant number the bot cannot use: say why, and do not count it as a miss.
+            region = get_settings().default_region
+            turn.reply(
+                "enrol_leader_phone_refused",
+                number=parsed[1],
+                reason=number_problem(parsed[1], region, mobile=True) or "not_in_use",
+                **leader_contact_context(str(data.get("leader_name") or "")),
+            )
+            return
+        leader = _leader_by_phone(turn, number, data)
     if leader is None:
-        turn.fail("enrol_ask_leader_contact_again")
+        _miss(turn, "enrol_ask_leader_contact_again", **leader_contact_context(""))
         return
     if leader.id != person.id and not leader.name:
         leader.name = str(data.get("leader_name") or "")
     enrolment.set_leader(session, team=team, leader=leader)
     turn.done()
     role = str(data.get("leader_role") or "")
+    from dash.reach import best_address, reply_windows
+
+    enabled = enabled_channels(turn.ctx)
     reached = enrolment.request_signoff(
-        session, team, leader_role=role, enabled=enabled_channels(turn.ctx)
+        session, team, leader_role=role, enabled=enabled, windows=reply_windows(turn.ctx)
     )
     link = enrolment.signoff_url(turn.ctx, turn.ctx.secret, team)
     if leader.id == person.id:
@@ -283,15 +326,22 @@ def _leader_given(turn: Turn, data: dict[str, Any]) -> None:
         leader_name=leader.name,
         link=link,
         link_hours=turn.ctx.settings.link_ttl_hours,
+        # Reachable but not yet: their channel takes a first message only as a template.
+        must_write_first=best_address(leader, None, enabled) is not None,
     )
 
 
 def _phone(raw: str, channel: str) -> str | None:
-    """E.164 of a typed number; on the console (a simulation) any +digits address will do."""
+    """E.164 of a typed mobile number; on the console (a simulation) any +digits will do."""
+    region = get_settings().default_region
     try:
-        return to_e164(raw, get_settings().default_region)
+        number = to_e164(raw, region)
     except BadPhoneNumber:
-        pass
+        number = None
+    if number is not None and (
+        channel == Channel.CONSOLE.value or number_problem(number, region, mobile=True) is None
+    ):
+        return number
     if channel == Channel.CONSOLE.value:
         try:
             return from_provider(raw.replace(" ", "").replace("-", ""))

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dash.actions import people
+from dash.engine.standing import explain_waiting
 from dash.engine.turn import Turn
 from dash.inbound import InboundMessage
 from dash.models import Address, Message, Person, Team
@@ -64,11 +65,22 @@ def new_person(turn: Turn) -> Person:
     )
     turn.person = person
     inbound = turn.inbound
-    people.note_inbound(
-        person.addresses[-1], inbound.address, inbound.received_at, private=not inbound.is_group
-    )
+    row = person.addresses[-1]
+    username = _display_name(inbound.raw)
+    if username and not row.display:
+        row.display = username  # a key contact may name them by it later
+    people.note_inbound(row, inbound.address, inbound.received_at, private=not inbound.is_group)
     people.attribute_message(turn.message, person)
     return person
+
+
+def remember_stranger(turn: Turn) -> Person | None:
+    """An unknown sender with a public username (a Telegram user pressing /start) becomes
+    known by it, so a key contact naming them as leader by @username reaches them at once."""
+    inbound = turn.inbound
+    if inbound.is_group or not inbound.sender or not _display_name(inbound.raw):
+        return None
+    return new_person(turn)
 
 
 def choose_team(turn: Turn) -> Team | None:
@@ -82,8 +94,7 @@ def choose_team(turn: Turn) -> Team | None:
     if not teams:
         waiting = people_queries.teams_of(turn.session, person, active_only=False)
         if waiting:
-            turn.use_team(waiting[-1])
-            turn.reply("team_not_enrolled", team_name=waiting[-1].name, state=waiting[-1].state)
+            explain_waiting(turn, waiting[-1])
         else:
             turn.reply("no_team")
         return None

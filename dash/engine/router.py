@@ -22,10 +22,19 @@ from dash.context import AppContext
 from dash.engine import data as data_flow
 from dash.engine import enrol, pdsa
 from dash.engine.identity import choose_team, identify, new_person, recognise
+from dash.engine.standing import explain_waiting
 from dash.engine.turn import Turn
 from dash.inbound import InboundMessage
 from dash.models import Message, PendingQuestion, Person, Role, Team, TeamState
-from dash.parsing import BadFraction, Command, Fraction, parse_choice, parse_command, parse_fraction
+from dash.parsing import (
+    BadFraction,
+    Command,
+    Fraction,
+    parse_choice,
+    parse_command,
+    parse_counts,
+    parse_fraction,
+)
 from dash.privacy import looks_identifying
 from dash.queries import people as people_queries
 from dash.queries.enrolment import latest_matrix
@@ -87,16 +96,24 @@ def route(turn: Turn, *, forced_team: Team | None = None) -> None:
             person = new_person(turn)
             people.join_team(turn.session, turn.group_team, person)
         else:
-            turn.reply("unknown_sender")
+            from dash.engine.identity import remember_stranger
+
+            remember_stranger(turn)
+            turn.reply("unknown_sender", address_kind=inbound.address_kind)
             return
     if command is not None and keyword in KNOWN_SENDER:
         KNOWN_SENDER[keyword](turn, command)
         return
 
-    fraction = parse_fraction(text, turn.today()) if not inbound.callback_data else None
+    today = turn.today()  # the count handlers read day words again in the unit's time zone
+    fraction = parse_fraction(text, today) if not inbound.callback_data else None
     pending = turn.pending()
     if isinstance(fraction, Fraction) and not _expects_text(turn, pending):
         data_flow.count(turn, fraction)
+        return
+    several = parse_counts(text, today) if fraction is None and not inbound.callback_data else None
+    if several and not _expects_text(turn, pending):
+        data_flow.several(turn, several)
         return
     interrupts = keyword in INTERRUPTING
     if pending is not None and not interrupts and _answer_pending(turn, pending, fraction):
@@ -205,18 +222,6 @@ def _answer_pending(
     return answer(turn, pending, fraction) if answer is not None else False
 
 
-def _answer_data(
-    turn: Turn, pending: PendingQuestion, fraction: Fraction | BadFraction | None
-) -> bool:
-    """After a bad daily count: another bad one is answered; anything else is free text."""
-    if isinstance(fraction, BadFraction):
-        if choose_team(turn) is not None:
-            data_flow.bad(turn, fraction)
-        return True
-    turn.done()
-    return False
-
-
 def _text_answer(
     handler: Callable[[Turn, PendingQuestion], bool],
 ) -> Callable[[Turn, PendingQuestion, Fraction | BadFraction | None], bool]:
@@ -233,7 +238,7 @@ FLOWS: dict[str, Callable[[Turn, PendingQuestion, Fraction | BadFraction | None]
     "pdsa_follow": _text_answer(pdsa.answer_followup),
     "story": _text_answer(pdsa.answer_story),
     "choose_team": _text_answer(lambda turn, pending: _answer_team_choice(turn, pending)),
-    "data": _answer_data,
+    "data": data_flow.answer,
 }
 
 
@@ -321,13 +326,31 @@ def help_for(turn: Turn, *, greeting: bool = False) -> None:
             request_signoff(turn.session, team, enabled=enabled_channels(turn.ctx))
             return
     where = "member"
+    waiting: list[Team] = []
     if pending is not None:
         where = {"enrol": "enrol", "pdsa": "pdsa", "pdsa_follow": "pdsa", "story": "pdsa"}.get(
             pending.flow, "question"
         )
+        if (pending.flow, pending.step) in (("data", "next"), ("data", "fix")):
+            where = "member"  # "Next, please" is no question HELP must insist on
     elif not people_queries.teams_of(turn.session, person):
-        where = "waiting" if people_queries.teams_of(turn.session, person, active_only=False) else "none"
-    turn.reply("help", where=where, greeting=greeting, person_name=person.name)
+        waiting = people_queries.teams_of(turn.session, person, active_only=False)
+        where = "waiting" if waiting else "none"
+    if where == "waiting":
+        # The true state of their enrolment and the one thing to send next, not a guess.
+        if greeting:
+            turn.reply("help", where="greeting", greeting=True, person_name=person.name)
+        explain_waiting(turn, waiting[-1])
+        return
+    turn.reply(
+        "help",
+        where=where,
+        greeting=greeting,
+        person_name=person.name,
+        **data_flow.help_context(turn),
+    )
+    if pending is not None and pending.flow == "enrol":
+        enrol.reask(turn, pending)
 
 
 def _revise(turn: Turn) -> None:

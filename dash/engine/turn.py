@@ -125,17 +125,33 @@ class Turn:
         if self.person is not None:
             clear_pending(self.session, self.person)
 
-    def fail(self, template: str, /, *, flow: str = "", step: str = "", **context: Any) -> None:
+    def fail(
+        self,
+        template: str,
+        /,
+        *,
+        flow: str = "",
+        step: str = "",
+        keep_open: bool = False,
+        **context: Any,
+    ) -> None:
         """A bad answer: say what was expected; the second one in a row goes to a coach.
 
         The current pending question counts the failure; with none (a bad daily count),
-        one is opened under `flow`/`step` so the next bad answer counts too.
+        one is opened under `flow`/`step` so the next bad answer counts too. With
+        `keep_open` (a flow that cannot go on without the answer, like enrolment) the
+        question stays open past the second miss: the coach is flagged and the sender is
+        asked again, so a valid answer later carries on where they stopped.
         """
         pending = self.pending()
         if pending is None and self.person is not None and flow:
             pending = self.ask(flow, step, data={})
         if pending is not None:
             pending.failures += 1
+            if pending.failures >= MAX_FAILURES and keep_open:
+                flag_for_coach(self.session, self.team or self.group_team, self.message)
+                self.reply("question_still_open", question=render(template, self.lang, **context))
+                return
             if pending.failures >= MAX_FAILURES:
                 self.hand_to_coach()
                 return

@@ -2,13 +2,16 @@
 
 How a reply finds its prompt (the contract with the scheduler): each daily prompt is an agenda
 row of kind "daily_prompt", payload {"measure": key, "day": "YYYY-MM-DD"}, state "done" once
-sent. A bare count answers the team's most recent sent prompt that is still unanswered, else
-the most recent one (a correction). A day or measure word in the message narrows that down;
-with no prompt at all it is today's count of the primary measure.
+sent. A bare count answers the team's open (unanswered) prompt; when the open prompts are for
+several measures the count is ambiguous and the sender is asked which (`answer_candidates`
+returns them all). With nothing open it corrects the newest prompted day. A day or measure word
+(or the measure's number) in the message narrows that down; with no prompt at all it is
+today's count of the primary measure.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -17,7 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dash.errors import UserError
-from dash.models import AgendaItem, AgendaState, Measure, MeasureValue, Team
+from dash.models import AgendaItem, AgendaState, Measure, MeasureValue, Person, Team
+from dash.parsing import fold
 from dash.timeutil import local_date, utcnow
 
 #: How far back an unanswered prompt still catches a bare count.
@@ -44,14 +48,32 @@ def primary_measure(session: Session, team: Team) -> Measure:
     return next((m for m in measures if m.primary), measures[0])
 
 
-def match_measure(measures: list[Measure], word: str) -> Measure | None:
-    """The measure a word names: its key, or the one key it is a prefix of."""
-    word = word.lower()
+def match_measure(
+    measures: list[Measure], word: str, names: dict[int, str] | None = None
+) -> Measure | None:
+    """The measure a word names: its number in the list (1-based), its key, the one key it is
+    a prefix of, else the one measure with a word of its key or (shown) name starting so."""
+    word = fold(word).strip(" #.:")
+    if not word:
+        return None
+    if word.isdigit():
+        n = int(word)
+        return measures[n - 1] if 1 <= n <= len(measures) else None
     exact = [m for m in measures if m.key == word]
     if exact:
         return exact[0]
     starts = [m for m in measures if m.key.startswith(word)]
-    return starts[0] if len(starts) == 1 else None
+    if len(starts) == 1:
+        return starts[0]
+    if len(word) < 3:
+        return None
+
+    def words(m: Measure) -> list[str]:
+        shown = (names or {}).get(m.id, "")
+        return re.split(r"[^a-z0-9]+", fold(f"{m.key} {m.name} {shown}"))
+
+    loose = [m for m in measures if any(w.startswith(word) for w in words(m))]
+    return loose[0] if len(loose) == 1 else None
 
 
 def current_value(session: Session, team: Team, measure: Measure, day: date) -> MeasureValue | None:
@@ -118,6 +140,68 @@ def answer_target(
         d, m = prompts[0]
         return m, d
     return (measure or primary_measure(session, team)), (day or team_today(team, now))
+
+
+def answer_candidates(
+    session: Session,
+    team: Team,
+    *,
+    now: datetime,
+    day: date | None = None,
+    measure: Measure | None = None,
+    person: Person | None = None,
+) -> list[tuple[Measure, date]]:
+    """Where a count may go, in curriculum order: one place means file it there; several mean
+    the count is ambiguous and the sender must choose.
+
+    A bare count answers the newest day with an open prompt, its measures in curriculum order
+    (the day's prompts are answered in order, "Next, please" naming the next one). When
+    someone else has already answered some of that day's measures and the sender has not,
+    the sender cannot know what is left: every measure prompted that day is a candidate.
+    With nothing open it is a correction of the newest prompted day: of the sender's own
+    count there when they sent one (the first in curriculum order), else any of that day's
+    measures.
+    """
+    measures = measures_of(session, team)
+    by_key = {m.key: m for m in measures}
+    prompts = [
+        (d, by_key[k])
+        for d, k in sent_prompts(session, team, now)
+        if k in by_key
+        and (day is None or d == day)
+        and (measure is None or by_key[k].id == measure.id)
+    ]
+    if not prompts:
+        return [((measure or primary_measure(session, team)), (day or team_today(team, now)))]
+    prompts.sort(key=lambda p: (-p[0].toordinal(), p[1].position))
+    answered = _answered(session, team, prompts)
+    unanswered = [p for p in prompts if (p[1].id, p[0]) not in answered]
+    latest = (unanswered or prompts)[0][0]
+    on_day = [(m, d) for d, m in prompts if d == latest]
+    values = {
+        (m.id, d): v for m, d in on_day if (v := current_value(session, team, m, d)) is not None
+    }
+    mine = [v for v in values.values() if person is not None and v.reported_by_id == person.id]
+    if unanswered:
+        first = next((m, d) for m, d in on_day if (m.id, d) not in values)
+        others = any(person is None or v.reported_by_id != person.id for v in values.values())
+        if mine or not others:
+            return [first]
+        return on_day
+    if mine:
+        own = {v.measure_id for v in mine}
+        return [next((m, d) for m, d in on_day if m.id in own)]
+    return on_day
+
+
+def open_prompts(session: Session, team: Team, now: datetime) -> list[tuple[Measure, date]]:
+    """Every sent prompt still waiting for a count, oldest day first, curriculum order within
+    a day: the order in which several counts in one message are filed."""
+    by_key = {m.key: m for m in measures_of(session, team)}
+    prompts = [(d, by_key[k]) for d, k in sent_prompts(session, team, now) if k in by_key]
+    answered = _answered(session, team, prompts)
+    waiting = [(m, d) for d, m in prompts if (m.id, d) not in answered]
+    return sorted(waiting, key=lambda p: (p[1], p[0].position))
 
 
 def next_unanswered(session: Session, team: Team, now: datetime) -> tuple[Measure, date] | None:

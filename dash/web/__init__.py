@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dash.context import AppContext
-from dash.web import admin, auth, cohorts, enrolment, media, teams, today
+from dash.web import admin, auth, cohorts, enrolment, media, repair, teams, today
 from dash.web.pages import ADMIN, COACH, PUBLIC, PageFn, WebApp
 from dash.web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 
@@ -35,6 +35,10 @@ PAGES: list[tuple[str, PageFn, list[str], str]] = [
     ("/teams/{team_id}/reply", teams.reply, POST, COACH),
     ("/teams/{team_id}/rating", teams.rate, POST, COACH),
     ("/teams/{team_id}/pdsa/{cycle_id}/reviewed", teams.review_cycle, POST, COACH),
+    ("/teams/{team_id}/signoff/confirm", today.confirm_signoff, POST, COACH),
+    ("/teams/{team_id}/enrolment/resume", repair.resume, POST, COACH),
+    ("/teams/{team_id}/enrolment/restart", repair.restart, POST, COACH),
+    ("/teams/{team_id}/enrolment/leader", repair.leader, POST, COACH),
     ("/snippets", teams.snippet_save, POST, COACH),
     ("/snippets/{snippet_id}/delete", teams.snippet_delete, POST, COACH),
     ("/matrix/{token}", enrolment.matrix_page, BOTH, PUBLIC),

@@ -82,7 +82,7 @@ def problem(page: Page, reason: str) -> Response:
 
 def matrix_page(page: Page) -> Response:
     """The key contact scores the cohort's topic on the five criteria."""
-    from dash.actions.enrolment import signoff_url, submit_matrix
+    from dash.actions.enrolment import name_leader, signoff_url, submit_matrix
 
     try:
         claim, team = _claim(page, "matrix")
@@ -92,7 +92,14 @@ def matrix_page(page: Page) -> Response:
     if is_used(page.db, claim) or team.state not in open_states:
         return page.render("link_done.html", team=team, what="matrix")
     title, summary = topic_title(team)
-    context = {"team": team, "title": title, "summary": summary, "criteria": CRITERIA}
+    leader = {"name": page.field("leader_name"), "contact": page.field("leader_contact")}
+    context = {
+        "team": team,
+        "title": title,
+        "summary": summary,
+        "criteria": CRITERIA,
+        "leader": leader,
+    }
     if page.form is None:
         return page.render("matrix.html", scores={}, errors=[], **context)
     scores: dict[str, int] = {}
@@ -103,7 +110,18 @@ def matrix_page(page: Page) -> Response:
             scores[key] = int(raw)
         else:
             errors.append(f"Choose a score from 1 to 5 for “{CRITERIA[key][0]}”.")
+    if team.leader is None:
+        # Every enrolled team has a leader on record: summaries and escalations go to them.
+        with page.attempt() as problems:
+            name_leader(
+                page.db,
+                team=team,
+                name=leader["name"],
+                contact=leader["contact"],
+            )
+        errors.extend(f"Leader: {p}." for p in problems)
     if errors:
+        page.db.refresh(team)
         return page.render("matrix.html", status=400, scores=scores, errors=errors, **context)
     try:
         mark_used(page.db, claim)
@@ -121,7 +139,7 @@ def matrix_page(page: Page) -> Response:
 
 def signoff_page(page: Page) -> Response:
     """The leader sees the matrix and approves or declines, with name, role and comment."""
-    from dash.actions.enrolment import record_signoff
+    from dash.actions.enrolment import name_leader, record_signoff
 
     try:
         claim, team = _claim(page, "signoff")
@@ -143,6 +161,7 @@ def signoff_page(page: Page) -> Response:
         "role": page.field("role", known_role),
         "comment": page.field("comment"),
         "decision": page.field("decision"),
+        "contact": page.field("contact"),
     }
     context = {
         "team": team,
@@ -163,7 +182,18 @@ def signoff_page(page: Page) -> Response:
         errors.append("Write your role (for example: Nurse manager, 5 West).")
     if matrix is None:
         errors.append("There is no priority matrix to sign off yet.")
+    if leader is None and not errors:
+        # A team with no leader named yet: whoever signs here is recorded as its leader.
+        with page.attempt() as problems:
+            leader = name_leader(
+                page.db,
+                team=team,
+                name=values["name"],
+                contact=values["contact"],
+            )
+        errors.extend(f"Contact: {p}." for p in problems)
     if errors:
+        page.db.refresh(team)
         return page.render("signoff.html", status=400, errors=errors, **context)
     try:
         mark_used(page.db, claim)

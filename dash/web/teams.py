@@ -32,6 +32,7 @@ from dash.models import (
     Team,
 )
 from dash.privacy import mask_identifiers
+from dash.queries.enrolment_status import enrolment_status
 from dash.queries.snippets import coach_snippets
 from dash.web.access import team_for
 from dash.web.auth import safe_next
@@ -186,6 +187,7 @@ def team_page(page: Page) -> Response:
             ).scalars()
         )[:1],
         max_reply=MAX_REPLY_CHARS,
+        enrolment=enrolment_status(db, team),
     )
 
 
@@ -216,8 +218,38 @@ def reply(page: Page) -> Response:
             "Saved, but nobody in this team can be reached right now (no channel, or all opted out)."
         )
     else:
-        page.flash(f"Reply queued to {len(sent)} recipient{'s' if len(sent) != 1 else ''}.")
+        page.flash(
+            f"Reply queued to {len(sent)} recipient{'s' if len(sent) != 1 else ''}."
+            + _outside_windows(page, sent)
+        )
     return redirect(f"/teams/{team.id}#thread")
+
+
+def _outside_windows(page: Page, sent: list[Message]) -> str:
+    """Recipients whose channel takes no free-form message now (a reply window closed): the
+    reply goes on the fallback channel, or the coach learns it will not arrive."""
+    from dash.actions.undelivered import closed_windows
+    from dash.reach import enabled_channels, reply_windows
+
+    windows = reply_windows(page.ctx)
+    if not windows:
+        return ""
+    notes = []
+    for message, outcome, fallback in closed_windows(
+        page.db, sent, windows, enabled_channels(page.ctx)
+    ):
+        person = page.db.get(Person, message.person_id)
+        name = (person.name if person else "") or "a member"
+        if outcome == "rerouted" and fallback:
+            where = page.ctx.address_label(fallback, message.address)
+            notes.append(f" {name} has not written for a while, so it goes to {where}.")
+        else:
+            notes.append(
+                f" Not delivered to {name}: they have not written for a while and their"
+                " channel then takes only pre-approved messages. Ask them to write to the bot,"
+                " then send it again."
+            )
+    return "".join(notes)
 
 
 def review_cycle(page: Page) -> Response:

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session, joinedload
 from starlette.responses import Response
 
+from dash.actions.enrolment import confirm_self_signoff
 from dash.curriculum import load_curriculum
 from dash.models import (
     Cohort,
@@ -22,15 +23,16 @@ from dash.models import (
 )
 from dash.models.teams import TeamState
 from dash.privacy import mask_identifiers
+from dash.queries.enrolment import self_signoffs
 from dash.schedule import asked_days, baseline_days
 from dash.timeutil import local_date, utcnow
-from dash.web.access import limit_cohorts, visible_cohorts
-from dash.web.pages import Page
+from dash.web.access import limit_cohorts, team_for, visible_cohorts
+from dash.web.pages import Page, redirect
 
 DASH_DAYS = 14
 
 # Lower is more urgent: a person waiting beats a missing number beats paperwork.
-RANK = {"thread": 0, "missing": 1, "signoff": 2, "plan": 3, "signal": 4, "missing_today": 5}
+RANK = {"thread": 0, "missing": 1, "confirm": 2, "signoff": 2, "plan": 3, "signal": 4, "missing_today": 5}
 
 
 @dataclass
@@ -173,13 +175,42 @@ def plans_to_review(db: Session, user: Person) -> list[Item]:
 
 
 def pending_signoffs(db: Session, user: Person) -> list[Item]:
+    """Teams waiting for their leader, and (to confirm here) key contacts who approved their
+    own unit: those stay unenrolled until a coach presses Confirm."""
     query = select(Team).where(Team.state == TeamState.AWAITING_SIGNOFF.value)
+    teams = list(db.execute(limit_cohorts(query, user, Team.cohort_id)).scalars())
+    own = self_signoffs(db) if teams else {}
     items = []
-    for team in db.execute(limit_cohorts(query, user, Team.cohort_id)).scalars():
-        items.append(
-            Item("signoff", team, team.created_at, "Waiting for the leader's sign-off", "")
-        )
+    for team in teams:
+        approval = own.get(team.id)
+        if approval is not None:
+            items.append(
+                Item(
+                    "confirm",
+                    team,
+                    approval.decided_at,
+                    f"{approval.leader_name or 'The key contact'} signed off their own unit:"
+                    " confirm to enrol the team",
+                    approval.leader_role,
+                )
+            )
+        else:
+            items.append(
+                Item("signoff", team, team.created_at, "Waiting for the leader's sign-off", "")
+            )
     return items
+
+
+def confirm_signoff(page: Page) -> Response:
+    """The coach confirms a key contact's sign-off of their own unit: the team is enrolled."""
+    assert page.user is not None
+    team = team_for(page.db, page.user, page.int_param(page.request.path_params["team_id"]))
+    with page.attempt() as errors:
+        confirm_self_signoff(page.db, team=team, coach=page.user)
+    page.flash(
+        f"Not confirmed: {errors[0]}" if errors else f"{team.name} is enrolled: sign-off confirmed."
+    )
+    return redirect("/")
 
 
 def primary_of(cohort: Cohort) -> Measure | None:

@@ -191,6 +191,8 @@ def test_leader_signs_off_through_the_link_and_the_team_is_enrolled(ctx, page, s
             ("Frequency", 5),
         ):
             page.get_by_role("group", name=re.compile(criterion)).get_by_label(str(score)).check()
+        page.get_by_label("Leader's name").fill("Lee Leader")
+        page.get_by_label(re.compile("Leader's mobile number")).fill("+1 202 555 0123")
         page.screenshot(path=str(shots / "matrix-phone.png"), full_page=True)
         page.get_by_role("button", name="Send the matrix").click()
         assert page.get_by_text("the matrix is in").is_visible()
@@ -205,6 +207,7 @@ def test_leader_signs_off_through_the_link_and_the_team_is_enrolled(ctx, page, s
     with ctx.db.transaction() as s:
         team = s.get(Team, team_id)
         assert team.state == TeamState.ENROLLED.value and team.join_code
+        assert team.leader is not None and team.leader.name == "Lee Leader"
 
 
 def test_login_page_screenshot(ctx, page, shots):

@@ -48,6 +48,14 @@ KNOWN = {
     ("dash/engine/enrol.py", "EMAIL"),
     ("dash/engine/enrol.py", "_leader_by_email"),
     ("dash/web/admin.py", "Channel.SMS"),
+    # The same leader's contact typed by a coach repairing an enrolment (find_leader).
+    ("dash/actions/enrolment.py", "telegram"),
+    ("dash/actions/enrolment.py", "email"),
+    ("dash/actions/enrolment.py", "EMAIL"),
+    ("dash/actions/enrolment.py", "Channel.CONSOLE"),
+    ("dash/actions/enrolment.py", "Channel.SMS"),
+    ("dash/actions/enrolment.py", "Channel.TELEGRAM"),
+    ("dash/actions/enrolment.py", "Channel.WHATSAPP"),
     # A coach's log-in e-mail is also their address row on "email" (dash.reach.EMAIL).
     ("dash/actions/coaches.py", "email"),
     ("dash/actions/coaches.py", "_email_address"),

@@ -26,7 +26,7 @@ from dash.db import Database
 from dash.dbplans import Captured, captured, explain, plan_nodes
 from dash.engine import handle_inbound
 from dash.inbound import InboundMessage
-from dash.models import Address, Cohort, Message, Team
+from dash.models import Address, Cohort, Message, Priority, Team
 from dash.queries.outbox import due_outbox
 from dash.queries.people import person_for
 from dash.timeutil import utcnow
@@ -256,7 +256,10 @@ def test_the_cap_check_in_a_fan_out_probes_each_chat_by_its_address(db: Database
     with db.transaction() as s:  # today's fan-out so far
         for n in range(2000):
             queue_message(s, channel="telegram", address=str(800_000_000 + n), text="Today?")
-    drafts = [Draft("telegram", str(900_000_000 + n), "Today?") for n in range(100)]
+    drafts = [
+        Draft("telegram", str(900_000_000 + n), "Today?", priority=Priority.BULK)
+        for n in range(100)
+    ]
     with captured(db, ("SELECT", "WITH")) as seen, db.sessions() as s:
         queue_many(s, drafts)
         s.rollback()

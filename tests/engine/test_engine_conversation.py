@@ -197,13 +197,17 @@ def test_two_failed_answers_hand_the_thread_to_a_coach(ctx, team: Team) -> None:
     assert "Recorded" in chat.say(KC, "7/9")
 
 
-def test_two_failed_matrix_answers_hand_over_too(ctx) -> None:
+def test_two_failed_matrix_answers_flag_the_coach_and_keep_the_question(ctx) -> None:
     chat = Chat(ctx)
     cohort = make_cohort(ctx)
     for line in (f"JOIN {cohort.enrolment_code}", "Maria", "St Mary's", "5 West"):
         chat.say(KC, line)
-    assert "one number from 1 to 5" in chat.say(KC, "very")
-    assert "coach will see" in chat.say(KC, "9")
+    assert "one number from 1 (low) to 5 (high)" in chat.say(KC, "very")
+    second = chat.say(KC, "quite")
+    assert "asked your coach" in second and "still open" in second
+    assert "2/5" in chat.say(KC, "4"), "a valid answer carries on where it stopped"
+    with ctx.db.transaction() as s:
+        assert s.execute(select(Team.needs_coach_since)).scalar_one() is not None
 
 
 # -- duplicates ----------------------------------------------------------------------------------
@@ -285,7 +289,9 @@ def test_spanish_from_the_telegram_language_and_by_command(ctx, team: Team) -> N
     assert "Registrado para hoy" in chat.say(telegram_nurse, "7 de 9", channel="telegram")
     assert "Envíe cifras" in chat.say(telegram_nurse, "siete de nueve", channel="telegram")
     assert "en español" in chat.say(KC, "IDIOMA es")
-    assert "He sustituido 7/9 por 6/9" in chat.say(KC, "6/9")
+    # Replacing a colleague's count asks first, naming who sent it.
+    assert "Lucía ya envió 7/9" in chat.say(KC, "6/9")
+    assert "He sustituido 7/9 (de Lucía) por 6/9" in chat.say(KC, "SI")
     assert "in English" in chat.say(KC, "lang en")
     assert "Replaced 6/9 with 5/9" in chat.say(KC, "5/9")
     assert "más mensajes" in chat.say(LEADER, "IDIOMA es") + chat.say(LEADER, "ALTO")

@@ -100,7 +100,7 @@ def test_several_measures_are_answered_in_order_or_by_name(ctx) -> None:
         ("reassess-at-peak", 4, 4),
     ]
     unknown = chat.say(KC, "huddles 3/4")
-    assert 'I don\'t know the measure "huddles"' in unknown and "reassess-at-peak" in unknown
+    assert 'I don\'t know the measure "huddles"' in unknown and "2. Sedation" in unknown
 
 
 def test_a_count_without_any_prompt_is_todays_primary_measure(ctx) -> None:

@@ -135,8 +135,24 @@ def test_key_contact_who_is_the_leader_signs_off_themselves(ctx) -> None:
     chat.say(KC, "Maria Lopez, Nurse Manager")
     request = chat.say(KC, "me")
     assert "Reply YES" in request
-    chat.say(KC, "YES")
+    # Approving one's own unit is not a leader's sign-off: a coach confirms it first.
+    waiting = chat.say(KC, "YES")
+    assert "a coach will confirm" in waiting and "team code" in waiting
+    assert _team(ctx).state == "awaiting_signoff"
+    _coach_confirms(ctx)
     assert _team(ctx).state == "enrolled"
+    assert "You are enrolled!" in chat.text(KC)
+
+
+def _coach_confirms(ctx) -> None:
+    """What the coach's confirm button on Today does (tests/web/test_today_signoff.py)."""
+    from dash.actions.coaches import add_coach
+    from dash.actions.enrolment import confirm_self_signoff
+
+    team_id = _team(ctx).id
+    with ctx.db.transaction() as s:
+        coach = add_coach(s, email="coach@example.org", name="Coach", password="x" * 16)
+        confirm_self_signoff(s, team=s.get(Team, team_id), coach=coach)
 
 
 def test_signoff_by_web_link_follows_the_same_rules(ctx) -> None:
@@ -277,6 +293,7 @@ def test_the_bot_added_to_a_group_by_the_key_contact_links_it(ctx) -> None:
         "YES",
     ):
         chat.say(kc_tg, line, channel="telegram")
+    _coach_confirms(ctx)
     assert _team(ctx).state == "enrolled"
     group = "-100777"
     linked = chat.say(group, "", channel="telegram", sender=kc_tg, is_group=True, event="bot_added")

@@ -14,6 +14,7 @@ from dash.parsing import (
     parse_act,
     parse_choice,
     parse_command,
+    parse_counts,
     parse_fraction,
     parse_leader,
     parse_score,
@@ -189,6 +190,45 @@ def test_no_text_crashes_any_other_parser(text: str, callback: str | None) -> No
     choice = parse_choice(text, callback, 4)
     assert choice is None or 1 <= choice <= 4
     assert parse_act(text, callback) in (None, "adopt", "adapt", "abandon")
+    several = parse_counts(text, TODAY)
+    assert several is None or (
+        len(several) >= 2 and all(isinstance(p, Fraction | BadFraction) for p in several)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "measure"),
+    [("2: 5/8", "2"), ("#2 5/8", "2"), ("2) 5/8", "2"), ("lactato 5 de 8", "lactato")],
+)
+def test_a_measure_number_or_name_goes_before_the_count(text: str, measure: str) -> None:
+    assert parse_fraction(text, TODAY) == Fraction(5, 8, None, measure)
+
+
+def test_emoji_around_a_count_are_ignored() -> None:
+    assert parse_fraction("👍 7/9", TODAY) == Fraction(7, 9)
+    assert parse_fraction("7/9 ✅", TODAY) == Fraction(7, 9)
+    assert parse_fraction("👍", TODAY) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3/4 and 5/8", [Fraction(3, 4), Fraction(5, 8)]),
+        ("3/4, 5/8", [Fraction(3, 4), Fraction(5, 8)]),
+        ("3/4 5/8", [Fraction(3, 4), Fraction(5, 8)]),
+        ("3 de 4 y 5 de 8", [Fraction(3, 4), Fraction(5, 8)]),
+        ("1: 3/4 2: 5/8", [Fraction(3, 4, None, "1"), Fraction(5, 8, None, "2")]),
+        ("3/4 and 9/8", [Fraction(3, 4), BadFraction("over", 9, 8)]),
+    ],
+)
+def test_two_counts_in_one_message(text: str, expected: list) -> None:
+    assert parse_fraction(text, TODAY) is None
+    assert parse_counts(text, TODAY) == expected
+
+
+@pytest.mark.parametrize("text", ["7/9", "3 dec, 7/9", "we had 3/4 huddles and 5/8", "hello"])
+def test_one_count_or_none_is_not_several(text: str) -> None:
+    assert parse_counts(text, TODAY) is None
 
 
 @settings(max_examples=300, deadline=None)

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
+from bots import registry
 from bots.console.chat import ConsoleMessage, format_message
 from dash.context import AppContext
 from dash.models import Cohort, Measure, MeasureValue, Message, PendingQuestion, Team
@@ -30,7 +31,7 @@ from scheduler.tick import dispatch
 from tests.support.engine import Chat, Reply, add_prompt, make_cohort
 
 CHANNELS = ("sms", "whatsapp", "telegram", "console")
-TOP_KEYS = {"title", "covers", "channel", "cohort", "settings", "actors", "given", "steps"}
+TOP_KEYS = {"title", "covers", "channel", "sends_on", "cohort", "settings", "actors", "given", "steps"}
 STEP_KEYS = {"expect", "expect_not", "others", "buttons"}
 #: Channels whose messages carry the sender's profile name (SMS only carries the number).
 NAMED_CHANNELS = ("telegram", "whatsapp")
@@ -68,6 +69,8 @@ class Conversation:
     actors: dict[str, Actor]
     given: list[dict[str, Any]]
     steps: list[dict[str, Any]]
+    #: The channels the deployment sends on (None: any, and no reply windows).
+    sends_on: tuple[str, ...] | None = None
     #: Deployment settings for this conversation (`DASH_<NAME>`), e.g. daily_message_budget.
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -109,8 +112,20 @@ def load(path: Path) -> Conversation:
         actors=actors,
         given=list(data.get("given") or []),
         steps=list(data["steps"]),
+        sends_on=_sends_on(path, data.get("sends_on")),
         settings=dict(data.get("settings") or {}),
     )
+
+
+def _sends_on(path: Path, value: Any) -> tuple[str, ...] | None:
+    """`sends_on: [whatsapp, sms]`: the deployment's channels (the console is always on)."""
+    if value is None:
+        return None
+    names = tuple(str(v) for v in (value if isinstance(value, list) else [value]))
+    unknown = set(names) - set(CHANNELS)
+    if unknown:
+        raise ConversationError(f"{path}: sends_on names unknown channels {sorted(unknown)}")
+    return (*names, "console") if "console" not in names else names
 
 
 class SteppingClock:
@@ -443,6 +458,21 @@ def _check_pending(r: Runner, want: Any) -> None:
             raise r.fail(f"expected {name}'s pending question {wanted!r}, it is {got!r}")
 
 
+def _check_held(r: Runner, want: Any) -> None:
+    """How many messages of this conversation the identical-message cap held: they reach
+    nobody (only the Admin page lists them), so a reply held is a person left unanswered."""
+    with r.ctx.db.transaction() as s:
+        held = list(
+            s.execute(
+                select(Message.address, Message.text).where(
+                    Message.direction == "out", Message.status == "held"
+                )
+            ).all()
+        )
+    if len(held) != int(want):
+        raise r.fail(f"expected {int(want)} held message(s), found {len(held)}: {held}")
+
+
 #: The kinds of message the scheduler sends a team member (the agenda's steps).
 SCHEDULED_KINDS = (
     "session_reminder",
@@ -496,6 +526,7 @@ def _check_received(r: Runner, want: Any) -> None:
 
 CHECKS: dict[str, Callable[[Runner, Any], None]] = {
     "received": _check_received,
+    "held": _check_held,
     "flagged_for_coach": _check_flagged_for_coach,
     "team_state": _check_team_state,
     "value": _check_value,
@@ -641,6 +672,10 @@ def _settings(values: dict[str, Any]) -> Iterator[None]:
 def run(ctx: AppContext, conv: Conversation) -> Runner:
     """Play `conv` against `ctx` (a fresh database); raises ConversationError on a mismatch."""
     with _conversation_clock() as clock, _settings(conv.settings):
+        if conv.sends_on is not None:
+            # As dash.app wires a deployment: its channels and their reply windows.
+            ctx.channels = conv.sends_on
+            ctx.reply_windows = registry.reply_windows(conv.sends_on)
         r = Runner(ctx, conv, clock)
         r.cohort = make_cohort(
             ctx, topic=conv.cohort.get("topic", "opioid-safety"), tz=conv.cohort.get("timezone", "UTC")

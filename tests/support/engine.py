@@ -83,6 +83,7 @@ class Chat:
                 event=event,
                 provider_confirms_stop=_channel_type(channel).confirms_stop,
                 provider_confirms_start=_channel_type(channel).confirms_start,
+                address_kind=_channel_type(channel).address_kind,
             ),
         )
 

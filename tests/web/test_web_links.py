@@ -15,6 +15,7 @@ from dash.timeutil import use_clock, utcnow
 from tests.support import web as w
 
 SCORES = {"importance": 5, "influence": 4, "project_length": 4, "expense": 3, "frequency": 5}
+LEADER = {"leader_name": "Lee Leader", "leader_contact": "+1 202 555 0123"}
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_key_contact_scores_the_matrix_once(enrolling):
     page = client.get(link)
     assert "Priority matrix" in page.text and "Opioid" in page.text
     assert page.text.count('type="radio"') == 25
-    done = fill(client, link, {k: str(v) for k, v in SCORES.items()})
+    done = fill(client, link, {**{k: str(v) for k, v in SCORES.items()}, **LEADER})
     assert done.status_code == 200
     assert "21</strong> out of 25" in done.text
     assert "/signoff/" in done.text  # the leader's link to pass on
@@ -106,6 +107,7 @@ def test_leader_approves_through_the_link_and_the_team_is_enrolled(awaiting_sign
             "name": "Lee Leader",
             "role": "Nurse manager",
             "comment": "Go <b>ahead</b>",
+            "contact": "lee@example.org",
         },
     )
     assert done.status_code == 200 and "Approved" in done.text
@@ -135,6 +137,7 @@ def test_leader_declines_and_the_key_contact_is_told(awaiting_signoff):
             "name": "Lee Leader",
             "role": "CNO",
             "comment": "Not this quarter",
+            "contact": "lee@example.org",
         },
     )
     assert "Declined" in done.text
@@ -177,6 +180,7 @@ def test_a_decision_made_by_chat_closes_the_web_form(awaiting_signoff):
     from dash.actions.enrolment import record_signoff
 
     with ctx.db.transaction() as s:
+        leader = w.nurse(s, "Lee", "lee")
         record_signoff(
             s,
             team=s.get(Team, team_id),
@@ -185,7 +189,7 @@ def test_a_decision_made_by_chat_closes_the_web_form(awaiting_signoff):
             leader_role="",
             comment="",
             via="console",
-            leader=None,
+            leader=leader,
         )
     late = client.post(
         link,
@@ -195,3 +199,52 @@ def test_a_decision_made_by_chat_closes_the_web_form(awaiting_signoff):
     with ctx.db.transaction() as s:
         assert s.get(Team, team_id).state == TeamState.ENROLLED.value
         assert len(s.execute(select(SignOff)).all()) == 1
+
+
+def test_a_web_enrolment_names_a_leader_who_is_on_record_once_enrolled(enrolling):
+    """A unit enrolled on the web has a leader on record (summaries and escalations reach
+    them): the matrix form asks who signs off, and refuses the key contact or no one."""
+    ctx, team_id = enrolling
+    link = matrix_link(ctx, team_id)
+    client = w.client_for(ctx)
+    scores = {k: str(v) for k, v in SCORES.items()}
+    missing = fill(client, link, scores)
+    assert missing.status_code == 400 and "name of the leader" in missing.text
+    bad = fill(client, link, {**scores, "leader_name": "Lee", "leader_contact": "12"})
+    assert bad.status_code == 400 and "country code" in bad.text
+    with ctx.db.transaction() as s:
+        assert s.get(Team, team_id).leader_id is None
+        assert s.execute(select(PriorityMatrix)).first() is None
+    done = fill(client, link, {**scores, **LEADER})
+    assert done.status_code == 200 and "Lee Leader" in done.text
+    with ctx.db.transaction() as s:
+        team = s.get(Team, team_id)
+        assert team.leader is not None and team.leader.name == "Lee Leader"
+        asked = s.execute(select(OutboxItem).where(OutboxItem.address == "+12025550123"))
+        assert any("sign off" in item.message.text for item in asked.scalars())
+    approved = fill(
+        w.client_for(ctx),
+        signoff_link(ctx, team_id),
+        {"decision": "approved", "name": "Lee Leader", "role": "Nurse manager"},
+    )
+    assert approved.status_code == 200
+    with ctx.db.transaction() as s:
+        team = s.get(Team, team_id)
+        assert team.state == TeamState.ENROLLED.value
+        roles = {(m.person_id, m.role) for m in team.memberships}
+        assert (team.leader_id, "leader") in roles
+
+
+def test_a_signoff_link_for_a_team_without_a_leader_records_the_signer(awaiting_signoff):
+    ctx, team_id = awaiting_signoff
+    link = signoff_link(ctx, team_id)
+    data = {"decision": "approved", "name": "Lee Leader", "role": "Nurse manager"}
+    refused = fill(w.client_for(ctx), link, data)
+    assert refused.status_code == 400 and "country code" in refused.text
+    with ctx.db.transaction() as s:
+        assert s.get(Team, team_id).state == TeamState.AWAITING_SIGNOFF.value
+    fill(w.client_for(ctx), link, {**data, "contact": "+1 202 555 0123"})
+    with ctx.db.transaction() as s:
+        team = s.get(Team, team_id)
+        assert team.state == TeamState.ENROLLED.value
+        assert team.leader is not None and team.leader.name == "Lee Leader"

@@ -151,9 +151,10 @@ def dispatch_command(
         if migrate.current_revision(db) != migrate.head_revision(db):
             raise UserError("the database is not initialised or is out of date: run `dash init`")
         ensure_writable(db)
-        from bots.registry import enabled_names
+        from bots.registry import enabled_names, reply_windows
 
         ctx = AppContext.from_settings(settings, db, channels=enabled_names(settings))
+        ctx.reply_windows = reply_windows(enabled_names(settings))
         before = _last_message_id(ctx)
         report = dispatch(ctx, instant)
         typer.echo(f"dispatch at {instant.isoformat()}: {report.summary()}")

@@ -72,9 +72,10 @@ def serve_command(
         f"roles: {', '.join(roles)}; processes: {processes}"
     )
     if processes == 1:
-        from bots.registry import enabled_names
+        from bots.registry import enabled_names, reply_windows
 
         ctx = AppContext.from_settings(settings, db, channels=enabled_names(settings))
+        ctx.reply_windows = reply_windows(enabled_names(settings))
         app_ = create_app(ctx, roles=roles)
         settle_heap()
         uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)

@@ -59,9 +59,10 @@ def worker_command(
         if migrate.current_revision(db) != migrate.head_revision(db):
             raise UserError("the database is not initialised or is out of date: run `dash init`")
         ensure_writable(db)
-        from bots.registry import enabled_names
+        from bots.registry import enabled_names, reply_windows
 
         ctx = AppContext.from_settings(settings, db, channels=enabled_names(settings))
+        ctx.reply_windows = reply_windows(enabled_names(settings))
         load_role_modules(roles)
         settle_heap()
         typer.echo(f"dash worker: {', '.join(roles)} (stop with Ctrl-C or SIGTERM)", err=True)
