@@ -35,6 +35,10 @@ def explain_waiting(turn: Turn, team: Team) -> None:
     person = turn.person
     key_contact = person is not None and team.key_contact_id == person.id
     stage = enrolment_queries.enrolment_stage(team)
+    if stage == enrolment_queries.STAGE_SIGNOFF and team.id in enrolment_queries.self_signoffs(
+        turn.session, [team.id]
+    ):
+        stage = enrolment_queries.STAGE_COACH
     leader = turn.session.get(Person, team.leader_id) if team.leader_id else None
     turn.use_team(team)
     turn.reply(

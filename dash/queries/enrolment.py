@@ -12,6 +12,7 @@ from dash.models import Cohort, Person, PriorityMatrix, SignOff, Team, TeamState
 STAGE_MATRIX = "matrix"  # the key contact has not finished the five scores
 STAGE_LEADER = "leader"  # the scores are in; no leader named yet
 STAGE_SIGNOFF = "signoff"  # waiting for the named leader's sign-off
+STAGE_COACH = "coach"  # the key contact signed as leader; a coach confirms it
 STAGE_DECLINED = "declined"  # the leader declined; the key contact may revise
 STAGE_ENROLLED = "enrolled"
 
