@@ -18,6 +18,7 @@ from dash.models import (
     Message,
     PdsaCycle,
     PdsaState,
+    PendingQuestion,
     Person,
     Team,
 )
@@ -32,16 +33,17 @@ from dash.web.pages import Page, redirect
 DASH_DAYS = 14
 
 # Lower is more urgent: a person waiting beats a missing number beats paperwork.
-RANK = {"thread": 0, "missing": 1, "confirm": 2, "signoff": 2, "plan": 3, "signal": 4, "missing_today": 5}
+RANK = {"thread": 0, "newcomer": 0, "missing": 1, "confirm": 2, "signoff": 2, "plan": 3, "signal": 4, "missing_today": 5}
 
 
 @dataclass
 class Item:
     kind: str
-    team: Team
+    team: Team | None  # None: someone enrolling whose team does not exist yet (`cohort`)
     since: datetime | None
     summary: str
     detail: str = ""
+    cohort: Cohort | None = None
 
     @property
     def sort_key(self) -> tuple[int, datetime]:
@@ -79,6 +81,38 @@ def waiting_threads(db: Session, user: Person) -> list[Item]:
     for team_id, item in items.items():
         n = counts[team_id]
         item.summary = f"{n} message{'s' if n != 1 else ''} waiting for your reply"
+    return list(items.values())
+
+
+def stalled_enrolments(db: Session, user: Person) -> list[Item]:
+    """Key contacts who missed a question twice before their team existed (their name,
+    hospital or unit): one item per person, in the cohort whose code they sent."""
+    query = (
+        select(Message, Person, PendingQuestion)
+        .join(Person, Person.id == Message.person_id)
+        .join(PendingQuestion, PendingQuestion.person_id == Person.id)
+        .where(
+            Message.needs_reply.is_(True),
+            Message.team_id.is_(None),
+            PendingQuestion.flow == "enrol",
+        )
+        .order_by(Message.created_at, Message.id)
+    )
+    cohorts = {c.id: c for c in visible_cohorts(db, user)}
+    items: dict[int, Item] = {}
+    for message, person, pending in db.execute(query):
+        cohort = cohorts.get(int((pending.data or {}).get("cohort_id") or 0))
+        if cohort is None or person.id in items:
+            continue
+        items[person.id] = Item(
+            "newcomer",
+            None,
+            message.created_at,
+            f"{person.name or 'A new key contact'} is stuck enrolling a unit"
+            f" (question: {pending.step})",
+            mask_identifiers(message.text)[:160],
+            cohort,
+        )
     return list(items.values())
 
 
@@ -294,6 +328,7 @@ def needs_me(db: Session, user: Person, now: datetime | None = None) -> list[Ite
     teams = enrolled_teams(db, user)
     items = [
         *waiting_threads(db, user),
+        *stalled_enrolments(db, user),
         *missing_data(db, teams, now),
         *pending_signoffs(db, user),
         *plans_to_review(db, user),

@@ -314,3 +314,31 @@ def test_today_queries_do_not_grow_with_the_coachs_teams(world) -> None:
     twenty, items_twenty = _statements(ctx, coach_id)
     assert items_twenty > items_five  # the new teams are on the list...
     assert twenty == five  # ...at no extra round trip
+
+
+def test_a_key_contact_stuck_before_the_team_exists_shows_on_today(ctx: AppContext) -> None:
+    """Two answers the bot cannot use for the unit's name, before any team exists: the coach
+    of the cohort whose code was sent sees who is stuck and what they wrote; another
+    cohort's coach does not."""
+    from tests.support.engine import Chat
+
+    with ctx.db.transaction() as s:
+        mine = w.cohort(s, name="Sepsis spring")
+        other = w.cohort(s, name="Elsewhere")
+        w.coach(s, "coach@example.org", cohorts=[mine])
+        w.coach(s, "other@example.org", cohorts=[other])
+        code = mine.enrolment_code
+    chat = Chat(ctx)
+    chat.say("+12025550461", f"JOIN {code}")
+    chat.say("+12025550461", "Rosa Diaz")
+    chat.say("+12025550461", "St Mary's Hospital")
+    chat.say("+12025550461", "123")
+    chat.say("+12025550461", "42")
+    client = w.client_for(ctx)
+    w.login(client, "coach@example.org")
+    text = client.get("/").text
+    assert "Rosa Diaz is stuck enrolling a unit" in text
+    assert "Sepsis spring" in text and "42" in text
+    other_client = w.client_for(ctx, "10.0.0.9")
+    w.login(other_client, "other@example.org")
+    assert "Rosa Diaz" not in other_client.get("/").text
