@@ -40,6 +40,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `dash` import
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT  # noqa: E402
+from dash.actions.queueing import BUDGET_KINDS as SCHEDULED_KINDS  # noqa: E402
 from dash.sms import is_gsm7, sms_segments  # noqa: E402
 
 #: Roles in the order they are printed; a person holding several is counted under the first.
@@ -109,19 +110,6 @@ def _role_and_zone(conn: sqlite3.Connection) -> dict[int, tuple[str, str]]:
     return {p: (ROLES[rank] if rank < len(ROLES) else "member", tz) for p, (rank, tz) in held.items()}
 
 
-#: The scheduler's messages to team members (what the daily budget counts), for --scheduled.
-SCHEDULED_KINDS = (
-    "session_reminder",
-    "session_followup",
-    "daily_prompt",
-    "nudge_reporter",
-    "nudge_key_contact",
-    "nudge_leader",
-    "pdsa_followup",
-    "midpoint_summary",
-    "final_summary",
-    "story_digest",
-)
 
 
 def measure(db: Path, scheduled: bool = False) -> dict[str, Figures]:

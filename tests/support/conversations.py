@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from bots import registry
 from bots.console.chat import ConsoleMessage, format_message
+from dash.actions.queueing import BUDGET_KINDS as SCHEDULED_KINDS
 from dash.context import AppContext
 from dash.models import Cohort, Measure, MeasureValue, Message, PendingQuestion, Team
 from dash.queries.people import person_for
@@ -473,19 +474,6 @@ def _check_held(r: Runner, want: Any) -> None:
         raise r.fail(f"expected {int(want)} held message(s), found {len(held)}: {held}")
 
 
-#: The kinds of message the scheduler sends a team member (the agenda's steps).
-SCHEDULED_KINDS = (
-    "session_reminder",
-    "session_followup",
-    "daily_prompt",
-    "nudge_reporter",
-    "nudge_key_contact",
-    "nudge_leader",
-    "pdsa_followup",
-    "midpoint_summary",
-    "final_summary",
-    "story_digest",
-)
 
 
 def _check_received(r: Runner, want: Any) -> None:
