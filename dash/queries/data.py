@@ -111,6 +111,20 @@ def sent_prompts(session: Session, team: Team, now: datetime) -> list[tuple[date
     return sorted(set(found), key=lambda p: p[0], reverse=True)
 
 
+def _prompted(
+    session: Session, team: Team, now: datetime, day: date | None, measure: Measure | None
+) -> list[tuple[date, Measure]]:
+    """(day, measure) of every prompt sent to `team`, limited to `day` and `measure` if given."""
+    by_key = {m.key: m for m in measures_of(session, team)}
+    return [
+        (d, by_key[k])
+        for d, k in sent_prompts(session, team, now)
+        if k in by_key
+        and (day is None or d == day)
+        and (measure is None or by_key[k].id == measure.id)
+    ]
+
+
 def answer_target(
     session: Session,
     team: Team,
@@ -120,15 +134,7 @@ def answer_target(
     measure: Measure | None = None,
 ) -> tuple[Measure, date]:
     """Which measure and day a count answers (see the module docstring)."""
-    measures = measures_of(session, team)
-    by_key = {m.key: m for m in measures}
-    prompts = [
-        (d, by_key[k])
-        for d, k in sent_prompts(session, team, now)
-        if k in by_key
-        and (day is None or d == day)
-        and (measure is None or by_key[k].id == measure.id)
-    ]
+    prompts = _prompted(session, team, now, day, measure)
     # Within a day, measures in curriculum order: the first unanswered one is asked first.
     prompts.sort(key=lambda p: (-p[0].toordinal(), p[1].position))
     answered = _answered(session, team, prompts)
@@ -162,15 +168,7 @@ def answer_candidates(
     count there when they sent one (the first in curriculum order), else any of that day's
     measures.
     """
-    measures = measures_of(session, team)
-    by_key = {m.key: m for m in measures}
-    prompts = [
-        (d, by_key[k])
-        for d, k in sent_prompts(session, team, now)
-        if k in by_key
-        and (day is None or d == day)
-        and (measure is None or by_key[k].id == measure.id)
-    ]
+    prompts = _prompted(session, team, now, day, measure)
     if not prompts:
         return [((measure or primary_measure(session, team)), (day or team_today(team, now)))]
     prompts.sort(key=lambda p: (-p[0].toordinal(), p[1].position))
